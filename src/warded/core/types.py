@@ -96,6 +96,7 @@ class Decision:
     tier: Tier | None = None
     obligations: tuple[Obligation, ...] = ()
     effects: tuple[Effect, ...] = ()
+    id: str = ""  # assigned by the gateway when the decision is recorded
 
     @property
     def allowed(self) -> bool:
@@ -118,6 +119,7 @@ class Decision:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "verdict": self.verdict.value,
             "tier": self.tier.value if self.tier is not None else None,
             "reasons": [r.to_json() for r in self.reasons],

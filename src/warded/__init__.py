@@ -1,0 +1,46 @@
+"""warded: defence in depth for LLM agents, outside the model.
+
+A deny-by-default gateway on every tool call (policy compiled to Cedar), circuit breakers
+and a kill switch, and a tamper-evident audit log.
+"""
+
+from warded.core.decide import SessionState, decide
+from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, Reason, Tier, Verdict
+from warded.errors import (
+    ApprovalRequired,
+    AuditError,
+    PolicyError,
+    PolicyProblem,
+    StoreError,
+    ToolDenied,
+    VerificationError,
+    WardedError,
+)
+from warded.policy.compile import CompiledPolicy, load_policy
+from warded.sdk.gateway import Gateway
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "ApprovalRequired",
+    "AuditError",
+    "CompiledPolicy",
+    "Decision",
+    "Effect",
+    "EffectKind",
+    "Gateway",
+    "Obligation",
+    "PolicyError",
+    "PolicyProblem",
+    "Reason",
+    "SessionState",
+    "StoreError",
+    "Tier",
+    "ToolDenied",
+    "Verdict",
+    "VerificationError",
+    "WardedError",
+    "decide",
+    "load_policy",
+]

@@ -1,0 +1,180 @@
+"""The audit log: appends events to a store and signs checkpoints over the chain head."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from warded.audit.chain import (
+    AuditEntry,
+    Checkpoint,
+    VerifyReport,
+    entry_hash,
+    entry_hash_canonical,
+    verify_chain,
+)
+from warded.audit.keys import Signer
+from warded.errors import AuditError
+
+if TYPE_CHECKING:
+    from warded.store.base import AuditStore
+
+__all__ = ["AuditLog", "open_sqlite_log", "verify_store"]
+
+
+class AuditLog:
+    """Append-only, hash-chained audit log with signed checkpoints. Thread-safe.
+
+    A checkpoint is signed after every ``checkpoint_every`` appends by this log, or on the first append
+    once ``checkpoint_seconds`` have passed since the last one; :meth:`close` signs the remaining tail.
+    Several processes may each run an ``AuditLog`` on the same database: each signs its own appends.
+    """
+
+    def __init__(
+        self,
+        store: AuditStore,
+        signer: Signer,
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, int)
+            or checkpoint_every < 1
+        ):
+            raise AuditError(f"checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
+        if not checkpoint_seconds > 0:
+            raise AuditError(f"checkpoint_seconds must be > 0, got {checkpoint_seconds!r}")
+        if not isinstance(signer, Signer):
+            raise AuditError(f"signer must be a warded Signer, got {type(signer).__name__}")
+        self._store = store
+        self._signer = signer
+        self._every = checkpoint_every
+        self._seconds = float(checkpoint_seconds)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._closed = False
+        existing = store.checkpoints()
+        self._last_checkpoint_seq = max((cp.seq for cp in existing if isinstance(cp.seq, int)), default=0)
+        self._last_checkpoint_time = float(clock())
+        self._unsigned = 0  # appends by this log since its last checkpoint
+
+    @property
+    def store(self) -> AuditStore:
+        return self._store
+
+    @property
+    def signer(self) -> Signer:
+        return self._signer
+
+    def append(self, kind: str, body: Mapping[str, Any]) -> AuditEntry:
+        """Record one event now; may also sign a checkpoint (see the class docstring)."""
+        with self._lock:
+            self._check_open()
+            now = float(self._clock())
+            entry = self._store.append(kind, now, body)
+            self._unsigned += 1
+            if self._unsigned >= self._every or now - self._last_checkpoint_time >= self._seconds:
+                self._sign(entry.seq, entry.hash, now)
+            return entry
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the current head now; ``None`` if the log is empty or the head is already signed."""
+        with self._lock:
+            self._check_open()
+            return self._checkpoint_head()
+
+    def verify(self, public_keys: Mapping[str, Ed25519PublicKey] | None = None) -> VerifyReport:
+        """Verify the whole store; by default trusting only this log's own signing key."""
+        keys = public_keys if public_keys is not None else {self._signer.key_id: self._signer.public_key}
+        return verify_store(self._store, keys)
+
+    def close(self) -> None:
+        """Sign the unsigned tail (if any) and close the store. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._checkpoint_head()
+            finally:
+                self._store.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AuditError("audit log is closed")
+
+    def _checkpoint_head(self) -> Checkpoint | None:
+        # Caller holds self._lock.
+        seq, head_hash = self._store.head()
+        if seq == 0 or seq <= self._last_checkpoint_seq:
+            return None
+        entry = self._store.get(seq)
+        if entry is None:
+            raise AuditError(f"audit head {seq} vanished; refusing to sign it")
+        try:
+            if entry.body_json is not None:
+                recomputed = entry_hash_canonical(entry.prev_hash, seq, entry.ts, entry.kind, entry.body_json)
+            else:
+                recomputed = entry_hash(entry.prev_hash, seq, entry.ts, entry.kind, entry.body)
+        except AuditError as exc:
+            raise AuditError(f"audit head {seq} is malformed; refusing to sign it: {exc}") from exc
+        if recomputed != head_hash:
+            raise AuditError(f"audit head {seq} does not match its hash; refusing to sign it (tampered?)")
+        return self._sign(seq, head_hash, float(self._clock()))
+
+    def _sign(self, seq: int, head_hash: str, now: float) -> Checkpoint:
+        cp = self._signer.sign_checkpoint(seq, head_hash, now)
+        self._store.add_checkpoint(cp)
+        self._last_checkpoint_seq = max(self._last_checkpoint_seq, seq)
+        self._last_checkpoint_time = now
+        self._unsigned = 0
+        return cp
+
+
+def verify_store(store: AuditStore, public_keys: Mapping[str, Ed25519PublicKey]) -> VerifyReport:
+    """Verify everything in ``store`` (checkpoints read first, entries streamed)."""
+    return verify_chain(store.iter_entries(), store.checkpoints(), public_keys)
+
+
+def open_sqlite_log(
+    db_path: str | os.PathLike[str],
+    key_path: str | os.PathLike[str],
+    *,
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+    checkpoint_every: int = 1000,
+    checkpoint_seconds: float = 60.0,
+    clock: Callable[[], float] = time.time,
+) -> AuditLog:
+    """An :class:`AuditLog` on the SQLite file ``db_path``, signing with the private key at ``key_path``."""
+    from warded.store.sqlite import SQLiteAuditStore  # noqa: PLC0415 - store imports audit; avoid a cycle
+
+    signer = Signer.from_file(key_path)
+    store = SQLiteAuditStore(db_path, synchronous=synchronous)
+    try:
+        return AuditLog(
+            store,
+            signer,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+            clock=clock,
+        )
+    except BaseException:
+        store.close()
+        raise

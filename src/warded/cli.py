@@ -1,0 +1,214 @@
+"""``warded`` command line. Thin: parse arguments, call library functions, print, exit.
+
+Exit codes: 0 success; 1 the thing checked is bad (policy refused, audit log failed
+verification, entry not found); 2 usage or environment error (bad flags, missing files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from warded import ops
+from warded.audit.chain import AuditEntry
+from warded.errors import PolicyError, VerificationError, WardedError
+
+EXIT_OK = 0
+EXIT_BAD = 1
+EXIT_USAGE = 2
+
+
+def _entry_json(entry: AuditEntry) -> dict[str, object]:
+    return {"seq": entry.seq, "ts": entry.ts, "kind": entry.kind, "body": entry.body, "hash": entry.hash,
+            "prev_hash": entry.prev_hash}
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    try:
+        policy = ops.check_policy(args.policy)
+    except PolicyError as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        return EXIT_BAD
+    print(
+        f"{args.policy}: OK — {len(policy.agents)} agents, {len(policy.tools)} tools, "
+        f"{len(policy.limits)} limits, {len(policy.budgets)} budgets, {len(policy.cedar_policies)} Cedar policies"
+    )
+    return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    db, keys = ops.resolve_log(args.policy, args.db, args.pubkey)
+    try:
+        report = ops.verify_log(db, keys)
+    except VerificationError as exc:
+        where = f" (first bad entry: seq {exc.seq})" if exc.seq is not None else ""
+        print(f"audit log FAILED verification{where}: {exc}", file=sys.stderr)
+        return EXIT_BAD
+    print(report.summary())
+    return EXIT_OK
+
+
+def _cmd_tail(args: argparse.Namespace) -> int:
+    db, _ = ops.resolve_log(args.policy, args.db, ["-"])
+    for entry in ops.tail_log(db, args.n):
+        if args.json:
+            print(json.dumps(_entry_json(entry), sort_keys=True))
+        else:
+            print(_one_line(entry))
+    return EXIT_OK
+
+
+def _one_line(entry: AuditEntry) -> str:
+    body = entry.body or {}
+    if entry.kind == "decision":
+        action = body.get("action") or {}
+        decision = body.get("decision") or {}
+        reasons = decision.get("reasons") or [{}]
+        return (
+            f"{entry.seq:>6}  {entry.kind:<18} {decision.get('verdict', '?'):<16} "
+            f"{action.get('agent_id')}/{action.get('session_id')} {action.get('tool')}  "
+            f"[{reasons[0].get('rule_id', '')}]"
+        )
+    return f"{entry.seq:>6}  {entry.kind:<18} {json.dumps(body, sort_keys=True)[:120]}"
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    db, _ = ops.resolve_log(args.policy, args.db, ["-"])
+    seq = int(args.id.lstrip("d")) if args.id.lstrip("d").isdigit() else -1
+    entry = ops.show_entry(db, seq) if seq > 0 else None
+    if entry is None:
+        print(f"no audit entry {args.id!r}", file=sys.stderr)
+        return EXIT_BAD
+    print(json.dumps(_entry_json(entry), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def _cmd_pause(args: argparse.Namespace) -> int:
+    session = None if args.all_sessions else args.session
+    newly = ops.pause_session(args.policy, args.agent, session, args.reason)
+    what = f"{args.agent}/{'(all sessions)' if session is None else session}"
+    print(f"paused {what}" if newly else f"{what} was already paused")
+    return EXIT_OK
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    session = None if args.all_sessions else args.session
+    resumed = ops.resume_session(args.policy, args.agent, session)
+    what = f"{args.agent}/{'(all sessions)' if session is None else session}"
+    print(f"resumed {what}" if resumed else f"{what} was not paused")
+    return EXIT_OK
+
+
+def _cmd_sessions(args: argparse.Namespace) -> int:
+    pauses = ops.list_pauses(args.policy)
+    if not pauses:
+        print("no paused sessions")
+    for p in pauses:
+        print(f"{p.agent_id}/{p.session_id}  [{p.rule_id}] {p.reason}")
+    return EXIT_OK
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from warded.audit.keys import generate_keypair
+
+    kid = generate_keypair(args.path)
+    print(f"wrote {args.path} (private, 0600) and {args.path}.pub; key id {kid}")
+    return EXIT_OK
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from warded.bench import run_decide_bench
+
+    result = run_decide_bench(n=args.n, seed=args.seed)
+    print(json.dumps(result, indent=None if args.compact else 2))
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from warded.demo import run_demo
+
+    return run_demo(args.dir)
+
+
+def _session_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("agent", help="agent id")
+    p.add_argument("session", nargs="?", help="session id")
+    p.add_argument("--all-sessions", action="store_true", help="every session of the agent")
+    p.add_argument("--policy", default="warded.yaml", help="policy file (default: ./warded.yaml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warded", description="Defence in depth for LLM agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help="validate a policy file; exit 1 with file:line problems if it is refused")
+    p.add_argument("policy")
+    p.set_defaults(func=_cmd_check)
+
+    audit = sub.add_parser("audit", help="read and verify the audit log").add_subparsers(dest="sub", required=True)
+    for name, func, helptext in (
+        ("verify", _cmd_verify, "verify the hash chain and signed checkpoints; exit 1 naming the first bad entry"),
+        ("tail", _cmd_tail, "print the last entries"),
+        ("show", _cmd_show, "print one entry by seq (or decision id dN)"),
+    ):
+        p = audit.add_parser(name, help=helptext)
+        p.add_argument("--policy", default=None, help="policy file naming the audit database and key")
+        p.add_argument("--db", default=None, help="audit database (overrides the policy's)")
+        if name == "verify":
+            p.add_argument("--pubkey", action="append", default=[], help="trusted public key file (repeatable)")
+        if name == "tail":
+            p.add_argument("-n", type=int, default=20)
+            p.add_argument("--json", action="store_true")
+        if name == "show":
+            p.add_argument("id")
+        p.set_defaults(func=func)
+
+    session = sub.add_parser("session", help="the kill switch").add_subparsers(dest="sub", required=True)
+    p = session.add_parser("pause", help="pause a session: every non-read action is refused")
+    _session_args(p)
+    p.add_argument("--reason", default="paused by operator")
+    p.set_defaults(func=_cmd_pause)
+    p = session.add_parser("resume", help="lift a pause")
+    _session_args(p)
+    p.set_defaults(func=_cmd_resume)
+    p = session.add_parser("list", help="list paused sessions")
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_sessions)
+
+    p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing audit checkpoints")
+    p.add_argument("path")
+    p.set_defaults(func=_cmd_keygen)
+
+    bench = sub.add_parser("bench", help="benchmarks that print figures").add_subparsers(dest="sub", required=True)
+    p = bench.add_parser("decide", help="in-process decision latency and throughput, with and without audit")
+    p.add_argument("--n", type=int, default=20000, help="decisions per measurement")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")
+    p.add_argument("--dir", default=None, help="working directory for the demo's files (default: a temp dir)")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) in (_cmd_pause, _cmd_resume) and not args.all_sessions and not args.session:
+        parser.error("name a session, or pass --all-sessions")
+    try:
+        code: int = args.func(args)
+    except PolicyError as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        return EXIT_USAGE
+    except WardedError as exc:
+        print(f"warded: {exc.diagnostics()}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""``decide()``: the pure heart of the gateway.
+
+Takes a compiled policy, an action and the session's state as values, and returns a
+``Decision``. No clock, no disk, no network. Deny by default; forbid beats permit; an
+empty policy denies; any error inside ends in DENY with the error as the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from warded.core.inputs import check_arguments, check_identifiers
+from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, Reason, Tier, Verdict, deny
+from warded.policy import cedar as cd
+from warded.policy.compile import CompiledPolicy
+from warded.policy.schema import Count, OnExceed
+
+_CACHE_MAX = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What the edge knows about the session when the action arrives.
+
+    ``counts`` maps each applicable limit id to the calls it has counted in its window for
+    this action's scope; ``spent`` maps each applicable budget id to the total spent in its
+    window. ``approved`` is true only when a valid approval for this exact action is presented.
+    """
+
+    paused: bool = False
+    pause_reason: str = ""
+    counts: Mapping[str, int] = field(default_factory=dict)
+    spent: Mapping[str, float] = field(default_factory=dict)
+    approved: bool = False
+
+
+EMPTY_STATE = SessionState()
+
+
+def decide(policy: CompiledPolicy | None, action: Action, state: SessionState = EMPTY_STATE) -> Decision:
+    """Decide one action. Never raises: an internal error is a DENY that names the error."""
+    try:
+        return _decide(policy, action, state)
+    except Exception as exc:  # fail closed: whatever went wrong, the answer is DENY
+        return deny("warded.internal_error", f"decision failed ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) -> Decision:
+    if policy is None:
+        return deny("warded.no_policy", "no policy is loaded; everything is denied")
+    if not isinstance(action, Action):
+        return deny("input.unsupported_type", "not an Action")
+    bad = check_identifiers(action)
+    if bad is not None:
+        return Decision(Verdict.DENY, (bad,))
+    limits = policy.spec.input
+    bad = check_arguments(action.arguments, limits.max_argument_bytes, limits.max_argument_depth)
+    if bad is not None:
+        return Decision(Verdict.DENY, (bad,))
+
+    granted = policy.agents.get(action.agent_id)
+    if granted is None:
+        return deny("warded.unknown_agent", f"agent {action.agent_id!r} is not declared in the policy")
+    tool = policy.tools.get(action.tool)
+    if tool is None:
+        return deny("warded.unknown_tool", f"tool {action.tool!r} is not declared in the policy")
+    tier = tool.tier
+    slice_ = policy.slices.get((action.agent_id, action.tool))
+    if slice_ is None:
+        return deny(
+            "warded.default_deny", f"agent {action.agent_id!r} has no grant for tool {action.tool!r}", tier
+        )
+
+    # Facts Cedar cannot compute: argument constraints, windows, pause.
+    messages: dict[str, str] = {}
+    violations: list[Reason] = []
+    args = action.arguments
+    for name, checker in tool.checkers.items():
+        if name not in args:
+            if checker.required:
+                violations.append(
+                    Reason(f"arg.{tool.name}.{name}.required", f"required argument {name!r} is missing")
+                )
+            continue
+        violations.extend(Reason(v.rule_id, v.message) for v in checker.check(args[name]))
+    if not tool.additional_args:
+        for name in args:
+            if name not in tool.checkers:
+                violations.append(
+                    Reason(f"arg.{tool.name}.{name}.unexpected", f"argument {name[:80]!r} is not declared")
+                )
+    tier_mismatch = action.tier is not None and action.tier is not tier
+    if tier_mismatch:
+        messages[cd.RULE_TIER_MISMATCH] = (
+            f"the caller declared tier {action.tier!s} but the policy says {tool.name!r} is {tier.value}"
+        )
+    if state.paused:
+        messages[cd.RULE_PAUSED] = f"session is paused ({state.pause_reason or 'no reason given'})"
+
+    exceeded: list[str] = []
+    effects: list[Effect] = []
+    for lim in policy.limits_for(tool.name, tier):
+        count = state.counts.get(lim.id, 0)
+        if count >= lim.max_calls:
+            exceeded.append(lim.id)
+            what = "calls" if lim.count is Count.ALLOWED else "denied calls"
+            msg = f"limit {lim.id!r}: {count} {what} in {lim.window:g}s (max {lim.max_calls}) per {lim.scope.value}"
+            messages[f"limit.{lim.id}"] = msg
+            if lim.on_exceed is OnExceed.PAUSE:
+                effects.append(Effect(EffectKind.PAUSE_SESSION, f"limit.{lim.id}", msg))
+                effects.append(Effect(EffectKind.ALERT, f"limit.{lim.id}", f"circuit breaker tripped: {msg}"))
+    for budget in policy.budgets_for(tool.name, tier):
+        amount = args.get(budget.argument)
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            violations.append(
+                Reason(f"budget.{budget.id}.argument", f"budget {budget.id!r} needs a numeric {budget.argument!r}")
+            )
+            continue
+        spent = state.spent.get(budget.id, 0.0)
+        if amount < 0:
+            violations.append(Reason(f"budget.{budget.id}.argument", f"negative {budget.argument!r}"))
+        elif spent + amount > budget.max_total:
+            exceeded.append(budget.id)
+            msg = (
+                f"budget {budget.id!r}: {spent:g} spent + {amount:g} requested exceeds {budget.max_total:g} "
+                f"per {budget.scope.value} in {budget.window:g}s"
+            )
+            messages[f"budget.{budget.id}"] = msg
+            if budget.on_exceed is OnExceed.PAUSE:
+                effects.append(Effect(EffectKind.PAUSE_SESSION, f"budget.{budget.id}", msg))
+                effects.append(Effect(EffectKind.ALERT, f"budget.{budget.id}", f"budget exhausted: {msg}"))
+
+    context: dict[str, object] = {
+        "tier": tier.value,
+        "declared_tier": (action.tier or tier).value,
+        "tier_mismatch": tier_mismatch,
+        "violations": len(violations),
+        "paused": state.paused,
+        "exceeded": sorted(exceeded),
+        "labels": sorted(action.labels),
+    }
+    if slice_.uses_session:
+        context["session"] = action.session_id
+    if slice_.uses_args:
+        try:
+            context["args"] = cd.to_cedar_value(dict(args))
+        except ValueError as exc:
+            return deny("warded.arguments_not_representable", f"arguments cannot be given to Cedar: {exc}", tier)
+
+    answer = _cedar(policy, slice_, action, context, state.approved)
+    if answer.errors:
+        return Decision(
+            Verdict.DENY,
+            (Reason("cedar.evaluation_error", "; ".join(answer.errors)[:500]),),
+            tier,
+            effects=tuple(effects),
+        )
+    obligations = tuple(
+        Obligation("hash_in_audit", f"arguments.{name}", f"arg.{tool.name}.{name}.secret")
+        for name in sorted(tool.secret_args)
+        if name in args
+    )
+    if answer.allowed:
+        reasons = tuple(Reason(r, _grant_message(r)) for r in answer.rule_ids)
+        return Decision(Verdict.ALLOW, reasons, tier, obligations, tuple(effects))
+
+    reasons = _deny_reasons(answer.rule_ids, messages, violations, action)
+    if not state.approved:
+        with_approval = _cedar(policy, slice_, action, context, True)
+        if with_approval.allowed and not with_approval.errors:
+            return Decision(Verdict.REQUIRE_APPROVAL, reasons, tier, obligations, tuple(effects))
+    return Decision(Verdict.DENY, reasons, tier, obligations, tuple(effects))
+
+
+def _cedar(
+    policy: CompiledPolicy, slice_: cd.Slice, action: Action, context: dict[str, object], approved: bool
+) -> cd.CedarAnswer:
+    context["approved"] = approved
+    context_json = json.dumps(context, separators=(",", ":"), sort_keys=True)
+    key = (action.agent_id, action.tool, context_json)
+    cache = policy.cedar_cache
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    answer = cd.evaluate(slice_, policy.entities, action.agent_id, action.tool, context_json)
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = answer
+    return answer
+
+
+def _grant_message(rule_id: str) -> str:
+    if rule_id.startswith(cd.RULE_GRANT + "."):
+        return "the agent is granted this tool and no forbid applies"
+    return "permitted by a Cedar policy and no forbid applies"
+
+
+def _deny_reasons(
+    rule_ids: tuple[str, ...], messages: Mapping[str, str], violations: list[Reason], action: Action
+) -> tuple[Reason, ...]:
+    if not rule_ids:
+        return (
+            Reason(
+                "warded.default_deny",
+                f"no policy permits agent {action.agent_id!r} to call {action.tool!r} in this context",
+            ),
+        )
+    out: list[Reason] = []
+    for rule in rule_ids:
+        if rule == cd.RULE_CONSTRAINTS:
+            out.extend(violations)
+        elif rule == cd.RULE_APPROVAL_TIER:
+            out.append(Reason(rule, "this capability tier needs human approval"))
+        elif rule.startswith(cd.RULE_APPROVAL_TOOL + "."):
+            out.append(Reason(rule, "this tool needs human approval"))
+        else:
+            out.append(Reason(rule, messages.get(rule, "forbidden by a Cedar policy")))
+    return tuple(out)
+
+
+def tier_of(policy: CompiledPolicy, tool: str) -> Tier | None:
+    compiled = policy.tools.get(tool)
+    return compiled.tier if compiled is not None else None

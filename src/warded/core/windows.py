@@ -1,0 +1,47 @@
+"""Sliding-window counters for rate limits, circuit breakers and budgets.
+
+Values in, values out: the caller passes the time. Each key keeps a deque of
+(timestamp, amount) pairs; entries older than the window are dropped on access, so memory
+is bounded by the number of events inside the longest window.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+
+
+class SlidingWindows:
+    def __init__(self) -> None:
+        self._events: dict[Hashable, deque[tuple[float, float]]] = {}
+
+    def _trim(self, key: Hashable, window: float, now: float) -> deque[tuple[float, float]] | None:
+        events = self._events.get(key)
+        if events is None:
+            return None
+        horizon = now - window
+        while events and events[0][0] <= horizon:
+            events.popleft()
+        if not events:
+            del self._events[key]
+            return None
+        return events
+
+    def count(self, key: Hashable, window: float, now: float) -> int:
+        events = self._trim(key, window, now)
+        return 0 if events is None else len(events)
+
+    def total(self, key: Hashable, window: float, now: float) -> float:
+        events = self._trim(key, window, now)
+        return 0.0 if events is None else sum(a for _, a in events)
+
+    def add(self, key: Hashable, now: float, amount: float = 1.0) -> None:
+        self._events.setdefault(key, deque()).append((now, amount))
+
+    def reset_scope(self, scope: tuple[str, ...]) -> None:
+        """Forget every window whose key is ``(anything, scope)``: used when a paused scope resumes."""
+        for key in [k for k in self._events if isinstance(k, tuple) and len(k) == 2 and k[1] == scope]:
+            del self._events[key]
+
+    def __len__(self) -> int:
+        return len(self._events)

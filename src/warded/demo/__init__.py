@@ -1,0 +1,169 @@
+"""``warded demo``: a scripted agent over a real (SQLite) mailbox and payments ledger.
+
+It shows allowed reads, out-of-policy calls denied with their reasons, a payment waiting
+for approval, a circuit breaker stopping a delete loop, the kill switch, and the audit log
+verifying — then failing, with the bad entry named, once a copy of it is tampered with.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from warded import ops
+from warded.core.types import Decision
+from warded.demo.toolset import Mailbox
+from warded.errors import ApprovalRequired, ToolDenied, VerificationError
+from warded.sdk.gateway import Gateway
+
+AGENT = "mail-assistant"
+SESSION = "demo-session-1"
+
+_BOLD = "\033[1m" if os.environ.get("NO_COLOR") is None and os.isatty(1) else ""
+_RESET = "\033[0m" if _BOLD else ""
+
+
+def _say(text: str) -> None:
+    print(f"\n{_BOLD}== {text}{_RESET}")
+
+
+def _show(label: str, call: Callable[[], Any]) -> Decision | None:
+    """Run one tool call through the gateway and print what happened."""
+    try:
+        result = call()
+    except ToolDenied as exc:
+        reasons = "; ".join(f"[{r.rule_id}] {r.message}" for r in exc.decision.reasons[:3])
+        print(f"  DENIED    {label}\n            {reasons}")
+        return exc.decision
+    except ApprovalRequired as exc:
+        reasons = "; ".join(f"[{r.rule_id}] {r.message}" for r in exc.decision.reasons[:2])
+        print(f"  APPROVAL  {label}\n            request {exc.request_id}: {reasons}")
+        return exc.decision
+    shown = repr(result)
+    print(f"  ALLOWED   {label}\n            -> {shown[:100]}")
+    return None
+
+
+def write_demo_policy(directory: str) -> str:
+    text = importlib.resources.files("warded.examples").joinpath("demo.yaml").read_text("utf-8")
+    path = os.path.join(directory, "warded.yaml")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
+
+
+def run_demo(directory: str | None = None) -> int:
+    workdir = directory or tempfile.mkdtemp(prefix="warded-demo-")
+    os.makedirs(workdir, exist_ok=True)
+    for stale in ("warded-audit.db", "warded-audit.db-wal", "warded-audit.db-shm", "tampered.db"):
+        if os.path.exists(os.path.join(workdir, stale)):
+            os.remove(os.path.join(workdir, stale))
+    policy_path = write_demo_policy(workdir)
+    mailbox = Mailbox.create(os.path.join(workdir, "mail"))
+    print(f"warded demo — working in {workdir}")
+    print(f"policy: {policy_path}  (validated with `warded check`: {ops.check_policy(policy_path).digest[:12]}…)")
+
+    gw = Gateway.from_file(policy_path)
+    gw.bind(AGENT, SESSION)
+    list_inbox = gw.tool(tier="read")(mailbox.list_inbox)
+    read_email = gw.tool(tier="read")(mailbox.read_email)
+    read_attachment = gw.tool(tier="read")(mailbox.read_attachment)
+    delete_email = gw.tool(tier="destructive")(mailbox.delete_email)
+    send_email = gw.tool(tier="external")(mailbox.send_email)
+    send_payment = gw.tool(tier="financial")(mailbox.send_payment)
+    attachments = os.path.join(workdir, "mail", "attachments")
+
+    _say("1. Allowed reads")
+    _show("list_inbox()", lambda: list_inbox())
+    _show("read_email(id=3)", lambda: read_email(id=3))
+    _show("read_attachment('invoice-7.pdf')", lambda: read_attachment(path=os.path.join(attachments, "invoice-7.pdf")))
+
+    _say("2. Out-of-policy calls are denied, with the rule that decided")
+    _show(
+        "send_email(to=['attacker@evil.example'])",
+        lambda: send_email(to=["attacker@evil.example"], subject="invoice", body="see attached"),
+    )
+    _show(
+        "read_attachment('../../../etc/passwd')",
+        lambda: read_attachment(path=os.path.join(attachments, "../../../etc/passwd")),
+    )
+    _show(
+        "send_payment(to_account='XX00 ATTACKER', amount=4999)",
+        lambda: send_payment(to_account="XX00ATTACKER", amount=4999),
+    )
+    _show(
+        "send_email(to=['bob@partner.example.org'])",
+        lambda: send_email(to=["bob@partner.example.org"], subject="Re: meeting", body="Tuesday works."),
+    )
+
+    _say("3. A payment to a known payee waits for a human")
+    _show(
+        "send_payment(to_account='GB33…', amount=120, otp='******')",
+        lambda: send_payment(to_account="GB33BUKB20201555555555", amount=120, memo="invoice 7", otp="492817"),
+    )
+    print(f"  payments made: {mailbox.count('payments')} (the call did not run)")
+
+    _say("4. A runaway delete loop meets the circuit breaker (max 20 destructive calls / 10 min)")
+    before = mailbox.count("messages")
+    stopped_at = None
+    for message_id in range(1, 41):
+        try:
+            delete_email(id=message_id)
+        except ToolDenied as exc:
+            stopped_at = message_id
+            print(f"  DENIED    delete_email(id={message_id})  [{exc.decision.reasons[0].rule_id}]")
+            print(f"            {exc.decision.reasons[0].message}")
+            break
+    print(f"  deleted {before - mailbox.count('messages')} of 40 attempted; loop stopped at call {stopped_at}")
+    print("  the session is now paused: writes are refused, reads still work")
+    _show("delete_email(id=35)", lambda: delete_email(id=35))
+    _show("list_inbox()", lambda: list_inbox())
+
+    _say("5. An operator resumes the session (`warded session resume mail-assistant demo-session-1`)")
+    ops.resume_session(policy_path, AGENT, SESSION)
+    _show("delete_email(id=35)", lambda: delete_email(id=35))
+    print("  ...and can pull the kill switch by hand (`warded session pause ...`)")
+    ops.pause_session(policy_path, AGENT, SESSION, "operator: investigating")
+    _show("delete_email(id=36)", lambda: delete_email(id=36))
+    gw.close()
+
+    _say("6. The audit log verifies (`warded audit verify`)")
+    db, keys = ops.resolve_log(policy_path, None, [])
+    for entry in ops.tail_log(db, 4):
+        print(f"  {entry.seq:>4} {entry.kind:<16} {str(entry.body)[:90]}")
+    report = ops.verify_log(db, keys)
+    print(f"  {report.summary()}")
+
+    _say("7. A tampered copy fails verification, naming the bad entry")
+    tampered = os.path.join(workdir, "tampered.db")
+    src = sqlite3.connect(db)
+    dst = sqlite3.connect(tampered)
+    src.backup(dst)
+    src.close()
+    target = dst.execute(
+        "SELECT seq, body FROM audit_entries WHERE kind = 'decision' AND body LIKE '%attacker@evil.example%'"
+    ).fetchone()
+    dst.execute(
+        "UPDATE audit_entries SET body = ? WHERE seq = ?",
+        (target[1].replace('"verdict":"deny"', '"verdict":"allow"'), target[0]),
+    )
+    dst.commit()
+    dst.close()
+    print(f"  rewrote entry {target[0]}: the denied e-mail to attacker@evil.example now reads 'allow'")
+    try:
+        ops.verify_log(tampered, keys)
+    except VerificationError as exc:
+        print(f"  audit log FAILED verification: first bad entry seq {exc.seq}: {exc}")
+        ok = exc.seq == target[0]
+    else:
+        print("  UNEXPECTED: the tampered log verified")
+        ok = False
+    if directory is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("\ndemo finished" + ("" if ok else " WITH AN UNEXPECTED RESULT"))
+    return 0 if ok else 1

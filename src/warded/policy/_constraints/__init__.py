@@ -1,0 +1,1 @@
+"""Private building blocks of :mod:`warded.policy.constraints`: one argument-constraint family per module."""

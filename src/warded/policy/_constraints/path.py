@@ -1,0 +1,147 @@
+"""The ``path`` family: a filesystem path that must stay inside configured roots.
+
+Order of checks, all on the string (the file is never opened):
+
+1. Refuse non-strings, the empty string, NUL and other control characters, backslashes, strings that are
+   not valid UTF-8, paths longer than 4096 characters and a leading ``~`` (tools may expand it).
+2. A relative path is joined to the first root. Repeated leading slashes collapse to one (Linux reads
+   ``//srv`` as ``/srv``).
+3. Lexical check: ``posixpath.normpath`` of that path must be inside a root (``..`` escapes end here).
+4. With ``resolve_symlinks`` (the default), ``os.path.realpath`` of the *un-normalised* joined path must be
+   inside a root too, after the roots themselves were realpath'd when the policy loaded. This is the one
+   filesystem read the constraints make (``lstat``/``readlink`` per component). Resolving the original
+   string matters: for ``root/link/../x`` the kernel follows ``link`` before applying ``..``, which lexical
+   normalisation would get wrong.
+5. ``deny_globs`` must match neither the resolved path nor the lexical one; they match case-insensitively,
+   so ``.SSH`` on a case-insensitive filesystem is still denied. If ``globs`` are given the resolved path
+   must match one (case-sensitively). Glob syntax: :mod:`._glob`.
+
+"Inside" compares whole path components: ``/srv/mail2`` is not inside ``/srv/mail``.
+
+Limits: the check and the tool's own ``open`` are two moments (a symlink swapped in between is not seen);
+tools that must be safe against that should open with ``O_NOFOLLOW``/``openat2(RESOLVE_BENEATH)``. A
+relative path is judged against the first root; the tool must resolve it the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable
+
+import re2
+from pydantic import BaseModel
+
+from ._base import STRICT, FamilyCheck, StrTuple, exact_str
+from ._glob import Glob, compile_glob
+
+MAX_PATH = 4096
+
+_OPTS = re2.Options()
+_OPTS.log_errors = False
+_FORBIDDEN = re2.compile(r"[\x00-\x1f\x7f\\]", _OPTS)
+
+
+class PathSpec(BaseModel):
+    """``path: {roots: [...], globs: [...], deny_globs: [...], resolve_symlinks: true}``."""
+
+    model_config = STRICT
+
+    roots: StrTuple
+    globs: StrTuple = ()
+    deny_globs: StrTuple = ()
+    resolve_symlinks: bool = True
+
+
+def _clean_root(root: str, index: int) -> str:
+    where = f"path.roots[{index}] {root!r}"
+    if not root.startswith("/"):
+        raise ValueError(f"{where} is not an absolute path")
+    if _FORBIDDEN.search(root) is not None:
+        raise ValueError(f"{where} contains a control character or a backslash")
+    return posixpath.normpath("/" + root.lstrip("/"))
+
+
+def _relatives(path: str, roots: tuple[str, ...]) -> list[str]:
+    """``path`` relative to each root that contains it (component-wise); empty if none does."""
+    found: list[str] = []
+    for root in roots:
+        if root == "/":
+            found.append(path[1:])
+        elif path == root:
+            found.append("")
+        elif path.startswith(root) and path[len(root)] == "/":
+            found.append(path[len(root) + 1 :])
+    return found
+
+
+def _any_match(globs: tuple[Glob, ...], path: str, relatives: list[str]) -> bool:
+    return any(g.matches(path, rel) for g in globs for rel in relatives)
+
+
+class PathCheck(FamilyCheck):
+    __slots__ = ("_arg", "_deny", "_globs", "_lexical_roots", "_real_roots", "_resolve", "_show")
+
+    family = "path"
+
+    def __init__(self, spec: PathSpec, arg: str, show: Callable[[object], str]) -> None:
+        if not spec.roots:
+            raise ValueError("path.roots is empty: give at least one absolute directory")
+        self._lexical_roots = tuple(_clean_root(root, i) for i, root in enumerate(spec.roots))
+        self._resolve = spec.resolve_symlinks
+        self._real_roots = (
+            tuple(os.path.realpath(root) for root in self._lexical_roots)
+            if self._resolve
+            else self._lexical_roots
+        )
+        self._globs = tuple(self._glob(g, "globs", i, ignore_case=False) for i, g in enumerate(spec.globs))
+        self._deny = tuple(
+            self._glob(g, "deny_globs", i, ignore_case=True) for i, g in enumerate(spec.deny_globs)
+        )
+        self._arg = arg
+        self._show = show
+
+    @staticmethod
+    def _glob(text: str, where: str, index: int, *, ignore_case: bool) -> Glob:
+        try:
+            return compile_glob(text, ignore_case=ignore_case)
+        except ValueError as exc:
+            raise ValueError(f"path.{where}[{index}]: {exc}") from exc
+
+    def _refuse(self, value: object, why: str) -> str:
+        return f"argument {self._arg!r}: path {self._show(value)} {why}"
+
+    def check(self, value: object) -> str | None:
+        text = exact_str(value)
+        if text is None:
+            return f"argument {self._arg!r}: {self._show(value)} is not a string (a path is required)"
+        if not text:
+            return f"argument {self._arg!r}: the path is empty"
+        if len(text) > MAX_PATH:
+            return f"argument {self._arg!r}: the path is longer than {MAX_PATH} characters"
+        if _FORBIDDEN.search(text) is not None:
+            return self._refuse(value, "contains NUL, a control character or a backslash")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return self._refuse(value, "is not valid UTF-8")
+        if text.startswith("~"):
+            return self._refuse(value, "starts with '~' (home-directory shorthand is refused)")
+        joined = "/" + text.lstrip("/") if text.startswith("/") else self._lexical_roots[0] + "/" + text
+        lexical = posixpath.normpath(joined)
+        lexical_rel = _relatives(lexical, self._lexical_roots)
+        if not lexical_rel:
+            return self._refuse(value, "is outside the allowed roots")
+        if self._resolve:
+            real = os.path.realpath(joined)
+            real_rel = _relatives(real, self._real_roots)
+            if not real_rel:
+                return self._refuse(value, "resolves (through a symlink) outside the allowed roots")
+        else:
+            real, real_rel = lexical, lexical_rel
+        if _any_match(self._deny, real, real_rel) or _any_match(self._deny, lexical, lexical_rel):
+            return self._refuse(value, "matches a denied glob")
+        if self._globs and not _any_match(self._globs, real, real_rel):
+            return self._refuse(value, "matches none of the allowed globs")
+        return None

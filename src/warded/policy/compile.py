@@ -1,0 +1,303 @@
+"""Compile a validated policy spec into the structures ``decide()`` reads.
+
+``load_policy`` is the edge (it reads files); everything it calls after reading is pure.
+A policy with any problem is refused whole: ``PolicyError`` lists every problem found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from warded.core.types import Tier
+from warded.errors import PolicyError, PolicyProblem
+from warded.policy import cedar as cd
+from warded.policy._yaml import Path_, load_yaml, locate
+from warded.policy.constraints import ArgChecker, compile_arg
+from warded.policy.schema import BudgetSpec, LimitSpec, OnExceed, PolicySpec, WhenPaused
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTool:
+    name: str
+    tier: Tier
+    checkers: Mapping[str, ArgChecker]
+    additional_args: bool
+    secret_args: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    """Everything ``decide()`` needs, precomputed. Immutable once built."""
+
+    source: str
+    digest: str  # sha256 of the policy file and every Cedar file it names
+    spec: PolicySpec
+    agents: Mapping[str, frozenset[str]]
+    tools: Mapping[str, CompiledTool]
+    slices: Mapping[tuple[str, str], cd.Slice]
+    entities: Any
+    limits: tuple[LimitSpec, ...]
+    budgets: tuple[BudgetSpec, ...]
+    base_dir: str
+    cedar_policies: tuple[cd.CedarPolicy, ...] = field(default=())
+    # Memo of Cedar answers keyed by (agent, tool, context); Cedar is pure, so this is exact.
+    cedar_cache: dict[tuple[str, str, str], cd.CedarAnswer] = field(default_factory=dict, compare=False, repr=False)
+
+    def limits_for(self, tool: str, tier: Tier) -> tuple[LimitSpec, ...]:
+        return tuple(lim for lim in self.limits if _matches(lim.tools, lim.tiers, tool, tier))
+
+    def budgets_for(self, tool: str, tier: Tier) -> tuple[BudgetSpec, ...]:
+        return tuple(b for b in self.budgets if _matches(b.tools, b.tiers, tool, tier))
+
+    def audit_path(self, name: str) -> str:
+        return name if os.path.isabs(name) else os.path.join(self.base_dir, name)
+
+
+def _matches(tools: list[str], tiers: list[Tier], tool: str, tier: Tier) -> bool:
+    if not tools and not tiers:
+        return True
+    return tool in tools or tier in tiers
+
+
+def load_policy(path: str | os.PathLike[str]) -> CompiledPolicy:
+    """Read and compile ``warded.yaml`` (and the Cedar files it names). Refuses on any problem."""
+    file = os.fspath(path)
+    try:
+        with open(file, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise PolicyError([PolicyProblem(file, 1, 1, f"cannot read policy file: {exc.strerror}")]) from None
+    data, marks = load_yaml(raw, file)
+    base_dir = os.path.dirname(os.path.abspath(file))
+    spec = validate_spec(data, marks, file)
+    cedar_sources: list[tuple[str, int, str]] = []
+    if spec.cedar:
+        line, _ = locate(marks, ("cedar",))
+        cedar_sources.append((file, line + 1, spec.cedar))
+    problems: list[PolicyProblem] = []
+    digest = hashlib.sha256(raw)
+    for i, name in enumerate(spec.cedar_files):
+        cedar_path = name if os.path.isabs(name) else os.path.join(base_dir, name)
+        try:
+            with open(cedar_path, "rb") as fh:
+                content = fh.read()
+            cedar_sources.append((cedar_path, 1, content.decode("utf-8")))
+            digest.update(content)
+        except (OSError, UnicodeDecodeError) as exc:
+            line, col = locate(marks, ("cedar_files", i))
+            problems.append(PolicyProblem(file, line, col, f"cannot read Cedar file {name!r}: {exc}"))
+    if problems:
+        raise PolicyError(problems)
+    return compile_policy(spec, marks, file, cedar_sources, base_dir=base_dir, digest=digest.hexdigest())
+
+
+def validate_spec(data: object, marks: dict[Path_, tuple[int, int]], file: str) -> PolicySpec:
+    if not isinstance(data, dict):
+        raise PolicyError([PolicyProblem(file, 1, 1, "the policy must be a mapping (key: value) at the top")])
+    try:
+        return PolicySpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+            # pydantic puts model-type names (e.g. "function-before[...]") in loc for unions; drop them.
+            loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+            line, col = locate(marks, loc)
+            where = ".".join(str(p) for p in loc) or "(top)"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling; unknown keys are refused)"
+            problems.append(PolicyProblem(file, line, col, f"{where}: {message}"))
+        raise PolicyError(problems) from None
+
+
+def compile_policy(
+    spec: PolicySpec,
+    marks: dict[Path_, tuple[int, int]],
+    file: str,
+    cedar_sources: list[tuple[str, int, str]],
+    *,
+    base_dir: str = ".",
+    digest: str = "",
+) -> CompiledPolicy:
+    """Pure: a validated spec (plus raw Cedar text) to a ``CompiledPolicy``."""
+    problems: list[PolicyProblem] = []
+
+    def problem(path: Path_, message: str) -> None:
+        line, col = locate(marks, path)
+        problems.append(PolicyProblem(file, line, col, message))
+
+    tools: dict[str, CompiledTool] = {}
+    for tname, tspec in spec.tools.items():
+        checkers: dict[str, ArgChecker] = {}
+        for aname, aspec in tspec.args.items():
+            if aspec.path is not None:
+                # Relative roots are relative to the policy file, not to wherever the gateway runs.
+                roots = tuple(os.path.normpath(os.path.join(base_dir, r)) for r in aspec.path.roots)
+                aspec = aspec.model_copy(update={"path": aspec.path.model_copy(update={"roots": roots})})
+            try:
+                checkers[aname] = compile_arg(tname, aname, aspec)
+            except ValueError as exc:
+                problem(("tools", tname, "args", aname), f"tools.{tname}.args.{aname}: {exc}")
+        secrets = frozenset(a for a, s in tspec.args.items() if s.secret)
+        tools[tname] = CompiledTool(tname, tspec.tier, checkers, tspec.additional_args, secrets)
+
+    agents: dict[str, frozenset[str]] = {}
+    for aname, aspec in spec.agents.items():
+        seen: set[str] = set()
+        for i, tname in enumerate(aspec.tools):
+            if tname not in spec.tools:
+                problem(("agents", aname, "tools", i), f"agents.{aname}.tools: unknown tool {tname!r}")
+            if tname in seen:
+                problem(("agents", aname, "tools", i), f"agents.{aname}.tools: {tname!r} listed twice")
+            seen.add(tname)
+        agents[aname] = frozenset(aspec.tools)
+
+    ids: set[str] = set()
+    for kind, items in (("limits", spec.limits), ("budgets", spec.budgets)):
+        for i, item in enumerate(items):
+            if item.id in ids:
+                problem((kind, i, "id"), f"{kind}[{i}]: id {item.id!r} is used twice")
+            ids.add(item.id)
+            for j, tname in enumerate(item.tools):
+                if tname not in spec.tools:
+                    problem((kind, i, "tools", j), f"{kind}[{i}]: unknown tool {tname!r}")
+    for i, budget in enumerate(spec.budgets):
+        if budget.on_exceed is OnExceed.PAUSE:
+            pass  # pausing on an exhausted budget is allowed
+        for tname in budget.tools:
+            tool = tools.get(tname)
+            if tool is not None and budget.argument not in tool.checkers:
+                problem(
+                    ("budgets", i, "argument"),
+                    f"budgets[{i}]: tool {tname!r} declares no argument {budget.argument!r}; "
+                    "declare it (with a number constraint) so the budget can be enforced",
+                )
+
+    generated = _generate_cedar(spec)
+    policies: list[cd.CedarPolicy] = []
+    try:
+        policies.extend(cd.parse_policies(generated, "generated", "generated."))
+    except ValueError as exc:  # a bug in warded, not in the user's file; still refuse to start
+        problem((), f"internal error compiling policy to Cedar: {exc}")
+    for src_file, first_line, text in cedar_sources:
+        parsed = _parse_raw_cedar(src_file, first_line, text, problems)
+        policies.extend(parsed)
+    seen_rules: dict[str, str] = {}
+    for pol in policies:
+        if pol.origin != "generated" and pol.rule_id in seen_rules:
+            problems.append(
+                PolicyProblem(file, 1, 1, f"Cedar @id {pol.rule_id!r} is used twice ({pol.origin})")
+            )
+        seen_rules[pol.rule_id] = pol.origin
+
+    if problems:
+        raise PolicyError(problems)
+
+    slices: dict[tuple[str, str], cd.Slice] = {}
+    for aname in agents:
+        for tname in tools:
+            chosen = [p for p in policies if p.may_apply(aname, tname)]
+            if any(p.effect == "permit" for p in chosen):
+                slices[(aname, tname)] = cd.build_slice(chosen)
+    entities = cd.build_entities(agents, {t: c.tier.value for t, c in tools.items()})
+    return CompiledPolicy(
+        source=file,
+        digest=digest,
+        spec=spec,
+        agents=agents,
+        tools=tools,
+        slices=slices,
+        entities=entities,
+        limits=tuple(spec.limits),
+        budgets=tuple(spec.budgets),
+        base_dir=base_dir,
+        cedar_policies=tuple(policies),
+    )
+
+
+def _generate_cedar(spec: PolicySpec) -> str:
+    q = cd.quote
+    out: list[str] = []
+    for aname, aspec in spec.agents.items():
+        for tname in aspec.tools:
+            out.append(
+                f"@id({q(f'{cd.RULE_GRANT}.{aname}.{tname}')})\n"
+                f"permit(principal == Agent::{q(aname)}, action == Action::{q(cd.ACTION_CALL)}, "
+                f"resource == Tool::{q(tname)});"
+            )
+    out.append(
+        f"@id({q(cd.RULE_CONSTRAINTS)})\n"
+        "forbid(principal, action, resource) when { context.violations > 0 };"
+    )
+    out.append(
+        f"@id({q(cd.RULE_TIER_MISMATCH)})\nforbid(principal, action, resource) when {{ context.tier_mismatch }};"
+    )
+    paused_guard = "!context.approved && " if spec.session.when_paused is WhenPaused.REQUIRE_APPROVAL else ""
+    out.append(
+        f"@id({q(cd.RULE_PAUSED)})\nforbid(principal, action, resource) "
+        f'when {{ {paused_guard}context.paused && context.tier != "read" }};'
+    )
+    if spec.approval.tiers:
+        tiers = ", ".join(q(t.value) for t in spec.approval.tiers)
+        out.append(
+            f"@id({q(cd.RULE_APPROVAL_TIER)})\nforbid(principal, action, resource) "
+            f"when {{ !context.approved && [{tiers}].contains(context.tier) }};"
+        )
+    for tname, tspec in spec.tools.items():
+        if tspec.approval:
+            out.append(
+                f"@id({q(f'{cd.RULE_APPROVAL_TOOL}.{tname}')})\nforbid(principal, action, "
+                f"resource == Tool::{q(tname)}) when {{ !context.approved }};"
+            )
+    for item in (*spec.limits, *spec.budgets):
+        kind = "limit" if isinstance(item, LimitSpec) else "budget"
+        guard = "!context.approved && " if item.on_exceed is OnExceed.REQUIRE_APPROVAL else ""
+        out.append(
+            f"@id({q(f'{kind}.{item.id}')})\nforbid(principal, action, resource) "
+            f"when {{ {guard}context.exceeded.contains({q(item.id)}) }};"
+        )
+    return "\n\n".join(out)
+
+
+def _parse_raw_cedar(src_file: str, first_line: int, text: str, problems: list[PolicyProblem]) -> list[
+    cd.CedarPolicy
+]:
+    """Parse user-written Cedar; on error, find the statement that fails to report its line."""
+    try:
+        return cd.parse_policies(text, f"{src_file}:{first_line}", f"cedar.{os.path.basename(src_file)}.")
+    except ValueError as exc:
+        line = _locate_cedar_error(text)
+        problems.append(PolicyProblem(src_file, first_line + line - 1, 1, f"Cedar: {exc}"))
+        return []
+
+
+def _locate_cedar_error(text: str) -> int:
+    """Line (1-based, within ``text``) where the first unparsable Cedar statement starts."""
+    import cedarpy
+
+    lines = text.split("\n")
+    start = 0
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith(";"):
+            chunk = "\n".join(lines[start : i + 1])
+            try:
+                cedarpy.policies_to_json_str(chunk)
+            except ValueError:
+                return _first_code_line(lines, start) + 1
+            start = i + 1
+    return _first_code_line(lines, start) + 1
+
+
+def _first_code_line(lines: list[str], start: int) -> int:
+    for i in range(start, len(lines)):
+        stripped = lines[i].strip()
+        if stripped and not stripped.startswith("//"):
+            return i
+    return max(0, min(start, len(lines) - 1))

@@ -1,0 +1,158 @@
+"""The shape of ``warded.yaml``: pydantic models, strict, unknown keys refused."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from warded.core.types import Tier
+from warded.policy.constraints import ArgSpec
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def _parse_duration(value: object) -> float:
+    """``30s``, ``10m``, ``24h``, ``7d``, ``250ms`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a number of seconds or a string like '10m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"bad duration {value!r}: use e.g. '30s', '10m', '24h', '7d'")
+        seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    else:
+        raise ValueError("a duration must be a number of seconds or a string like '10m'")
+    if not seconds > 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(_parse_duration)]
+Name = Annotated[str, Field(pattern=_NAME)]
+# Enums are written as plain strings in YAML; everything else stays strict.
+TierT = Annotated[Tier, Field(strict=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class WhenPaused(StrEnum):
+    DENY = "deny"
+    REQUIRE_APPROVAL = "require_approval"
+
+
+class OnExceed(StrEnum):
+    PAUSE = "pause"
+    DENY = "deny"
+    REQUIRE_APPROVAL = "require_approval"
+
+
+class Scope(StrEnum):
+    AGENT = "agent"
+    SESSION = "session"
+
+
+class Count(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
+class ToolSpec(_Strict):
+    tier: TierT
+    description: str = ""
+    approval: bool = False
+    additional_args: bool = False
+    args: dict[Name, ArgSpec] = Field(default_factory=dict)
+
+
+
+class AgentSpec(_Strict):
+    description: str = ""
+    tools: list[Name] = Field(default_factory=list)
+
+
+class LimitSpec(_Strict):
+    """At most ``max_calls`` matching calls per ``scope`` within a sliding ``window``."""
+
+    id: Name
+    tiers: list[TierT] = Field(default_factory=list)
+    tools: list[Name] = Field(default_factory=list)
+    scope: Annotated[Scope, Field(strict=False)] = Scope.SESSION
+    max_calls: int = Field(ge=1)
+    window: Duration
+    count: Annotated[Count, Field(strict=False)] = Count.ALLOWED
+    on_exceed: Annotated[OnExceed, Field(strict=False)] = OnExceed.PAUSE
+
+
+
+
+class BudgetSpec(_Strict):
+    """The sum of numeric ``argument`` over matching allowed calls stays within ``max_total``."""
+
+    id: Name
+    tiers: list[TierT] = Field(default_factory=list)
+    tools: list[Name] = Field(default_factory=list)
+    argument: Name
+    max_total: float = Field(gt=0)
+    window: Duration
+    scope: Annotated[Scope, Field(strict=False)] = Scope.AGENT
+    on_exceed: Annotated[OnExceed, Field(strict=False)] = OnExceed.DENY
+
+
+    @field_validator("max_total", mode="before")
+    @classmethod
+    def _total(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+
+class ApprovalSpec(_Strict):
+    tiers: list[TierT] = Field(default_factory=list)
+
+
+
+class SessionSpec(_Strict):
+    when_paused: Annotated[WhenPaused, Field(strict=False)] = WhenPaused.DENY
+
+
+class LimitsSpec(_Strict):
+    max_argument_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_argument_depth: int = Field(default=32, ge=2, le=256)
+    decision_timeout_ms: float = Field(default=250.0, gt=0)
+
+
+class Synchronous(StrEnum):
+    NORMAL = "normal"
+    FULL = "full"
+
+
+class AuditSpec(_Strict):
+    path: str = "warded-audit.db"
+    key: str = "warded-audit.key"
+    checkpoint_every: int = Field(default=1000, ge=1)
+    checkpoint_seconds: Duration = 60.0
+    synchronous: Annotated[Synchronous, Field(strict=False)] = Synchronous.NORMAL
+
+
+class PolicySpec(_Strict):
+    version: int = Field(ge=1, le=1)
+    agents: dict[Name, AgentSpec] = Field(default_factory=dict)
+    tools: dict[Name, ToolSpec] = Field(default_factory=dict)
+    approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
+    session: SessionSpec = Field(default_factory=SessionSpec)
+    limits: list[LimitSpec] = Field(default_factory=list)
+    budgets: list[BudgetSpec] = Field(default_factory=list)
+    input: LimitsSpec = Field(default_factory=LimitsSpec)
+    audit: AuditSpec = Field(default_factory=AuditSpec)
+    cedar: str = ""
+    cedar_files: list[str] = Field(default_factory=list)
+

@@ -1,0 +1,453 @@
+"""The Python SDK: ``Gateway`` wraps decide() with state, the audit log and effects.
+
+This is an edge: it owns the clock, the store and the audit log. Every check is recorded.
+Anything that goes wrong here (store down, audit write failed, decision too slow) ends in
+DENY, never in ALLOW.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import inspect
+import os
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from typing import Any, ParamSpec, TypeVar, cast, overload
+
+from warded.audit.keys import generate_keypair
+from warded.audit.log import AuditLog, open_sqlite_log
+from warded.audit.secrets import hash_secret
+from warded.core.decide import SessionState, decide
+from warded.core.types import Action, Decision, EffectKind, Reason, Tier, Verdict, deny
+from warded.core.windows import SlidingWindows
+from warded.errors import ApprovalRequired, AuditError, StoreError, ToolDenied, WardedError
+from warded.policy.compile import CompiledPolicy, load_policy
+from warded.policy.schema import Count, Scope
+from warded.store.state import ALL_SESSIONS, ApprovalRequest, SQLiteStateStore
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_AUDIT_STRING = 4096
+
+
+class Gateway:
+    """Deny-by-default gateway for tool calls. Thread-safe and asyncio-safe.
+
+    >>> gw = Gateway.from_file("warded.yaml")          # doctest: +SKIP
+    >>> gw.check(Action("mail-assistant", "s1", "read_inbox"))   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        audit: AuditLog,
+        state: SQLiteStateStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.policy = policy
+        self.audit = audit
+        self.state = state
+        self._clock = clock
+        self._timer = timer
+        self._lock = threading.RLock()
+        self._windows = SlidingWindows()
+        self._seen_paused: set[tuple[str, str]] = set()
+        self._timeout_s = policy.spec.input.decision_timeout_ms / 1000.0
+        self._closed = False
+        self._append("gateway_started", {"policy": policy.source, "policy_sha256": policy.digest, "pid": os.getpid()})
+        _open_gateways.add(self)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time) -> Gateway:
+        """Load ``warded.yaml`` (refusing it whole on any error) and open its audit log and state.
+
+        The audit signing key named by the policy is created (mode 0600) if it does not exist.
+        """
+        policy = load_policy(path)
+        audit_spec = policy.spec.audit
+        db_path = policy.audit_path(audit_spec.path)
+        key_path = policy.audit_path(audit_spec.key)
+        if not os.path.exists(key_path):
+            generate_keypair(key_path)
+        audit = open_sqlite_log(
+            db_path,
+            key_path,
+            synchronous="FULL" if audit_spec.synchronous.value == "full" else "NORMAL",
+            checkpoint_every=audit_spec.checkpoint_every,
+            checkpoint_seconds=audit_spec.checkpoint_seconds,
+            clock=clock,
+        )
+        try:
+            state = SQLiteStateStore(db_path)
+        except StoreError:
+            audit.close()
+            raise
+        return cls(policy, audit, state, clock=clock)
+
+    # -- checking ------------------------------------------------------------------------------
+
+    def check(self, action: Action) -> Decision:
+        """Decide ``action``, apply its effects and record it in the audit log. Never raises."""
+        try:
+            with self._lock:
+                return self._check(action)
+        except Exception as exc:  # fail closed, and try to record why
+            decision = deny("warded.internal_error", f"gateway error ({type(exc).__name__}: {str(exc)[:200]})")
+            try:
+                entry = self._append("decision", {"action": _audit_action(action, frozenset()),
+                                                  "decision": decision.to_json()})
+                return replace(decision, id=f"d{entry}")
+            except Exception:
+                return decision
+
+    def _check(self, action: Action) -> Decision:
+        if self._closed:
+            return deny("warded.gateway_closed", "the gateway is closed")
+        now = self._clock()
+        try:
+            state, pause_scope = self._state_for(action, now)
+        except StoreError as exc:
+            decision = deny("store.unavailable", f"session state unavailable: {exc}")
+            return self._record(action, decision)
+        started = self._timer()
+        decision = decide(self.policy, action, state)
+        elapsed = self._timer() - started
+        if elapsed > self._timeout_s:
+            decision = Decision(
+                Verdict.DENY,
+                (Reason("warded.timeout", f"decision took {elapsed * 1000:.1f} ms, over the time budget"),),
+                decision.tier,
+            )
+        decision = self._apply_effects(action, decision, now, pause_scope)
+        self._count(action, decision, now)
+        return self._record(action, decision)
+
+    def _scope_key(self, scope: Scope, action: Action) -> tuple[str, ...]:
+        if scope is Scope.AGENT:
+            return (action.agent_id,)
+        return (action.agent_id, action.session_id)
+
+    def _state_for(self, action: Action, now: float) -> tuple[SessionState, tuple[str, str]]:
+        if not isinstance(action, Action) or not isinstance(action.agent_id, str):
+            return SessionState(), ("", "")
+        session_id = action.session_id if isinstance(action.session_id, str) else ""
+        pause = self.state.paused(action.agent_id, session_id)
+        for key in ((action.agent_id, session_id), (action.agent_id, ALL_SESSIONS)):
+            if key in self._seen_paused and (pause is None or (pause.agent_id, pause.session_id) != key):
+                # Resumed since we last looked: start its windows afresh.
+                self._seen_paused.discard(key)
+                self._windows.reset_scope(key if key[1] != ALL_SESSIONS else (key[0],))
+        if pause is not None:
+            self._seen_paused.add((pause.agent_id, pause.session_id))
+        tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
+        counts: dict[str, int] = {}
+        spent: dict[str, float] = {}
+        if tool is not None:
+            for lim in self.policy.limits_for(tool.name, tool.tier):
+                counts[lim.id] = self._windows.count((lim.id, self._scope_key(lim.scope, action)), lim.window, now)
+            for budget in self.policy.budgets_for(tool.name, tool.tier):
+                spent[budget.id] = self._windows.total(
+                    (budget.id, self._scope_key(budget.scope, action)), budget.window, now
+                )
+        state = SessionState(
+            paused=pause is not None,
+            pause_reason=pause.reason if pause is not None else "",
+            counts=counts,
+            spent=spent,
+        )
+        return state, (action.agent_id, session_id)
+
+    def _apply_effects(self, action: Action, decision: Decision, now: float, scope: tuple[str, str]) -> Decision:
+        for effect in decision.effects:
+            if effect.kind is EffectKind.PAUSE_SESSION:
+                agent_wide = effect.rule_id.startswith(("limit.", "budget.")) and self._agent_scoped(effect.rule_id)
+                session = ALL_SESSIONS if agent_wide else scope[1]
+                try:
+                    newly = self.state.pause(scope[0], session, effect.message, effect.rule_id, now)
+                except StoreError as exc:
+                    return deny("store.unavailable", f"could not pause session: {exc}", decision.tier)
+                if newly:
+                    self._append(
+                        "session_paused",
+                        {"agent_id": scope[0], "session_id": session, "rule_id": effect.rule_id,
+                         "reason": effect.message, "by": "circuit_breaker"},
+                    )
+            elif effect.kind is EffectKind.ALERT:
+                self._append(
+                    "alert",
+                    {"agent_id": scope[0], "session_id": scope[1], "rule_id": effect.rule_id,
+                     "message": effect.message},
+                )
+        return decision
+
+    def _agent_scoped(self, rule_id: str) -> bool:
+        ident = rule_id.split(".", 1)[1]
+        for item in (*self.policy.limits, *self.policy.budgets):
+            if item.id == ident:
+                return item.scope is Scope.AGENT
+        return False
+
+    def _count(self, action: Action, decision: Decision, now: float) -> None:
+        tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
+        if tool is None or decision.verdict is Verdict.REQUIRE_APPROVAL:
+            return
+        allowed = decision.verdict is Verdict.ALLOW
+        for lim in self.policy.limits_for(tool.name, tool.tier):
+            if (lim.count is Count.ALLOWED) == allowed:
+                self._windows.add((lim.id, self._scope_key(lim.scope, action)), now)
+        if allowed:
+            for budget in self.policy.budgets_for(tool.name, tool.tier):
+                amount = action.arguments.get(budget.argument)
+                if isinstance(amount, int | float) and not isinstance(amount, bool):
+                    self._windows.add((budget.id, self._scope_key(budget.scope, action)), now, float(amount))
+
+    def _record(self, action: Action, decision: Decision) -> Decision:
+        tool = self.policy.tools.get(action.tool) if isinstance(getattr(action, "tool", None), str) else None
+        secret_args = tool.secret_args if tool is not None else frozenset()
+        body = {"action": _audit_action(action, secret_args), "decision": decision.to_json()}
+        try:
+            seq = self._append("decision", body)
+        except AuditError as exc:
+            # An action that cannot be recorded does not happen.
+            return deny("audit.write_failed", f"could not record the decision: {exc}", decision.tier)
+        decision = replace(decision, id=f"d{seq}")
+        if decision.verdict is Verdict.REQUIRE_APPROVAL:
+            request = ApprovalRequest(
+                id=decision.id,
+                created=self._clock(),
+                agent_id=action.agent_id,
+                session_id=action.session_id,
+                tool=action.tool,
+                action=body["action"],
+                decision=decision.to_json(),
+                status="pending",
+            )
+            try:
+                self.state.add_approval_request(request)
+                self._append("approval_requested", {"request_id": request.id, "decision_seq": seq})
+            except (StoreError, AuditError) as exc:
+                return deny("store.unavailable", f"could not record the approval request: {exc}", decision.tier)
+        return decision
+
+    def _append(self, kind: str, body: Mapping[str, Any]) -> int:
+        return self.audit.append(kind, body).seq
+
+    # -- kill switch -----------------------------------------------------------------------
+
+    def pause(self, agent_id: str, session_id: str, reason: str, *, by: str = "operator") -> bool:
+        with self._lock:
+            newly = self.state.pause(agent_id, session_id, reason, "operator.pause", self._clock())
+            self._append("session_paused", {"agent_id": agent_id, "session_id": session_id,
+                                            "rule_id": "operator.pause", "reason": reason, "by": by})
+            return newly
+
+    def resume(self, agent_id: str, session_id: str, *, by: str = "operator") -> bool:
+        with self._lock:
+            resumed = self.state.resume(agent_id, session_id)
+            self._append("session_resumed", {"agent_id": agent_id, "session_id": session_id, "by": by,
+                                             "was_paused": resumed})
+            return resumed
+
+    # -- the decorator ---------------------------------------------------------------------
+
+    @overload
+    def tool(self, func: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def tool(
+        self,
+        *,
+        name: str | None = None,
+        tier: Tier | str | None = None,
+        agent_id: str | Callable[[], str] | None = None,
+        session_id: str | Callable[[], str] | None = None,
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def tool(
+        self,
+        func: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        tier: Tier | str | None = None,
+        agent_id: str | Callable[[], str] | None = None,
+        session_id: str | Callable[[], str] | None = None,
+    ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+        """Route every call of the decorated function (sync or async) through the gateway.
+
+        ``agent_id`` and ``session_id`` are strings or zero-argument callables (for example a
+        ``contextvars`` lookup); they default to the gateway's :meth:`bind` values. A denied
+        call raises :class:`ToolDenied`; one needing approval raises :class:`ApprovalRequired`.
+        The function body runs only on ALLOW.
+        """
+        declared = Tier(tier) if tier is not None else None
+
+        def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+            tool_name = name or fn.__name__
+            signature = inspect.signature(fn)
+
+            def gate(*args: Any, **kwargs: Any) -> None:
+                try:
+                    bound = signature.bind(*args, **kwargs)
+                except TypeError as exc:
+                    raise ToolDenied(deny("input.bad_call", f"{tool_name}: {exc}")) from None
+                arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+                action = Action(
+                    agent_id=_resolve(agent_id, self._default_agent, "agent_id"),
+                    session_id=_resolve(session_id, self._default_session, "session_id"),
+                    tool=tool_name,
+                    arguments=arguments,
+                    tier=declared,
+                )
+                decision = self.check(action)
+                if decision.verdict is Verdict.ALLOW:
+                    return
+                if decision.verdict is Verdict.REQUIRE_APPROVAL:
+                    raise ApprovalRequired(decision, decision.id)
+                raise ToolDenied(decision)
+
+            if inspect.iscoroutinefunction(fn):
+                async_fn = cast(Callable[..., Awaitable[Any]], fn)
+
+                @functools.wraps(fn)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    gate(*args, **kwargs)
+                    return await async_fn(*args, **kwargs)
+
+                return cast(Callable[P, R], async_wrapper)
+
+            @functools.wraps(fn)
+            def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+                gate(*args, **kwargs)
+                return fn(*args, **kwargs)
+
+            return wrapper
+
+        if func is not None:
+            return wrap(func)
+        return wrap
+
+    _default_agent: str | None = None
+    _default_session: str | None = None
+
+    def bind(self, agent_id: str, session_id: str) -> None:
+        """Default agent and session for decorated tools that do not name their own."""
+        self._default_agent = agent_id
+        self._default_session = session_id
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Record the shutdown, sign a final checkpoint and close the stores. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._append("gateway_stopped", {"pid": os.getpid()})
+            finally:
+                try:
+                    self.audit.close()
+                finally:
+                    self.state.close()
+                    _open_gateways.discard(self)
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _resolve(value: str | Callable[[], str] | None, default: str | None, what: str) -> str:
+    if callable(value):
+        value = value()
+    if value is None:
+        value = default
+    if not isinstance(value, str) or not value:
+        raise ToolDenied(deny("input.bad_identifier", f"no {what} for this call; pass it or call gateway.bind()"))
+    return value
+
+
+def _audit_value(value: object, depth: int = 0) -> object:
+    """A JSON-safe, bounded copy of an argument for the audit log (large text is hashed)."""
+    if depth > 32:
+        return {"$omitted": "too deep"}
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+    if isinstance(value, str):
+        safe = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        if len(safe) > MAX_AUDIT_STRING:
+            return {
+                "$truncated": True,
+                "length": len(safe),
+                "sha256": hashlib.sha256(safe.encode("utf-8")).hexdigest(),
+                "head": safe[:256],
+            }
+        return safe
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        out = {str(k): _audit_value(v, depth + 1) for k, v in items[:256]}
+        if len(items) > 256:
+            out["$omitted_keys"] = len(items) - 256
+        return out
+    if isinstance(value, list | tuple):
+        seq = [_audit_value(v, depth + 1) for v in value[:256]]
+        if len(value) > 256:
+            seq.append({"$omitted_items": len(value) - 256})
+        return seq
+    if isinstance(value, bytes | bytearray):
+        return {"$bytes": len(value), "sha256": hashlib.sha256(bytes(value)).hexdigest()}
+    return {"$type": type(value).__name__}
+
+
+def _audit_action(action: object, secret_args: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(action, Action):
+        return {"$invalid": type(action).__name__}
+    args: dict[str, Any] = {}
+    arguments = action.arguments if isinstance(action.arguments, Mapping) else {}
+    for key, value in list(arguments.items())[:256]:
+        name = _audit_value(key) if not isinstance(key, str) else _audit_value(key)
+        if key in secret_args:
+            try:
+                args[str(name)] = hash_secret(value)
+            except Exception:
+                args[str(name)] = {"$secret": "unhashable"}
+        else:
+            args[str(name)] = _audit_value(value)
+    return {
+        "agent_id": _audit_value(action.agent_id),
+        "session_id": _audit_value(action.session_id),
+        "tool": _audit_value(action.tool),
+        "tier": action.tier.value if isinstance(action.tier, Tier) else None,
+        "labels": sorted(str(_audit_value(label)) for label in action.labels),
+        "arguments": args,
+    }
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+_open_gateways: weakref.WeakSet[Gateway] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_gateways() -> None:
+    """Clean shutdown signs a final checkpoint even if the caller forgot ``close()``."""
+    for gw in list(_open_gateways):
+        try:
+            gw.close()
+        except WardedError:
+            pass

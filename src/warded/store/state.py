@@ -1,0 +1,177 @@
+"""Session state shared between the gateway and the CLI: pauses and approval requests.
+
+Lives in the same SQLite file as the audit log (WAL mode), so ``warded session pause`` in
+another process takes effect on the gateway's next check. The gateway notices changes
+cheaply through ``PRAGMA data_version``, which moves only when another connection commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from warded.errors import StoreError
+
+ALL_SESSIONS = "*all*"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS session_pauses (
+    agent_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    paused_at REAL NOT NULL,
+    PRIMARY KEY (agent_id, session_id)
+);
+CREATE TABLE IF NOT EXISTS approval_requests (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    agent_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    action TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    agent_id: str
+    session_id: str
+    reason: str
+    rule_id: str
+    paused_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    id: str
+    created: float
+    agent_id: str
+    session_id: str
+    tool: str
+    action: dict[str, Any]
+    decision: dict[str, Any]
+    status: str
+
+
+class SQLiteStateStore:
+    """Pauses and approval requests in SQLite. Thread-safe; safe across processes."""
+
+    def __init__(self, path: str, *, timeout_s: float = 5.0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open state store {path!r}: {exc}") from exc
+        self._version = -1
+        self._pauses: dict[tuple[str, str], Pause] = {}
+        self._dirty = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- pauses ----------------------------------------------------------------------------
+
+    def pause(self, agent_id: str, session_id: str, reason: str, rule_id: str, at: float) -> bool:
+        """Pause a session (``ALL_SESSIONS`` pauses every session of the agent). False if already paused."""
+        with self._lock:
+            try:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO session_pauses VALUES (?, ?, ?, ?, ?)",
+                    (agent_id, session_id, reason, rule_id, at),
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot pause session: {exc}") from exc
+            self._dirty = True
+            return cur.rowcount == 1
+
+    def resume(self, agent_id: str, session_id: str) -> bool:
+        """Lift a pause. False if the session was not paused."""
+        with self._lock:
+            try:
+                cur = self._db.execute(
+                    "DELETE FROM session_pauses WHERE agent_id = ? AND session_id = ?", (agent_id, session_id)
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot resume session: {exc}") from exc
+            self._dirty = True
+            return cur.rowcount == 1
+
+    def paused(self, agent_id: str, session_id: str) -> Pause | None:
+        """The pause in force for this session, if any. Raises ``StoreError`` if the store fails."""
+        with self._lock:
+            try:
+                version = self._db.execute("PRAGMA data_version").fetchone()[0]
+                if self._dirty or version != self._version:
+                    rows = self._db.execute("SELECT * FROM session_pauses").fetchall()
+                    self._pauses = {(r[0], r[1]): Pause(*r) for r in rows}
+                    self._version = version
+                    self._dirty = False
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read session pauses: {exc}") from exc
+            return self._pauses.get((agent_id, session_id)) or self._pauses.get((agent_id, ALL_SESSIONS))
+
+    def list_pauses(self) -> list[Pause]:
+        with self._lock:
+            try:
+                rows = self._db.execute("SELECT * FROM session_pauses ORDER BY paused_at").fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot list pauses: {exc}") from exc
+        return [Pause(*r) for r in rows]
+
+    # -- approval requests (the approval flow itself arrives with signed approvals) -------
+
+    def add_approval_request(self, request: ApprovalRequest) -> None:
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO approval_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        request.id,
+                        request.created,
+                        request.agent_id,
+                        request.session_id,
+                        request.tool,
+                        json.dumps(request.action, sort_keys=True),
+                        json.dumps(request.decision, sort_keys=True),
+                        request.status,
+                    ),
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot record approval request: {exc}") from exc
+
+    def approval_request(self, request_id: str) -> ApprovalRequest | None:
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT * FROM approval_requests WHERE id = ?", (request_id,)
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read approval request: {exc}") from exc
+        if row is None:
+            return None
+        return ApprovalRequest(
+            row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7]
+        )
+
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        with self._lock:
+            try:
+                rows = self._db.execute(
+                    "SELECT id FROM approval_requests WHERE status = 'pending' ORDER BY created"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot list approval requests: {exc}") from exc
+        out = [self.approval_request(r[0]) for r in rows]
+        return [r for r in out if r is not None]
