@@ -45,14 +45,18 @@ def bench_policy_yaml(root: str) -> str:
         lines.append("      count: {type: integer, number: {min: 0, max: 1000}}")
         lines.append("      note: {type: string, max_length: 500, pattern: '[^\\x00-\\x08]{0,500}'}")
         if kind == "path":
-            lines.append(f"      target: {{type: string, required: true, path: {{roots: ['{root}'], globs: ['**/*.txt']}}}}")
+            lines.append(
+                f"      target: {{type: string, required: true, path: {{roots: ['{root}'], globs: ['**/*.txt']}}}}"
+            )
         elif kind == "email":
             lines.append(
                 "      target: {type: array, required: true, max_length: 5, "
                 "email: {allow: ['*@example.com', '*@*.partner.org'], deny: ['boss@example.com']}}"
             )
         elif kind == "domain":
-            lines.append("      target: {type: string, required: true, domain: {allow: ['example.com', '*.example.org']}}")
+            lines.append(
+                "      target: {type: string, required: true, domain: {allow: ['example.com', '*.example.org']}}"
+            )
         elif kind == "account":
             accounts = ", ".join(f"ACC-{i}" for i in range(50))
             lines.append(f"      target: {{type: string, required: true, values: {{allow: [{accounts}]}}}}")
@@ -70,10 +74,11 @@ def bench_policy_yaml(root: str) -> str:
         "  - {id: destructive-burst, tiers: [destructive], scope: session, max_calls: 1000000, window: 10m}",
         "  - {id: external-rate, tiers: [external], scope: agent, max_calls: 1000000, window: 1h, on_exceed: deny}",
         "budgets:",
-        "  - {id: spend, tiers: [financial], argument: amount, max_total: 1.0e12, window: 24h}",
+        "  - {id: spend, tiers: [financial], argument: amount, max_total: 1000000000000, window: 24h}",
         "cedar: |",
         '  @id("no-large-counts-on-tool3")',
-        '  forbid(principal, action, resource == Tool::"tool3") when { context.args has count && context.args.count > 900 };',
+        '  forbid(principal, action, resource == Tool::"tool3")',
+        "  when { context.args has count && context.args.count > 900 };",
         "audit:",
         "  path: bench-audit.db",
         "  key: bench-audit.key",
@@ -93,7 +98,9 @@ def _target(kind: int, rng: random.Random, root: str) -> Any:
     if name == "account":
         return f"ACC-{rng.randint(0, 49)}" if good else "ACC-999"
     if name == "sql":
-        return f"SELECT id, total FROM orders WHERE id = {rng.randint(1, 99)}" if good else "DELETE FROM orders"
+        # A query string the SQL constraint must parse; the benchmark never executes it.
+        query = "SELECT id, total FROM orders WHERE id = " + str(rng.randint(1, 99))  # noqa: S608
+        return query if good else "DELETE FROM orders"
     return f"report {rng.randint(1, 999)}.txt" if good else "bad\nvalue"
 
 
@@ -163,7 +170,9 @@ def run_decide_bench(n: int = 20000, seed: int = 7) -> dict[str, Any]:
         for sync in ("normal", "full"):
             sub = os.path.join(tmp, sync)
             os.makedirs(sub)
-            text = bench_policy_yaml(root).replace("  key: bench-audit.key", f"  key: bench-audit.key\n  synchronous: {sync}")
+            text = bench_policy_yaml(root).replace(
+                "  key: bench-audit.key", f"  key: bench-audit.key\n  synchronous: {sync}"
+            )
             spath = os.path.join(sub, "warded.yaml")
             with open(spath, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -193,7 +202,11 @@ def run_decide_bench(n: int = 20000, seed: int = 7) -> dict[str, Any]:
             "verdict_mix_first_2000": verdicts,
             "distinct_cedar_contexts": hits_possible,
         },
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "notes": (
             "decide: pure decision (argument checks + Cedar via cedarpy, memoised on the exact Cedar request); "
             "decide_without_cedar_memo: the memo cleared before every call; audited: Gateway.check including "

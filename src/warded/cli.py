@@ -21,8 +21,14 @@ EXIT_USAGE = 2
 
 
 def _entry_json(entry: AuditEntry) -> dict[str, object]:
-    return {"seq": entry.seq, "ts": entry.ts, "kind": entry.kind, "body": entry.body, "hash": entry.hash,
-            "prev_hash": entry.prev_hash}
+    return {
+        "seq": entry.seq,
+        "ts": entry.ts,
+        "kind": entry.kind,
+        "body": entry.body,
+        "hash": entry.hash,
+        "prev_hash": entry.prev_hash,
+    }
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -149,7 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="read and verify the audit log").add_subparsers(dest="sub", required=True)
     for name, func, helptext in (
-        ("verify", _cmd_verify, "verify the hash chain and signed checkpoints; exit 1 naming the first bad entry"),
+        (
+            "verify",
+            _cmd_verify,
+            "verify the hash chain and signed checkpoints; exit 1 naming the first bad entry",
+        ),
         ("tail", _cmd_tail, "print the last entries"),
         ("show", _cmd_show, "print one entry by seq (or decision id dN)"),
     ):

@@ -65,8 +65,13 @@ def pause_session(policy_path: str, agent_id: str, session_id: str | None, reaso
         newly = state.pause(agent_id, session, reason, "operator.pause", time.time())
         audit.append(
             "session_paused",
-            {"agent_id": agent_id, "session_id": session, "rule_id": "operator.pause", "reason": reason,
-             "by": "cli"},
+            {
+                "agent_id": agent_id,
+                "session_id": session,
+                "rule_id": "operator.pause",
+                "reason": reason,
+                "by": "cli",
+            },
         )
         return newly
 
@@ -76,7 +81,8 @@ def resume_session(policy_path: str, agent_id: str, session_id: str | None) -> b
     with _admin(policy_path) as (audit, state):
         resumed = state.resume(agent_id, session)
         audit.append(
-            "session_resumed", {"agent_id": agent_id, "session_id": session, "by": "cli", "was_paused": resumed}
+            "session_resumed",
+            {"agent_id": agent_id, "session_id": session, "by": "cli", "was_paused": resumed},
         )
         return resumed
 

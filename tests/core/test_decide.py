@@ -236,8 +236,14 @@ def test_bad_arguments_are_denied_with_reason(policy: CompiledPolicy, args: dict
 
 @pytest.mark.parametrize(
     ("agent", "session", "tool"),
-    [("", "s", "read_inbox"), ("mailer", "s\x00", "read_inbox"), ("mailer", "s", "read\ninbox"),
-     ("m" * 300, "s", "read_inbox"), (None, "s", "read_inbox"), ("mailer", "s", 5)],
+    [
+        ("", "s", "read_inbox"),
+        ("mailer", "s\x00", "read_inbox"),
+        ("mailer", "s", "read\ninbox"),
+        ("m" * 300, "s", "read_inbox"),
+        (None, "s", "read_inbox"),
+        ("mailer", "s", 5),
+    ],
 )
 def test_bad_identifiers_are_denied(policy: CompiledPolicy, agent: object, session: object, tool: object) -> None:
     decision = decide(policy, Action(agent, session, tool))  # type: ignore[arg-type]

@@ -308,3 +308,26 @@ def test_two_processes_append_one_valid_chain(db: Path, tmp_path: Path) -> None:
         for entry in store.iter_entries():
             by_worker[entry.body["worker"]].append(entry.body["i"])
     assert by_worker == {1: list(range(count)), 2: list(range(count))}
+
+
+def test_append_waits_for_another_writer(db: Path) -> None:
+    with SQLiteAuditStore(db) as store, raw(db) as other:
+        other.execute("BEGIN IMMEDIATE")
+        releaser = threading.Timer(0.05, lambda: other.execute("COMMIT"))
+        releaser.start()
+        started = time.monotonic()
+        entry = store.append("k", 1.0, {})
+        releaser.join()
+        assert time.monotonic() - started >= 0.04
+        assert entry.seq == 1
+
+
+def test_append_gives_up_after_timeout(db: Path) -> None:
+    with SQLiteAuditStore(db, timeout=0.05) as store, raw(db) as other:
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(AuditError, match="locked for"):
+                store.append("k", 1.0, {})
+        finally:
+            other.execute("ROLLBACK")
+        assert store.append("k", 1.0, {}).seq == 1

@@ -90,9 +90,7 @@ class VerifyReport:
 
     def summary(self) -> str:
         """A human description, including the truncation caveat when there is an unsigned tail."""
-        text = (
-            f"audit log OK: {self.entries} entries, {self.checkpoints} checkpoints, head seq {self.head_seq}"
-        )
+        text = f"audit log OK: {self.entries} entries, {self.checkpoints} checkpoints, head seq {self.head_seq}"
         if self.last_checkpoint_seq is None:
             text += "; no checkpoint"
         else:
@@ -229,9 +227,7 @@ def verify_chain(
             if problem is not None:
                 raise VerificationError(f"checkpoint at seq {seq}: {problem}", seq=seq)
             if cp.head_hash != computed:
-                raise VerificationError(
-                    f"checkpoint at seq {seq}: signed head hash differs from entry {seq}", seq=seq
-                )
+                raise VerificationError(f"checkpoint at seq {seq}: signed head hash differs from entry {seq}", seq=seq)
         prev = computed
         expected += 1
 

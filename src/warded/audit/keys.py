@@ -156,9 +156,7 @@ class Signer:
     def sign_checkpoint(self, seq: int, head_hash: str, ts: float) -> Checkpoint:
         """A checkpoint over the chain head ``(seq, head_hash)``, signed by this key."""
         signature = self._key.sign(checkpoint_message(seq, head_hash, ts, self._key_id))
-        return Checkpoint(
-            seq=seq, head_hash=head_hash, ts=ts, key_id=self._key_id, signature_hex=signature.hex()
-        )
+        return Checkpoint(seq=seq, head_hash=head_hash, ts=ts, key_id=self._key_id, signature_hex=signature.hex())
 
     def __repr__(self) -> str:
         return f"Signer(key_id={self._key_id!r})"

@@ -45,11 +45,7 @@ class AuditLog:
         checkpoint_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if (
-            isinstance(checkpoint_every, bool)
-            or not isinstance(checkpoint_every, int)
-            or checkpoint_every < 1
-        ):
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise AuditError(f"checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
         if not checkpoint_seconds > 0:
             raise AuditError(f"checkpoint_seconds must be > 0, got {checkpoint_seconds!r}")

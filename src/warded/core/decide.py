@@ -69,9 +69,7 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
     tier = tool.tier
     slice_ = policy.slices.get((action.agent_id, action.tool))
     if slice_ is None:
-        return deny(
-            "warded.default_deny", f"agent {action.agent_id!r} has no grant for tool {action.tool!r}", tier
-        )
+        return deny("warded.default_deny", f"agent {action.agent_id!r} has no grant for tool {action.tool!r}", tier)
 
     # Facts Cedar cannot compute: argument constraints, windows, pause.
     messages: dict[str, str] = {}
@@ -80,9 +78,7 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
     for name, checker in tool.checkers.items():
         if name not in args:
             if checker.required:
-                violations.append(
-                    Reason(f"arg.{tool.name}.{name}.required", f"required argument {name!r} is missing")
-                )
+                violations.append(Reason(f"arg.{tool.name}.{name}.required", f"required argument {name!r} is missing"))
             continue
         violations.extend(Reason(v.rule_id, v.message) for v in checker.check(args[name]))
     if not tool.additional_args:
@@ -115,7 +111,10 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
         amount = args.get(budget.argument)
         if isinstance(amount, bool) or not isinstance(amount, int | float):
             violations.append(
-                Reason(f"budget.{budget.id}.argument", f"budget {budget.id!r} needs a numeric {budget.argument!r}")
+                Reason(
+                    f"budget.{budget.id}.argument",
+                    f"budget {budget.id!r} needs a numeric {budget.argument!r}",
+                )
             )
             continue
         spent = state.spent.get(budget.id, 0.0)

@@ -28,7 +28,11 @@ def _bad_text(text: str) -> str | None:
 
 
 def check_identifiers(action: Action) -> Reason | None:
-    for name, value in (("agent_id", action.agent_id), ("session_id", action.session_id), ("tool", action.tool)):
+    for name, value in (
+        ("agent_id", action.agent_id),
+        ("session_id", action.session_id),
+        ("tool", action.tool),
+    ):
         if not isinstance(value, str) or not value:
             return Reason("input.bad_identifier", f"{name} must be a non-empty string")
         if len(value) > MAX_ID_CHARS:

@@ -79,9 +79,12 @@ def run_demo(directory: str | None = None) -> int:
     attachments = os.path.join(workdir, "mail", "attachments")
 
     _say("1. Allowed reads")
-    _show("list_inbox()", lambda: list_inbox())
+    _show("list_inbox()", list_inbox)
     _show("read_email(id=3)", lambda: read_email(id=3))
-    _show("read_attachment('invoice-7.pdf')", lambda: read_attachment(path=os.path.join(attachments, "invoice-7.pdf")))
+    _show(
+        "read_attachment('invoice-7.pdf')",
+        lambda: read_attachment(path=os.path.join(attachments, "invoice-7.pdf")),
+    )
 
     _say("2. Out-of-policy calls are denied, with the rule that decided")
     _show(
@@ -122,7 +125,7 @@ def run_demo(directory: str | None = None) -> int:
     print(f"  deleted {before - mailbox.count('messages')} of 40 attempted; loop stopped at call {stopped_at}")
     print("  the session is now paused: writes are refused, reads still work")
     _show("delete_email(id=35)", lambda: delete_email(id=35))
-    _show("list_inbox()", lambda: list_inbox())
+    _show("list_inbox()", list_inbox)
 
     _say("5. An operator resumes the session (`warded session resume mail-assistant demo-session-1`)")
     ops.resume_session(policy_path, AGENT, SESSION)

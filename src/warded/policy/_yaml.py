@@ -21,24 +21,43 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader: no arbitrary Python objects, only plain data."""
 
 
-def _walk(node: Node, path: Path_, marks: dict[Path_, tuple[int, int]], problems: list[PolicyProblem],
-          file: str) -> None:
+def _walk(
+    node: Node, path: Path_, marks: dict[Path_, tuple[int, int]], problems: list[PolicyProblem], file: str
+) -> None:
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                problems.append(PolicyProblem(file, key_node.start_mark.line + 1,
-                                              key_node.start_mark.column + 1, "mapping keys must be plain strings"))
+                problems.append(
+                    PolicyProblem(
+                        file,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        "mapping keys must be plain strings",
+                    )
+                )
                 continue
             key = str(key_node.value)
             if key == "<<":
-                problems.append(PolicyProblem(file, key_node.start_mark.line + 1,
-                                              key_node.start_mark.column + 1, "YAML merge keys ('<<') are not allowed"))
+                problems.append(
+                    PolicyProblem(
+                        file,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        "YAML merge keys ('<<') are not allowed",
+                    )
+                )
                 continue
             if key in seen:
-                problems.append(PolicyProblem(file, key_node.start_mark.line + 1,
-                                              key_node.start_mark.column + 1, f"duplicate key {key!r}"))
+                problems.append(
+                    PolicyProblem(
+                        file,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        f"duplicate key {key!r}",
+                    )
+                )
             seen.add(key)
             marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _walk(value_node, (*path, key), marks, problems, file)
@@ -55,8 +74,9 @@ def load_yaml(text: str | bytes, file: str) -> tuple[Any, dict[Path_, tuple[int,
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise PolicyError([PolicyProblem(file, 1, 1, f"policy file is not valid UTF-8 ({exc.reason} "
-                                                         f"at byte {exc.start})")]) from None
+            raise PolicyError(
+                [PolicyProblem(file, 1, 1, f"policy file is not valid UTF-8 ({exc.reason} at byte {exc.start})")]
+            ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise PolicyError([PolicyProblem(file, line, 1, "NUL byte in policy file")])

@@ -17,6 +17,7 @@ scope that cannot match the request, so it could not have been satisfied.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,9 +99,7 @@ def _action_other(scope: Mapping[str, Any]) -> bool:
         entity = scope.get("entity") or {}
         return not (entity.get("type") == "Action" and entity.get("id") == ACTION_CALL)
     if op == "in" and "entities" in scope:
-        return not any(
-            e.get("type") == "Action" and e.get("id") == ACTION_CALL for e in scope.get("entities") or []
-        )
+        return not any(e.get("type") == "Action" and e.get("id") == ACTION_CALL for e in scope.get("entities") or [])
     return False
 
 
@@ -142,12 +141,8 @@ class CedarAnswer:
 
 def build_entities(agents: Iterable[str], tools: Mapping[str, str]) -> Any:
     """Cedar entities: one ``Agent`` per agent, one ``Tool`` per tool with its ``tier``."""
-    ents: list[dict[str, Any]] = [
-        {"uid": {"type": "Agent", "id": a}, "attrs": {}, "parents": []} for a in agents
-    ]
-    ents.extend(
-        {"uid": {"type": "Tool", "id": t}, "attrs": {"tier": tier}, "parents": []} for t, tier in tools.items()
-    )
+    ents: list[dict[str, Any]] = [{"uid": {"type": "Agent", "id": a}, "attrs": {}, "parents": []} for a in agents]
+    ents.extend({"uid": {"type": "Tool", "id": t}, "attrs": {"tier": tier}, "parents": []} for t, tier in tools.items())
     return cedarpy.Entities.from_json_str(json.dumps(ents))
 
 
@@ -178,7 +173,7 @@ def to_cedar_value(value: object, depth: int = 0) -> object:
             return value
         raise ValueError("integer outside Cedar's 64-bit range")
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError("NaN or infinite number")
         if value.is_integer() and abs(value) < 2**53:
             return int(value)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cedarpy
 from pydantic import ValidationError
 
 from warded.core.types import Tier
@@ -140,7 +141,8 @@ def compile_policy(
             if aspec.path is not None:
                 # Relative roots are relative to the policy file, not to wherever the gateway runs.
                 roots = tuple(os.path.normpath(os.path.join(base_dir, r)) for r in aspec.path.roots)
-                aspec = aspec.model_copy(update={"path": aspec.path.model_copy(update={"roots": roots})})
+                path_spec = aspec.path.model_copy(update={"roots": roots})
+                aspec = aspec.model_copy(update={"path": path_spec})  # noqa: PLW2901
             try:
                 checkers[aname] = compile_arg(tname, aname, aspec)
             except ValueError as exc:
@@ -149,18 +151,22 @@ def compile_policy(
         tools[tname] = CompiledTool(tname, tspec.tier, checkers, tspec.additional_args, secrets)
 
     agents: dict[str, frozenset[str]] = {}
-    for aname, aspec in spec.agents.items():
+    for aname, agent_spec in spec.agents.items():
         seen: set[str] = set()
-        for i, tname in enumerate(aspec.tools):
+        for i, tname in enumerate(agent_spec.tools):
             if tname not in spec.tools:
                 problem(("agents", aname, "tools", i), f"agents.{aname}.tools: unknown tool {tname!r}")
             if tname in seen:
                 problem(("agents", aname, "tools", i), f"agents.{aname}.tools: {tname!r} listed twice")
             seen.add(tname)
-        agents[aname] = frozenset(aspec.tools)
+        agents[aname] = frozenset(agent_spec.tools)
 
     ids: set[str] = set()
-    for kind, items in (("limits", spec.limits), ("budgets", spec.budgets)):
+    windows: list[tuple[str, Sequence[LimitSpec | BudgetSpec]]] = [
+        ("limits", spec.limits),
+        ("budgets", spec.budgets),
+    ]
+    for kind, items in windows:
         for i, item in enumerate(items):
             if item.id in ids:
                 problem((kind, i, "id"), f"{kind}[{i}]: id {item.id!r} is used twice")
@@ -192,9 +198,7 @@ def compile_policy(
     seen_rules: dict[str, str] = {}
     for pol in policies:
         if pol.origin != "generated" and pol.rule_id in seen_rules:
-            problems.append(
-                PolicyProblem(file, 1, 1, f"Cedar @id {pol.rule_id!r} is used twice ({pol.origin})")
-            )
+            problems.append(PolicyProblem(file, 1, 1, f"Cedar @id {pol.rule_id!r} is used twice ({pol.origin})"))
         seen_rules[pol.rule_id] = pol.origin
 
     if problems:
@@ -225,17 +229,14 @@ def compile_policy(
 def _generate_cedar(spec: PolicySpec) -> str:
     q = cd.quote
     out: list[str] = []
-    for aname, aspec in spec.agents.items():
-        for tname in aspec.tools:
+    for aname, agent_spec in spec.agents.items():
+        for tname in agent_spec.tools:
             out.append(
                 f"@id({q(f'{cd.RULE_GRANT}.{aname}.{tname}')})\n"
                 f"permit(principal == Agent::{q(aname)}, action == Action::{q(cd.ACTION_CALL)}, "
                 f"resource == Tool::{q(tname)});"
             )
-    out.append(
-        f"@id({q(cd.RULE_CONSTRAINTS)})\n"
-        "forbid(principal, action, resource) when { context.violations > 0 };"
-    )
+    out.append(f"@id({q(cd.RULE_CONSTRAINTS)})\nforbid(principal, action, resource) when {{ context.violations > 0 }};")
     out.append(
         f"@id({q(cd.RULE_TIER_MISMATCH)})\nforbid(principal, action, resource) when {{ context.tier_mismatch }};"
     )
@@ -256,7 +257,8 @@ def _generate_cedar(spec: PolicySpec) -> str:
                 f"@id({q(f'{cd.RULE_APPROVAL_TOOL}.{tname}')})\nforbid(principal, action, "
                 f"resource == Tool::{q(tname)}) when {{ !context.approved }};"
             )
-    for item in (*spec.limits, *spec.budgets):
+    windowed: list[LimitSpec | BudgetSpec] = [*spec.limits, *spec.budgets]
+    for item in windowed:
         kind = "limit" if isinstance(item, LimitSpec) else "budget"
         guard = "!context.approved && " if item.on_exceed is OnExceed.REQUIRE_APPROVAL else ""
         out.append(
@@ -266,9 +268,7 @@ def _generate_cedar(spec: PolicySpec) -> str:
     return "\n\n".join(out)
 
 
-def _parse_raw_cedar(src_file: str, first_line: int, text: str, problems: list[PolicyProblem]) -> list[
-    cd.CedarPolicy
-]:
+def _parse_raw_cedar(src_file: str, first_line: int, text: str, problems: list[PolicyProblem]) -> list[cd.CedarPolicy]:
     """Parse user-written Cedar; on error, find the statement that fails to report its line."""
     try:
         return cd.parse_policies(text, f"{src_file}:{first_line}", f"cedar.{os.path.basename(src_file)}.")
@@ -280,8 +280,6 @@ def _parse_raw_cedar(src_file: str, first_line: int, text: str, problems: list[P
 
 def _locate_cedar_error(text: str) -> int:
     """Line (1-based, within ``text``) where the first unparsable Cedar statement starts."""
-    import cedarpy
-
     lines = text.split("\n")
     start = 0
     for i, line in enumerate(lines):

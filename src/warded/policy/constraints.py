@@ -127,9 +127,7 @@ class ArgChecker:
         try:
             shape = self._shape(value)
         except Exception:
-            return [
-                Violation(self._prefix + "type", f"argument {self.arg!r}: type check internal error, denied")
-            ]
+            return [Violation(self._prefix + "type", f"argument {self.arg!r}: type check internal error, denied")]
         if shape is not None:
             return [shape]
         violations: list[Violation] = []

@@ -73,7 +73,6 @@ class ToolSpec(_Strict):
     args: dict[Name, ArgSpec] = Field(default_factory=dict)
 
 
-
 class AgentSpec(_Strict):
     description: str = ""
     tools: list[Name] = Field(default_factory=list)
@@ -92,8 +91,6 @@ class LimitSpec(_Strict):
     on_exceed: Annotated[OnExceed, Field(strict=False)] = OnExceed.PAUSE
 
 
-
-
 class BudgetSpec(_Strict):
     """The sum of numeric ``argument`` over matching allowed calls stays within ``max_total``."""
 
@@ -106,7 +103,6 @@ class BudgetSpec(_Strict):
     scope: Annotated[Scope, Field(strict=False)] = Scope.AGENT
     on_exceed: Annotated[OnExceed, Field(strict=False)] = OnExceed.DENY
 
-
     @field_validator("max_total", mode="before")
     @classmethod
     def _total(cls, value: object) -> object:
@@ -117,7 +113,6 @@ class BudgetSpec(_Strict):
 
 class ApprovalSpec(_Strict):
     tiers: list[TierT] = Field(default_factory=list)
-
 
 
 class SessionSpec(_Strict):
@@ -155,4 +150,3 @@ class PolicySpec(_Strict):
     audit: AuditSpec = Field(default_factory=AuditSpec)
     cedar: str = ""
     cedar_files: list[str] = Field(default_factory=list)
-

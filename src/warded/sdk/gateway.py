@@ -8,17 +8,18 @@ DENY, never in ALLOW.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import inspect
+import math
 import os
-import secrets
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, TypeVar, cast
 
 from warded.audit.keys import generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
@@ -28,7 +29,7 @@ from warded.core.types import Action, Decision, EffectKind, Reason, Tier, Verdic
 from warded.core.windows import SlidingWindows
 from warded.errors import ApprovalRequired, AuditError, StoreError, ToolDenied, WardedError
 from warded.policy.compile import CompiledPolicy, load_policy
-from warded.policy.schema import Count, Scope
+from warded.policy.schema import BudgetSpec, Count, LimitSpec, Scope
 from warded.store.state import ALL_SESSIONS, ApprovalRequest, SQLiteStateStore
 
 P = ParamSpec("P")
@@ -103,8 +104,9 @@ class Gateway:
         except Exception as exc:  # fail closed, and try to record why
             decision = deny("warded.internal_error", f"gateway error ({type(exc).__name__}: {str(exc)[:200]})")
             try:
-                entry = self._append("decision", {"action": _audit_action(action, frozenset()),
-                                                  "decision": decision.to_json()})
+                entry = self._append(
+                    "decision", {"action": _audit_action(action, frozenset()), "decision": decision.to_json()}
+                )
                 return replace(decision, id=f"d{entry}")
             except Exception:
                 return decision
@@ -178,20 +180,30 @@ class Gateway:
                 if newly:
                     self._append(
                         "session_paused",
-                        {"agent_id": scope[0], "session_id": session, "rule_id": effect.rule_id,
-                         "reason": effect.message, "by": "circuit_breaker"},
+                        {
+                            "agent_id": scope[0],
+                            "session_id": session,
+                            "rule_id": effect.rule_id,
+                            "reason": effect.message,
+                            "by": "circuit_breaker",
+                        },
                     )
             elif effect.kind is EffectKind.ALERT:
                 self._append(
                     "alert",
-                    {"agent_id": scope[0], "session_id": scope[1], "rule_id": effect.rule_id,
-                     "message": effect.message},
+                    {
+                        "agent_id": scope[0],
+                        "session_id": scope[1],
+                        "rule_id": effect.rule_id,
+                        "message": effect.message,
+                    },
                 )
         return decision
 
     def _agent_scoped(self, rule_id: str) -> bool:
         ident = rule_id.split(".", 1)[1]
-        for item in (*self.policy.limits, *self.policy.budgets):
+        items: list[LimitSpec | BudgetSpec] = [*self.policy.limits, *self.policy.budgets]
+        for item in items:
             if item.id == ident:
                 return item.scope is Scope.AGENT
         return False
@@ -246,23 +258,29 @@ class Gateway:
     def pause(self, agent_id: str, session_id: str, reason: str, *, by: str = "operator") -> bool:
         with self._lock:
             newly = self.state.pause(agent_id, session_id, reason, "operator.pause", self._clock())
-            self._append("session_paused", {"agent_id": agent_id, "session_id": session_id,
-                                            "rule_id": "operator.pause", "reason": reason, "by": by})
+            self._append(
+                "session_paused",
+                {
+                    "agent_id": agent_id,
+                    "session_id": session_id,
+                    "rule_id": "operator.pause",
+                    "reason": reason,
+                    "by": by,
+                },
+            )
             return newly
 
     def resume(self, agent_id: str, session_id: str, *, by: str = "operator") -> bool:
         with self._lock:
             resumed = self.state.resume(agent_id, session_id)
-            self._append("session_resumed", {"agent_id": agent_id, "session_id": session_id, "by": by,
-                                             "was_paused": resumed})
+            self._append(
+                "session_resumed",
+                {"agent_id": agent_id, "session_id": session_id, "by": by, "was_paused": resumed},
+            )
             return resumed
 
     # -- the decorator ---------------------------------------------------------------------
 
-    @overload
-    def tool(self, func: Callable[P, R], /) -> Callable[P, R]: ...
-
-    @overload
     def tool(
         self,
         *,
@@ -270,18 +288,7 @@ class Gateway:
         tier: Tier | str | None = None,
         agent_id: str | Callable[[], str] | None = None,
         session_id: str | Callable[[], str] | None = None,
-    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
-
-    def tool(
-        self,
-        func: Callable[P, R] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        tier: Tier | str | None = None,
-        agent_id: str | Callable[[], str] | None = None,
-        session_id: str | Callable[[], str] | None = None,
-    ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Route every call of the decorated function (sync or async) through the gateway.
 
         ``agent_id`` and ``session_id`` are strings or zero-argument callables (for example a
@@ -332,8 +339,6 @@ class Gateway:
 
             return wrapper
 
-        if func is not None:
-            return wrap(func)
         return wrap
 
     _default_agent: str | None = None
@@ -385,7 +390,7 @@ def _audit_value(value: object, depth: int = 0) -> object:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+        return value if math.isfinite(value) else repr(value)
     if isinstance(value, str):
         safe = value.encode("utf-8", "backslashreplace").decode("utf-8")
         if len(safe) > MAX_AUDIT_STRING:
@@ -418,14 +423,14 @@ def _audit_action(action: object, secret_args: frozenset[str]) -> dict[str, Any]
     args: dict[str, Any] = {}
     arguments = action.arguments if isinstance(action.arguments, Mapping) else {}
     for key, value in list(arguments.items())[:256]:
-        name = _audit_value(key) if not isinstance(key, str) else _audit_value(key)
+        name = str(_audit_value(str(key)))
         if key in secret_args:
             try:
-                args[str(name)] = hash_secret(value)
+                args[name] = hash_secret(value)
             except Exception:
-                args[str(name)] = {"$secret": "unhashable"}
+                args[name] = {"$secret": "unhashable"}
         else:
-            args[str(name)] = _audit_value(value)
+            args[name] = _audit_value(value)
     return {
         "agent_id": _audit_value(action.agent_id),
         "session_id": _audit_value(action.session_id),
@@ -436,10 +441,6 @@ def _audit_action(action: object, secret_args: frozenset[str]) -> dict[str, Any]
     }
 
 
-def new_request_id() -> str:
-    return secrets.token_hex(8)
-
-
 _open_gateways: weakref.WeakSet[Gateway] = weakref.WeakSet()
 
 
@@ -447,7 +448,5 @@ _open_gateways: weakref.WeakSet[Gateway] = weakref.WeakSet()
 def _close_open_gateways() -> None:
     """Clean shutdown signs a final checkpoint even if the caller forgot ``close()``."""
     for gw in list(_open_gateways):
-        try:
+        with contextlib.suppress(WardedError):
             gw.close()
-        except WardedError:
-            pass

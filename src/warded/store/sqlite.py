@@ -28,8 +28,7 @@ Synchronous = Literal["NORMAL", "FULL"]
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_entries ("
     "seq INTEGER PRIMARY KEY, ts REAL, kind TEXT, body TEXT, prev_hash TEXT, hash TEXT)",
-    "CREATE TABLE IF NOT EXISTS audit_checkpoints ("
-    "seq INTEGER, head_hash TEXT, ts REAL, key_id TEXT, signature TEXT)",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (seq INTEGER, head_hash TEXT, ts REAL, key_id TEXT, signature TEXT)",
 )
 _ENTRY_COLUMNS = ["seq", "ts", "kind", "body", "prev_hash", "hash"]
 _CHECKPOINT_COLUMNS = ["seq", "head_hash", "ts", "key_id", "signature"]
@@ -48,9 +47,7 @@ class SQLiteAuditStore:
     loss; ``"NORMAL"`` (WAL default) may lose the last appends on power loss but never corrupts the chain.
     """
 
-    def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: Synchronous = "NORMAL", timeout: float = 30.0
-    ):
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: Synchronous = "NORMAL", timeout: float = 30.0):
         if synchronous not in ("NORMAL", "FULL"):
             raise AuditError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
         self.path = os.fspath(path)
@@ -120,8 +117,7 @@ class SQLiteAuditStore:
         cp = checkpoint
         with self._lock:
             self._execute(
-                "INSERT INTO audit_checkpoints (seq, head_hash, ts, key_id, signature) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO audit_checkpoints (seq, head_hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)",
                 (cp.seq, cp.head_hash, cp.ts, cp.key_id, cp.signature_hex),
             )
 
@@ -138,9 +134,7 @@ class SQLiteAuditStore:
         next_seq = start_seq
         while True:
             with self._lock:
-                rows = self._execute(
-                    f"{_SELECT} WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, _BATCH)
-                ).fetchall()
+                rows = self._execute(f"{_SELECT} WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, _BATCH)).fetchall()
             for row in rows:
                 yield _entry(row)
             if len(rows) < _BATCH:
@@ -222,7 +216,7 @@ class SQLiteAuditStore:
             except sqlite3.Error as exc:
                 raise AuditError(f"audit store {self.path}: {what}: {exc}") from exc
             time.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not security
-            delay = min(delay * 2, 0.002)
+            delay = min(delay * 2, 0.001)
 
 
 def _check_columns(conn: sqlite3.Connection, table: str, expected: list[str]) -> None:

@@ -154,16 +154,12 @@ class SQLiteStateStore:
     def approval_request(self, request_id: str) -> ApprovalRequest | None:
         with self._lock:
             try:
-                row = self._db.execute(
-                    "SELECT * FROM approval_requests WHERE id = ?", (request_id,)
-                ).fetchone()
+                row = self._db.execute("SELECT * FROM approval_requests WHERE id = ?", (request_id,)).fetchone()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read approval request: {exc}") from exc
         if row is None:
             return None
-        return ApprovalRequest(
-            row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7]
-        )
+        return ApprovalRequest(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7])
 
     def pending_approvals(self) -> list[ApprovalRequest]:
         with self._lock:

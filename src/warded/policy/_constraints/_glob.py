@@ -105,9 +105,7 @@ def compile_glob(glob: str, *, ignore_case: bool = False) -> Glob:
     for index, seg in enumerate(segments):
         last = index == len(segments) - 1
         if seg in ("", ".", ".."):
-            raise ValueError(
-                f"glob {glob!r}: empty, '.' or '..' segment (paths are normalised before matching)"
-            )
+            raise ValueError(f"glob {glob!r}: empty, '.' or '..' segment (paths are normalised before matching)")
         if seg == "**":
             if last:
                 regex += "(?:/.*)?" if need_sep else ".*"

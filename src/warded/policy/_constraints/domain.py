@@ -119,21 +119,16 @@ class DomainCheck(FamilyCheck):
     def __init__(self, spec: DomainSpec, arg: str, show: Callable[[object], str]) -> None:
         if spec.allow is not None and not spec.allow:
             raise ValueError(
-                "domain.allow is an empty list, which would allow nothing (omit it to allow every host "
-                "not denied)"
+                "domain.allow is an empty list, which would allow nothing (omit it to allow every host not denied)"
             )
         if spec.allow is None and not spec.deny:
-            raise ValueError(
-                "domain: give an 'allow' list (or at least a 'deny' list); it constrains nothing"
-            )
+            raise ValueError("domain: give an 'allow' list (or at least a 'deny' list); it constrains nothing")
         if not spec.schemes:
             raise ValueError("domain.schemes is empty: no URL could ever pass")
         for i, scheme in enumerate(spec.schemes):
             if _SCHEME.fullmatch(scheme) is None:
                 raise ValueError(f"domain.schemes[{i}] {scheme!r} is not a lowercase URL scheme")
-        self._allow = (
-            None if spec.allow is None else compile_host_patterns(spec.allow, "domain.allow", allow_ip=True)
-        )
+        self._allow = None if spec.allow is None else compile_host_patterns(spec.allow, "domain.allow", allow_ip=True)
         self._deny = compile_host_patterns(spec.deny, "domain.deny", allow_ip=True)
         self._schemes = frozenset(spec.schemes)
         self._arg = arg
@@ -142,9 +137,7 @@ class DomainCheck(FamilyCheck):
     def check(self, value: object) -> str | None:
         text = exact_str(value)
         if text is None:
-            return (
-                f"argument {self._arg!r}: {self._show(value)} is not a string (a URL or hostname is required)"
-            )
+            return f"argument {self._arg!r}: {self._show(value)} is not a string (a URL or hostname is required)"
         try:
             host = host_of(text, self._schemes)
         except HostError as exc:

@@ -102,9 +102,7 @@ class _Patterns:
                     local, host = parse_address(pattern)
                     addresses.add(f"{local}@{host}")
             except (HostError, AddressError) as exc:
-                raise ValueError(
-                    f"{label}: {exc}; patterns are 'user@domain', '*@domain' or '*@*.domain'"
-                ) from exc
+                raise ValueError(f"{label}: {exc}; patterns are 'user@domain', '*@domain' or '*@*.domain'") from exc
         self.addresses = frozenset(addresses)
         self.domains = frozenset(domains)
         self.suffixes = tuple(suffixes)
@@ -121,8 +119,7 @@ class EmailCheck(FamilyCheck):
     def __init__(self, spec: EmailSpec, arg: str, show: Callable[[object], str]) -> None:
         if spec.allow is not None and not spec.allow:
             raise ValueError(
-                "email.allow is an empty list, which would allow nothing (omit it to allow every address "
-                "not denied)"
+                "email.allow is an empty list, which would allow nothing (omit it to allow every address not denied)"
             )
         if spec.allow is None and not spec.deny:
             raise ValueError("email: give an 'allow' list (or at least a 'deny' list); it constrains nothing")
@@ -134,9 +131,7 @@ class EmailCheck(FamilyCheck):
     def check(self, value: object) -> str | None:
         text = exact_str(value)
         if text is None:
-            return (
-                f"argument {self._arg!r}: {self._show(value)} is not a string (an e-mail address is required)"
-            )
+            return f"argument {self._arg!r}: {self._show(value)} is not a string (an e-mail address is required)"
         try:
             local, host = parse_address(text)
         except AddressError as exc:

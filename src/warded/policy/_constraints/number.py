@@ -34,9 +34,7 @@ class NumberCheck(FamilyCheck):
             if isinstance(bound, float) and math.isnan(bound):
                 raise ValueError(f"number.{name} is NaN")
         if spec.min is not None and spec.max is not None and spec.min > spec.max:
-            raise ValueError(
-                f"number.min ({spec.min}) is greater than number.max ({spec.max}): nothing could pass"
-            )
+            raise ValueError(f"number.min ({spec.min}) is greater than number.max ({spec.max}): nothing could pass")
         if spec.min is None and spec.max is None and not spec.integer:
             raise ValueError("number: set min, max or integer (to only require a number, use 'type: number')")
         self._min = spec.min

@@ -9,7 +9,8 @@ Order of checks, all on the string (the file is never opened):
 3. Lexical check: ``posixpath.normpath`` of that path must be inside a root (``..`` escapes end here).
 4. With ``resolve_symlinks`` (the default), ``os.path.realpath`` of the *un-normalised* joined path must be
    inside a root too, after the roots themselves were realpath'd when the policy loaded. This is the one
-   filesystem read the constraints make (``lstat``/``readlink`` per component). Resolving the original
+   filesystem read the constraints make (``lstat``/``readlink`` per component). A path that cannot be
+   resolved for another reason than a missing file (a symlink loop, no permission) is refused. Resolving the original
    string matters: for ``root/link/../x`` the kernel follows ``link`` before applying ``..``, which lexical
    normalisation would get wrong.
 5. ``deny_globs`` must match neither the resolved path nor the lexical one; they match case-insensitively,
@@ -75,6 +76,20 @@ def _relatives(path: str, roots: tuple[str, ...]) -> list[str]:
     return found
 
 
+def _resolve(path: str) -> str | None:
+    """``realpath`` of ``path``; None when resolution fails other than by a missing file (a symlink loop)."""
+    try:
+        real = os.path.realpath(path, strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        real = os.path.realpath(path)  # a file that does not exist yet: resolve what does exist
+    except OSError:
+        return None
+    # realpath gives up at a loop and returns the rest unresolved; never judge such a string.
+    if posixpath.normpath(real) != real:
+        return None
+    return real
+
+
 def _any_match(globs: tuple[Glob, ...], path: str, relatives: list[str]) -> bool:
     return any(g.matches(path, rel) for g in globs for rel in relatives)
 
@@ -90,14 +105,10 @@ class PathCheck(FamilyCheck):
         self._lexical_roots = tuple(_clean_root(root, i) for i, root in enumerate(spec.roots))
         self._resolve = spec.resolve_symlinks
         self._real_roots = (
-            tuple(os.path.realpath(root) for root in self._lexical_roots)
-            if self._resolve
-            else self._lexical_roots
+            tuple(os.path.realpath(root) for root in self._lexical_roots) if self._resolve else self._lexical_roots
         )
         self._globs = tuple(self._glob(g, "globs", i, ignore_case=False) for i, g in enumerate(spec.globs))
-        self._deny = tuple(
-            self._glob(g, "deny_globs", i, ignore_case=True) for i, g in enumerate(spec.deny_globs)
-        )
+        self._deny = tuple(self._glob(g, "deny_globs", i, ignore_case=True) for i, g in enumerate(spec.deny_globs))
         self._arg = arg
         self._show = show
 
@@ -134,7 +145,9 @@ class PathCheck(FamilyCheck):
         if not lexical_rel:
             return self._refuse(value, "is outside the allowed roots")
         if self._resolve:
-            real = os.path.realpath(joined)
+            real = _resolve(joined)
+            if real is None:
+                return self._refuse(value, "cannot be resolved (symlink loop or unreadable directory)")
             real_rel = _relatives(real, self._real_roots)
             if not real_rel:
                 return self._refuse(value, "resolves (through a symlink) outside the allowed roots")

@@ -31,9 +31,7 @@ class PatternCheck(FamilyCheck):
         try:
             self._regex = re2.compile(pattern, options)
         except re2.error as exc:
-            detail = (
-                exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
-            )
+            detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
             raise ValueError(f"pattern {pattern!r} is not a valid RE2 expression: {detail}") from exc
         self._limit = limit
         self._arg = arg

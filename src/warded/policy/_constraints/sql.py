@@ -153,9 +153,7 @@ class SqlCheck(FamilyCheck):
     def check(self, value: object) -> str | None:
         text = exact_str(value)
         if text is None:
-            return (
-                f"argument {self._arg!r}: {self._show(value)} is not a string (an SQL statement is required)"
-            )
+            return f"argument {self._arg!r}: {self._show(value)} is not a string (an SQL statement is required)"
         if len(text) > SQL_MAX_INPUT:
             return f"argument {self._arg!r}: the SQL text is longer than {SQL_MAX_INPUT} characters"
         if _EXECUTABLE_COMMENT.search(text) is not None:
@@ -196,9 +194,7 @@ class SqlCheck(FamilyCheck):
         if isinstance(table.this, exp.Func):
             names = _function_names(table.this)
             if not any((name,) in tables for name in names):
-                raise _Refused(
-                    f"uses a table-valued function ({min(names)}) that is not in the allowed tables"
-                )
+                raise _Refused(f"uses a table-valued function ({min(names)}) that is not in the allowed tables")
             return
         parts: list[str] = []
         for part in table.parts:
@@ -244,11 +240,7 @@ class SqlCheck(FamilyCheck):
                 child, node = owner, owner.parent
                 continue
             with_ = node.args.get("with_", node.args.get("with"))
-            if (
-                isinstance(with_, exp.With)
-                and with_ is not child
-                and name in self._cte_names(with_.expressions)
-            ):
+            if isinstance(with_, exp.With) and with_ is not child and name in self._cte_names(with_.expressions):
                 return True
             child, node = node, node.parent
         return False

@@ -40,13 +40,10 @@ class ValuesCheck(FamilyCheck):
     def __init__(self, spec: ValuesSpec, arg: str, show: Callable[[object], str]) -> None:
         if spec.allow is not None and not spec.allow:
             raise ValueError(
-                "values.allow is an empty list, which would allow nothing (omit it to allow every value "
-                "not denied)"
+                "values.allow is an empty list, which would allow nothing (omit it to allow every value not denied)"
             )
         if spec.allow is None and not spec.deny:
-            raise ValueError(
-                "values: give an 'allow' list (or at least a 'deny' list); it constrains nothing"
-            )
+            raise ValueError("values: give an 'allow' list (or at least a 'deny' list); it constrains nothing")
         self._fold = not spec.case_sensitive
         allow = () if spec.allow is None else spec.allow
         self._allow_strs: frozenset[str] | None = (
