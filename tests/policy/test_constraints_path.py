@@ -67,6 +67,7 @@ CASES = [
     ("through a directory symlink outside", "{m}/dirlink/secret.eml", False),
     ("kernel follows the symlink before '..'", "{m}/dirlink/../inbox/a.eml", False),
     ("symlink loop", "{m}/loop.eml", False),
+    ("escape behind a symlink loop", "{m}/loop.eml/../../../outside/secret.eml", False),
     ("completely outside", "/etc/passwd", False),
     ("deny glob wins over allow glob", "{m}/.ssh/key.eml", False),
     ("deny glob is case-insensitive", "{m}/.SSH/key.eml", False),

@@ -40,7 +40,7 @@ def fill(store: SQLiteAuditStore, n: int) -> None:
 @contextlib.contextmanager
 def raw(db: Path) -> Iterator[sqlite3.Connection]:
     """A plain connection, as an attacker with file access would use."""
-    conn = sqlite3.connect(db, isolation_level=None)
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     try:
         yield conn
     finally:

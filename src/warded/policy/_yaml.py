@@ -24,7 +24,7 @@ class _Loader(yaml.SafeLoader):
 def _walk(
     node: Node, path: Path_, marks: dict[Path_, tuple[int, int]], problems: list[PolicyProblem], file: str
 ) -> None:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:

@@ -157,7 +157,9 @@ def evaluate(slice_: Slice, entities: Any, agent: str, tool: str, context_json: 
     raw = cedarpy._internal.is_authorized(request, slice_.policy_set, entities._inner)
     result = json.loads(raw)
     diagnostics = result.get("diagnostics") or {}
-    reasons = tuple(slice_.rule_ids.get(pid, pid) for pid in diagnostics.get("reason") or ())
+    # Cedar reports determining policies as a set; order them as written for stable explanations.
+    pids = sorted(diagnostics.get("reason") or (), key=lambda pid: (len(pid), pid))
+    reasons = tuple(slice_.rule_ids.get(pid, pid) for pid in pids)
     errors = tuple(str(e) for e in diagnostics.get("errors") or ())
     return CedarAnswer(result.get("decision") == "Allow", reasons, errors)
 

@@ -169,26 +169,32 @@ class Gateway:
         return state, (action.agent_id, session_id)
 
     def _apply_effects(self, action: Action, decision: Decision, now: float, scope: tuple[str, str]) -> Decision:
+        """Carry out pauses; record an alert only when the breaker newly trips (no alert storms)."""
+        already_paused: set[str] = set()
         for effect in decision.effects:
-            if effect.kind is EffectKind.PAUSE_SESSION:
-                agent_wide = effect.rule_id.startswith(("limit.", "budget.")) and self._agent_scoped(effect.rule_id)
-                session = ALL_SESSIONS if agent_wide else scope[1]
-                try:
-                    newly = self.state.pause(scope[0], session, effect.message, effect.rule_id, now)
-                except StoreError as exc:
-                    return deny("store.unavailable", f"could not pause session: {exc}", decision.tier)
-                if newly:
-                    self._append(
-                        "session_paused",
-                        {
-                            "agent_id": scope[0],
-                            "session_id": session,
-                            "rule_id": effect.rule_id,
-                            "reason": effect.message,
-                            "by": "circuit_breaker",
-                        },
-                    )
-            elif effect.kind is EffectKind.ALERT:
+            if effect.kind is not EffectKind.PAUSE_SESSION:
+                continue
+            session = ALL_SESSIONS if self._agent_scoped(effect.rule_id) else scope[1]
+            try:
+                newly = self.state.pause(scope[0], session, effect.message, effect.rule_id, now)
+            except StoreError as exc:
+                return deny("store.unavailable", f"could not pause session: {exc}", decision.tier)
+            if not newly:
+                already_paused.add(effect.rule_id)
+                continue
+            self._seen_paused.add((scope[0], session))
+            self._append(
+                "session_paused",
+                {
+                    "agent_id": scope[0],
+                    "session_id": session,
+                    "rule_id": effect.rule_id,
+                    "reason": effect.message,
+                    "by": "circuit_breaker",
+                },
+            )
+        for effect in decision.effects:
+            if effect.kind is EffectKind.ALERT and effect.rule_id not in already_paused:
                 self._append(
                     "alert",
                     {
@@ -201,6 +207,8 @@ class Gateway:
         return decision
 
     def _agent_scoped(self, rule_id: str) -> bool:
+        if not rule_id.startswith(("limit.", "budget.")):
+            return False
         ident = rule_id.split(".", 1)[1]
         items: list[LimitSpec | BudgetSpec] = [*self.policy.limits, *self.policy.budgets]
         for item in items:

@@ -56,9 +56,9 @@ class AddressError(ValueError):
 def parse_address(text: str) -> tuple[str, str]:
     """``(local, domain)`` of one address, local lowercased and domain normalised, or raise AddressError."""
     if _FORBIDDEN.search(text) is not None:
-        raise AddressError("contains a control character or line break")
+        raise AddressError("it contains a control character or line break")
     if text != text.strip():
-        raise AddressError("has leading or trailing whitespace")
+        raise AddressError("it has leading or trailing whitespace")
     match = _BARE.fullmatch(text)
     if match is not None:
         local, domain = match.group(1), match.group(2)
@@ -66,19 +66,19 @@ def parse_address(text: str) -> tuple[str, str]:
         match = _NAMED.fullmatch(text)
         if match is None:
             if "@" not in text:
-                raise AddressError("is not an e-mail address (no '@')")
-            raise AddressError("is not exactly one plain address ('local@domain' or 'Name <local@domain>')")
+                raise AddressError("it is not an e-mail address (no '@')")
+            raise AddressError("it is not exactly one plain address ('local@domain' or 'Name <local@domain>')")
         name, local, domain = match.group(1), match.group(2), match.group(3)
         if set(unicodedata.normalize("NFKC", name)) & _NAME_SPECIALS:
-            raise AddressError("display name contains quotes, brackets, '@', ',' or ';'")
+            raise AddressError("its display name contains quotes, brackets, '@', ',' or ';'")
     if len(local) > MAX_LOCAL or len(local) + 1 + len(domain) > MAX_ADDRESS:
-        raise AddressError("is too long for an e-mail address")
+        raise AddressError("it is too long for an e-mail address")
     try:
         host = normalise_host(domain, allow_ip=False)
     except HostError as exc:
-        raise AddressError(f"has an unusable domain: {exc}") from exc
+        raise AddressError(f"its domain is unusable: {exc}") from exc
     if "." not in host:
-        raise AddressError("has a domain without a dot")
+        raise AddressError("its domain has no dot")
     return local.lower(), host
 
 
@@ -98,7 +98,7 @@ class _Patterns:
                     domains.add(normalise_host(pattern[2:], allow_ip=False))
                 else:
                     if "*" in pattern or _BARE.fullmatch(pattern) is None:
-                        raise AddressError("is not a plain address nor a supported wildcard")
+                        raise AddressError("it is not a plain address nor a supported wildcard")
                     local, host = parse_address(pattern)
                     addresses.add(f"{local}@{host}")
             except (HostError, AddressError) as exc:
@@ -135,7 +135,7 @@ class EmailCheck(FamilyCheck):
         try:
             local, host = parse_address(text)
         except AddressError as exc:
-            return f"argument {self._arg!r}: {self._show(value)} {exc}"
+            return f"argument {self._arg!r}: {self._show(value)} is refused: {exc}"
         base = local.split("+", 1)[0]
         if self._deny.matches(local, host) or (base != local and self._deny.matches(base, host)):
             return f"argument {self._arg!r}: address {self._show(value)} is denied"

@@ -22,6 +22,8 @@
   unless its name is listed. A CTE name is not a table, but only where the CTE is certainly in scope:
   earlier in the same ``WITH``, or itself under ``WITH RECURSIVE``; any other same-named reference counts
   as a real table.
+* Whatever the table list, a quoted table name that looks like a file path or URL (``'/etc/passwd'``,
+  ``"x.csv"``, ``'s3://...'``) is refused: DuckDB reads such "tables" from disk or the network.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ _OPTS = re2.Options()
 _OPTS.log_errors = False
 _OPTS.case_sensitive = False
 _EXECUTABLE_COMMENT = re2.compile(r"/\*m?!", _OPTS)
+# A quoted table name that DuckDB-style engines would read as a file or URL ('/etc/passwd', 'x.csv').
+_FILE_LIKE = re2.compile(r"[/\\:.~]", _OPTS)
 
 
 class SqlSpec(BaseModel):
@@ -139,7 +143,7 @@ class SqlCheck(FamilyCheck):
         tables: set[tuple[str, ...]] = set()
         for i, name in enumerate(spec.tables or ()):
             parts = name.split(".")
-            if not all(part.strip() == part and part for part in parts) or '"' in name or "`" in name:
+            if not all(part.isidentifier() for part in parts):
                 raise ValueError(f"sql.tables[{i}] {name!r} is not a plain (optionally dotted) table name")
             tables.add(tuple(self._norm(exp.Identifier(this=part, quoted=False)) for part in parts))
         self._tables: frozenset[tuple[str, ...]] | None = None if spec.tables is None else frozenset(tables)
@@ -187,8 +191,12 @@ class SqlCheck(FamilyCheck):
                 bad = _function_names(node) & DANGEROUS_FUNCTIONS
                 if bad:
                     raise _Refused(f"calls a forbidden function ({min(bad)})")
-            if isinstance(node, exp.Table) and self._tables is not None:
-                self._check_table(node, self._tables)
+            if isinstance(node, exp.Table):
+                for part in node.parts:
+                    if _FILE_LIKE.search(part.name) is not None:
+                        raise _Refused("names a table that looks like a file path or URL")
+                if self._tables is not None:
+                    self._check_table(node, self._tables)
 
     def _check_table(self, table: exp.Table, tables: frozenset[tuple[str, ...]]) -> None:
         if isinstance(table.this, exp.Func):
