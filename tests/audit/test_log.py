@@ -214,7 +214,7 @@ def test_open_sqlite_log_with_missing_key(tmp_path: Path) -> None:
     assert not (tmp_path / "audit.db").exists()
 
 
-def test_open_sqlite_log_closes_store_on_bad_settings(tmp_path: Path) -> None:
+def test_open_sqlite_log_rejects_bad_settings(tmp_path: Path) -> None:
     key = tmp_path / "audit.key"
     generate_keypair(key)
     with pytest.raises(AuditError, match="checkpoint_every"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
 
@@ -103,7 +104,5 @@ def test_unusable_specs(number: dict[str, object], needle: str) -> None:
 
 
 def test_bool_bounds_are_schema_errors() -> None:
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError):
         ArgSpec.model_validate({"number": {"min": True}})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
 
@@ -76,7 +77,5 @@ def test_unusable_specs(values: dict[str, object], needle: str) -> None:
 
 
 def test_booleans_are_not_accepted_as_entries() -> None:
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError):
         ArgSpec.model_validate({"values": {"allow": [True]}})

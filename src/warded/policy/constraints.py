@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ._constraints._base import STRICT, FamilyCheck, Violation, shower
+from ._constraints._base import STRICT, FamilyCheck, Subject, Violation
 from ._constraints.domain import DomainCheck, DomainSpec
 from ._constraints.email import EmailCheck, EmailSpec
 from ._constraints.number import NumberCheck, NumberSpec
@@ -184,25 +184,25 @@ def compile_arg(tool: str, arg: str, spec: ArgSpec) -> ArgChecker:
 def _compile(tool: str, arg: str, spec: ArgSpec) -> ArgChecker:
     if not tool or not arg:
         raise ValueError("tool and argument names must not be empty")
-    show = shower(spec.secret)
+    subject = Subject(arg, spec.secret)
     families: list[tuple[str, FamilyCheck]] = []
     if spec.path is not None:
-        families.append(("path", PathCheck(spec.path, arg, show)))
+        families.append(("path", PathCheck(spec.path, subject)))
     if spec.email is not None:
-        families.append(("email", EmailCheck(spec.email, arg, show)))
+        families.append(("email", EmailCheck(spec.email, subject)))
     if spec.domain is not None:
-        families.append(("domain", DomainCheck(spec.domain, arg, show)))
+        families.append(("domain", DomainCheck(spec.domain, subject)))
     if spec.values is not None:
-        families.append(("values", ValuesCheck(spec.values, arg, show)))
+        families.append(("values", ValuesCheck(spec.values, subject)))
     if spec.number is not None:
-        families.append(("number", NumberCheck(spec.number, arg, show)))
+        families.append(("number", NumberCheck(spec.number, subject)))
     if spec.pattern is not None:
         limit = PATTERN_MAX_INPUT
         if spec.type == "string" and spec.max_length is not None:
             limit = min(limit, spec.max_length)
-        families.append(("pattern", PatternCheck(spec.pattern, limit, arg, show)))
+        families.append(("pattern", PatternCheck(spec.pattern, limit, subject)))
     if spec.sql is not None:
-        families.append(("sql", SqlCheck(spec.sql, arg, show)))
+        families.append(("sql", SqlCheck(spec.sql, subject)))
     used = [name for name, _ in families] + (["max_length"] if spec.max_length is not None else [])
     for name in used:
         if spec.type not in _FAMILY_TYPES[name]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -57,11 +56,16 @@ def describe(value: object) -> str:
         return "<value>"
 
 
-def shower(secret: bool) -> Callable[[object], str]:
-    """The value renderer an argument uses in its messages: secrets are never echoed."""
-    if secret:
-        return lambda _value: "<secret value>"
-    return describe
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The argument a family check speaks about in its messages."""
+
+    arg: str
+    secret: bool
+
+    def show(self, value: object) -> str:
+        """How a message renders ``value``: secrets are never echoed, not even in part."""
+        return "<secret value>" if self.secret else describe(value)
 
 
 def exact_str(value: object) -> str | None:

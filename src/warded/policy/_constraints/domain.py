@@ -11,13 +11,12 @@ hostname has no scheme to check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import re2
 from pydantic import BaseModel
 
-from ._base import STRICT, FamilyCheck, StrTuple, exact_str
+from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
 from ._hosts import HostError, canonical_ip, normalise_host
 
 _OPTS = re2.Options()
@@ -116,7 +115,7 @@ class DomainCheck(FamilyCheck):
 
     family = "domain"
 
-    def __init__(self, spec: DomainSpec, arg: str, show: Callable[[object], str]) -> None:
+    def __init__(self, spec: DomainSpec, subject: Subject) -> None:
         if spec.allow is not None and not spec.allow:
             raise ValueError(
                 "domain.allow is an empty list, which would allow nothing (omit it to allow every host not denied)"
@@ -131,8 +130,8 @@ class DomainCheck(FamilyCheck):
         self._allow = None if spec.allow is None else compile_host_patterns(spec.allow, "domain.allow", allow_ip=True)
         self._deny = compile_host_patterns(spec.deny, "domain.deny", allow_ip=True)
         self._schemes = frozenset(spec.schemes)
-        self._arg = arg
-        self._show = show
+        self._arg = subject.arg
+        self._show = subject.show
 
     def check(self, value: object) -> str | None:
         text = exact_str(value)

@@ -15,12 +15,11 @@ subdomains only). ``deny`` beats ``allow`` and also matches sub-addressed forms:
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
 
 import re2
 from pydantic import BaseModel
 
-from ._base import STRICT, FamilyCheck, StrTuple, exact_str
+from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
 from ._hosts import HostError, normalise_host
 
 _OPTS = re2.Options()
@@ -116,7 +115,7 @@ class EmailCheck(FamilyCheck):
 
     family = "email"
 
-    def __init__(self, spec: EmailSpec, arg: str, show: Callable[[object], str]) -> None:
+    def __init__(self, spec: EmailSpec, subject: Subject) -> None:
         if spec.allow is not None and not spec.allow:
             raise ValueError(
                 "email.allow is an empty list, which would allow nothing (omit it to allow every address not denied)"
@@ -125,8 +124,8 @@ class EmailCheck(FamilyCheck):
             raise ValueError("email: give an 'allow' list (or at least a 'deny' list); it constrains nothing")
         self._allow = None if spec.allow is None else _Patterns(spec.allow, "email.allow")
         self._deny = _Patterns(spec.deny, "email.deny")
-        self._arg = arg
-        self._show = show
+        self._arg = subject.arg
+        self._show = subject.show
 
     def check(self, value: object) -> str | None:
         text = exact_str(value)

@@ -7,11 +7,10 @@ with NaN is false, so a NaN would slip past any bound); ``integer: true`` refuse
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from ._base import STRICT, FamilyCheck
+from ._base import STRICT, FamilyCheck, Subject
 
 
 class NumberSpec(BaseModel):
@@ -29,7 +28,7 @@ class NumberCheck(FamilyCheck):
 
     family = "number"
 
-    def __init__(self, spec: NumberSpec, arg: str, show: Callable[[object], str]) -> None:
+    def __init__(self, spec: NumberSpec, subject: Subject) -> None:
         for name, bound in (("min", spec.min), ("max", spec.max)):
             if isinstance(bound, float) and math.isnan(bound):
                 raise ValueError(f"number.{name} is NaN")
@@ -40,8 +39,8 @@ class NumberCheck(FamilyCheck):
         self._min = spec.min
         self._max = spec.max
         self._integer = spec.integer
-        self._arg = arg
-        self._show = show
+        self._arg = subject.arg
+        self._show = subject.show
 
     def check(self, value: object) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable
 
 import re2
 from pydantic import BaseModel
 
-from ._base import STRICT, FamilyCheck, StrTuple, exact_str
+from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
 from ._glob import Glob, compile_glob
 
 MAX_PATH = 4096
@@ -99,7 +98,7 @@ class PathCheck(FamilyCheck):
 
     family = "path"
 
-    def __init__(self, spec: PathSpec, arg: str, show: Callable[[object], str]) -> None:
+    def __init__(self, spec: PathSpec, subject: Subject) -> None:
         if not spec.roots:
             raise ValueError("path.roots is empty: give at least one absolute directory")
         self._lexical_roots = tuple(_clean_root(root, i) for i, root in enumerate(spec.roots))
@@ -109,8 +108,8 @@ class PathCheck(FamilyCheck):
         )
         self._globs = tuple(self._glob(g, "globs", i, ignore_case=False) for i, g in enumerate(spec.globs))
         self._deny = tuple(self._glob(g, "deny_globs", i, ignore_case=True) for i, g in enumerate(spec.deny_globs))
-        self._arg = arg
-        self._show = show
+        self._arg = subject.arg
+        self._show = subject.show
 
     @staticmethod
     def _glob(text: str, where: str, index: int, *, ignore_case: bool) -> Glob:

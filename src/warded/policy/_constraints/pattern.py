@@ -8,11 +8,9 @@ is a full match: ``[a-z]+`` does not accept ``abc; rm -rf /``. Strings longer th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import re2
 
-from ._base import FamilyCheck, exact_str
+from ._base import FamilyCheck, Subject, exact_str
 
 #: Longest string a pattern is ever matched against, when the argument sets no smaller max_length.
 PATTERN_MAX_INPUT = 65536
@@ -23,7 +21,7 @@ class PatternCheck(FamilyCheck):
 
     family = "pattern"
 
-    def __init__(self, pattern: str, limit: int, arg: str, show: Callable[[object], str]) -> None:
+    def __init__(self, pattern: str, limit: int, subject: Subject) -> None:
         if not pattern:
             raise ValueError("pattern is empty: it would only accept the empty string")
         options = re2.Options()
@@ -34,8 +32,8 @@ class PatternCheck(FamilyCheck):
             detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
             raise ValueError(f"pattern {pattern!r} is not a valid RE2 expression: {detail}") from exc
         self._limit = limit
-        self._arg = arg
-        self._show = show
+        self._arg = subject.arg
+        self._show = subject.show
 
     def check(self, value: object) -> str | None:
         text = exact_str(value)

@@ -28,8 +28,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import re2
 import sqlglot
 from pydantic import BaseModel
@@ -37,7 +35,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
-from ._base import STRICT, FamilyCheck, StrTuple, exact_str
+from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
 
 #: Longest SQL text that is parsed at all.
 SQL_MAX_INPUT = 65536
@@ -126,12 +124,12 @@ class _Refused(Exception):
 
 
 class SqlCheck(FamilyCheck):
-    __slots__ = ("_arg", "_dialect", "_read_only", "_roots", "_show", "_tables")
+    __slots__ = ("_arg", "_dialect", "_read_only", "_roots", "_secret", "_show", "_tables")
 
     family = "sql"
     per_element = False
 
-    def __init__(self, spec: SqlSpec, arg: str, show: Callable[[object], str]) -> None:
+    def __init__(self, spec: SqlSpec, subject: Subject) -> None:
         try:
             self._dialect = Dialect.get_or_raise(spec.dialect)
         except (ValueError, SqlglotError) as exc:
@@ -147,8 +145,9 @@ class SqlCheck(FamilyCheck):
                 raise ValueError(f"sql.tables[{i}] {name!r} is not a plain (optionally dotted) table name")
             tables.add(tuple(self._norm(exp.Identifier(this=part, quoted=False)) for part in parts))
         self._tables: frozenset[tuple[str, ...]] | None = None if spec.tables is None else frozenset(tables)
-        self._arg = arg
-        self._show = show
+        self._arg = subject.arg
+        self._show = subject.show
+        self._secret = subject.secret
 
     def _norm(self, ident: exp.Identifier) -> str:
         fresh = exp.Identifier(this=ident.name, quoted=bool(ident.args.get("quoted")))
@@ -175,7 +174,9 @@ class SqlCheck(FamilyCheck):
         try:
             self._inspect(statements[0])
         except _Refused as exc:
-            return f"argument {self._arg!r}: SQL {self._show(value)} {exc}"
+            # The reason names tables and functions taken from the value: not for secret arguments.
+            reason = "is refused by the SQL constraint" if self._secret else str(exc)
+            return f"argument {self._arg!r}: SQL {self._show(value)} {reason}"
         return None
 
     def _inspect(self, statement: exp.Expr) -> None:

@@ -9,11 +9,10 @@ of a denied value is still denied.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from ._base import STRICT, FamilyCheck, StrIntTuple, exact_str
+from ._base import STRICT, FamilyCheck, StrIntTuple, Subject, exact_str
 
 
 class ValuesSpec(BaseModel):
@@ -37,7 +36,7 @@ class ValuesCheck(FamilyCheck):
 
     family = "values"
 
-    def __init__(self, spec: ValuesSpec, arg: str, show: Callable[[object], str]) -> None:
+    def __init__(self, spec: ValuesSpec, subject: Subject) -> None:
         if spec.allow is not None and not spec.allow:
             raise ValueError(
                 "values.allow is an empty list, which would allow nothing (omit it to allow every value not denied)"
@@ -57,8 +56,8 @@ class ValuesCheck(FamilyCheck):
                 deny_strs.add(self._deny_key(v))
         self._deny_strs = frozenset(deny_strs)
         self._deny_ints = frozenset(v for v in spec.deny if isinstance(v, int))
-        self._arg = arg
-        self._show = show
+        self._arg = subject.arg
+        self._show = subject.show
 
     def _key(self, text: str) -> str:
         return text.casefold() if self._fold else text
