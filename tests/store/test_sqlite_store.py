@@ -283,23 +283,26 @@ store.close()
 def test_two_processes_append_one_valid_chain(db: Path, tmp_path: Path) -> None:
     SQLiteAuditStore(db).close()  # create the schema once, up front
     count = 400
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(db), str(w), str(count), str(tmp_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for w in (1, 2)
-    ]
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"ready-{w}").exists() for w in (1, 2)):
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            break
-        time.sleep(0.01)
-    (tmp_path / "go").touch()
-    for p in procs:
-        _, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err.decode()
+    with contextlib.ExitStack() as stack:
+        procs = [
+            stack.enter_context(
+                subprocess.Popen(
+                    [sys.executable, "-c", WORKER, str(db), str(w), str(count), str(tmp_path)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+            )
+            for w in (1, 2)
+        ]
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"ready-{w}").exists() for w in (1, 2)):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.01)
+        (tmp_path / "go").touch()
+        results = [(p.communicate(timeout=60)[1], p.returncode) for p in procs]
+    for err, returncode in results:
+        assert returncode == 0, err.decode()
 
     with SQLiteAuditStore(db) as store:
         report = verify_store(store, KEYS)

@@ -92,7 +92,7 @@ class SQLiteAuditStore:
         body_text = body_json.decode("utf-8")
 
         def write(conn: sqlite3.Connection) -> tuple[int, str, str]:
-            pass
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute(_HEAD).fetchone()
                 if row is None:
@@ -101,7 +101,7 @@ class SQLiteAuditStore:
                     seq, prev_hash = row[0] + 1, _text(row[1])
                 digest = entry_hash_canonical(prev_hash, seq, ts, kind, body_json)
                 conn.execute(_INSERT, (seq, ts, kind, body_text, prev_hash, digest))
-                pass
+                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -124,17 +124,17 @@ class SQLiteAuditStore:
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last entry, ``(0, GENESIS_HASH)`` when empty."""
         with self._lock:
-            row = self._execute(_HEAD).fetchone()
-        if row is None:
+            rows = self._fetchall(_HEAD)
+        if not rows:
             return 0, GENESIS_HASH
-        return int(row[0]), _text(row[1])
+        return int(rows[0][0]), _text(rows[0][1])
 
     def iter_entries(self, start_seq: int = 1) -> Iterator[AuditEntry]:
         """Entries from ``start_seq`` on, fetched in batches; the lock is not held between batches."""
         next_seq = start_seq
         while True:
             with self._lock:
-                rows = self._execute(f"{_SELECT} WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, _BATCH)).fetchall()
+                rows = self._fetchall(f"{_SELECT} WHERE seq >= ? ORDER BY seq LIMIT ?", (next_seq, _BATCH))
             for row in rows:
                 yield _entry(row)
             if len(rows) < _BATCH:
@@ -144,23 +144,23 @@ class SQLiteAuditStore:
     def get(self, seq: int) -> AuditEntry | None:
         """The entry at ``seq``, or ``None``."""
         with self._lock:
-            row = self._execute(f"{_SELECT} WHERE seq = ?", (seq,)).fetchone()
-        return None if row is None else _entry(row)
+            rows = self._fetchall(f"{_SELECT} WHERE seq = ?", (seq,))
+        return _entry(rows[0]) if rows else None
 
     def tail(self, n: int) -> list[AuditEntry]:
         """The last ``n`` entries, oldest first."""
         if n <= 0:
             return []
         with self._lock:
-            rows = self._execute(f"{_SELECT} ORDER BY seq DESC LIMIT ?", (n,)).fetchall()
+            rows = self._fetchall(f"{_SELECT} ORDER BY seq DESC LIMIT ?", (n,))
         return [_entry(row) for row in reversed(rows)]
 
     def checkpoints(self) -> list[Checkpoint]:
         """All checkpoints, ordered by seq then insertion."""
         with self._lock:
-            rows = self._execute(
+            rows = self._fetchall(
                 "SELECT seq, head_hash, ts, key_id, signature FROM audit_checkpoints ORDER BY seq, rowid"
-            ).fetchall()
+            )
         return [
             Checkpoint(seq=seq, head_hash=_text(head), ts=ts, key_id=_text(kid), signature_hex=_text(sig))
             for seq, head, ts, kid, sig in rows
@@ -192,9 +192,13 @@ class SQLiteAuditStore:
             raise AuditError(f"audit store {self.path} is closed")
         return self._conn
 
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         # Caller holds self._lock.
-        return self._retry_busy(lambda conn: conn.execute(sql, params), "query failed")
+        self._retry_busy(lambda conn: conn.execute(sql, params), "write failed")
+
+    def _fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        # Caller holds self._lock.
+        return self._retry_busy(lambda conn: conn.execute(sql, params).fetchall(), "read failed")
 
     def _retry_busy(self, operation: Callable[[sqlite3.Connection], _T], what: str) -> _T:
         """Run ``operation``, retrying with short jittered sleeps while another process holds the lock."""
