@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from warded import ops
 from warded.audit.chain import AuditEntry
-from warded.errors import PolicyError, VerificationError, WardedError
+from warded.errors import AuditError, PolicyError, VerificationError, WardedError
 
 EXIT_OK = 0
 EXIT_BAD = 1
@@ -51,6 +51,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     except VerificationError as exc:
         where = f" (first bad entry: seq {exc.seq})" if exc.seq is not None else ""
         print(f"audit log FAILED verification{where}: {exc}", file=sys.stderr)
+        return EXIT_BAD
+    except AuditError as exc:  # a corrupt database file cannot be verified: that is a failure too
+        print(f"audit log FAILED verification: {exc}", file=sys.stderr)
         return EXIT_BAD
     print(report.summary())
     return EXIT_OK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
@@ -14,7 +16,7 @@ SPEC = {
 }
 
 
-def checker(spec: dict[str, object], tool: str = "fetch", arg: str = "url") -> ArgChecker:
+def checker(spec: dict[str, Any], tool: str = "fetch", arg: str = "url") -> ArgChecker:
     return compile_arg(tool, arg, ArgSpec.model_validate(spec))
 
 
@@ -148,7 +150,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("domain", "needle"), BAD)
-def test_unusable_specs(domain: dict[str, object], needle: str) -> None:
+def test_unusable_specs(domain: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match="tool 'fetch', argument 'url'") as info:
         checker({"domain": domain})
     assert needle in str(info.value)

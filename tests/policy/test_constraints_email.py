@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
@@ -14,7 +16,7 @@ SPEC = {
 }
 
 
-def checker(spec: dict[str, object], tool: str = "send_email", arg: str = "to") -> ArgChecker:
+def checker(spec: dict[str, Any], tool: str = "send_email", arg: str = "to") -> ArgChecker:
     return compile_arg(tool, arg, ArgSpec.model_validate(spec))
 
 
@@ -129,7 +131,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("email", "needle"), BAD)
-def test_unusable_specs(email: dict[str, object], needle: str) -> None:
+def test_unusable_specs(email: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match="tool 'send_email', argument 'to'") as info:
         checker({"email": email})
     assert needle in str(info.value)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
 
 
-def checker(spec: dict[str, object], tool: str = "pay", arg: str = "amount") -> ArgChecker:
+def checker(spec: dict[str, Any], tool: str = "pay", arg: str = "amount") -> ArgChecker:
     return compile_arg(tool, arg, ArgSpec.model_validate(spec))
 
 
@@ -43,7 +45,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("spec", "case", "value", "ok"), CASES, ids=[c[1] for c in CASES])
-def test_number_cases(spec: dict[str, object], case: str, value: object, ok: bool) -> None:
+def test_number_cases(spec: dict[str, Any], case: str, value: object, ok: bool) -> None:
     violations = checker(spec).check(value)
     if ok:
         assert violations == [], case
@@ -98,7 +100,7 @@ def test_huge_values_keep_messages_short() -> None:
         ({"min": float("nan")}, "NaN"),
     ],
 )
-def test_unusable_specs(number: dict[str, object], needle: str) -> None:
+def test_unusable_specs(number: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         checker({"number": number})
 

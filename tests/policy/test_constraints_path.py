@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from warded.policy._constraints._glob import compile_glob
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
 
 
-def checker(spec: dict[str, object], tool: str = "read_file", arg: str = "path") -> ArgChecker:
+def checker(spec: dict[str, Any], tool: str = "read_file", arg: str = "path") -> ArgChecker:
     return compile_arg(tool, arg, ArgSpec.model_validate(spec))
 
 
@@ -40,8 +41,8 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _spec(tree: Path, **extra: object) -> dict[str, object]:
-    path: dict[str, object] = {
+def _spec(tree: Path, **extra: object) -> dict[str, Any]:
+    path: dict[str, Any] = {
         "roots": [str(tree / "srv" / "mail")],
         "globs": ["**/*.eml"],
         "deny_globs": ["**/.ssh/**"],
@@ -78,6 +79,8 @@ CASES = [
     ("empty string", "", False),
     ("NUL byte", "{m}/inbox/a.eml\x00.txt", False),
     ("newline", "{m}/inbox/a\n.eml", False),
+    ("zero-width space", "{m}/inbox/a\u200b.eml", False),
+    ("right-to-left override", "{m}/inbox/a\u202elme.txt", False),
     ("backslash traversal", "..\\..\\outside\\secret.eml", False),
     ("home shorthand", "~/inbox/a.eml", False),
     ("home of another user", "~root/.ssh/id_rsa", False),
@@ -190,7 +193,7 @@ def test_glob_translation(glob: str, path: str, ok: bool) -> None:
 BAD_SPECS = [
     ({"roots": []}, "roots is empty"),
     ({"roots": ["srv/mail"]}, "not an absolute path"),
-    ({"roots": ["/srv/mail\x00"]}, "control character"),
+    ({"roots": ["/srv/mail\x00"]}, "control or invisible character"),
     ({"roots": ["/srv"], "globs": ["a**b"]}, "whole path segment"),
     ({"roots": ["/srv"], "globs": ["[abc"]}, "unclosed"),
     ({"roots": ["/srv"], "globs": ["a//b"]}, "empty, '.' or '..'"),
@@ -203,7 +206,7 @@ BAD_SPECS = [
 
 
 @pytest.mark.parametrize(("path", "needle"), BAD_SPECS)
-def test_unusable_specs_are_refused(path: dict[str, object], needle: str) -> None:
+def test_unusable_specs_are_refused(path: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match="tool 'read_file', argument 'path'") as info:
         checker({"path": path})
     assert needle in str(info.value)

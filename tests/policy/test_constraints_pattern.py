@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from warded.policy.constraints import PATTERN_MAX_INPUT, ArgChecker, ArgSpec, compile_arg
 
 
-def checker(spec: dict[str, object], tool: str = "send_email", arg: str = "subject") -> ArgChecker:
+def checker(spec: dict[str, Any], tool: str = "send_email", arg: str = "subject") -> ArgChecker:
     return compile_arg(tool, arg, ArgSpec.model_validate(spec))
 
 
@@ -30,7 +32,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("spec", "case", "value", "ok"), CASES, ids=[c[1] for c in CASES])
-def test_pattern_cases(spec: dict[str, object], case: str, value: object, ok: bool) -> None:
+def test_pattern_cases(spec: dict[str, Any], case: str, value: object, ok: bool) -> None:
     violations = checker(spec).check(value)
     if ok:
         assert violations == [], case

@@ -24,7 +24,7 @@ def checker(spec: dict[str, Any], tool: str = "t", arg: str = "a") -> ArgChecker
 
 
 def test_full_example_from_the_brief_loads() -> None:
-    args = {
+    args: dict[str, dict[str, Any]] = {
         "path": {
             "type": "string",
             "required": True,
@@ -73,9 +73,9 @@ def test_schema_is_strict_and_closed(spec: dict[str, Any]) -> None:
 def test_models_are_frozen() -> None:
     spec = ArgSpec.model_validate({"number": {"min": 1}})
     with pytest.raises(ValidationError):
-        spec.required = True  # type: ignore[misc]
+        spec.required = True
     with pytest.raises(ValidationError):
-        spec.number.min = 5  # type: ignore[misc,union-attr]
+        spec.number.min = 5  # type: ignore[union-attr]
     assert NumberSpec(min=1) == NumberSpec(min=1)
 
 

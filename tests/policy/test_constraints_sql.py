@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
 
 
-def checker(spec: dict[str, object], tool: str = "run_sql", arg: str = "query") -> ArgChecker:
+def checker(spec: dict[str, Any], tool: str = "run_sql", arg: str = "query") -> ArgChecker:
     return compile_arg(tool, arg, ArgSpec.model_validate(spec))
 
 
 RO = {"sql": {"dialect": "sqlite", "read_only": True, "tables": ["orders", "customers"]}}
 PG = {"sql": {"dialect": "postgres", "tables": ["orders", "sales.orders"]}}
 RW = {"sql": {"read_only": False, "tables": ["orders"]}}
-OPEN = {"sql": {}}
+OPEN: dict[str, Any] = {"sql": {}}
 
 CASES = [
     (RO, "simple select", "SELECT id, total FROM orders WHERE total > 10", True),
@@ -111,7 +113,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("spec", "case", "value", "ok"), CASES, ids=[c[1] for c in CASES])
-def test_sql_cases(spec: dict[str, object], case: str, value: str, ok: bool) -> None:
+def test_sql_cases(spec: dict[str, Any], case: str, value: str, ok: bool) -> None:
     violations = checker(spec).check(value)
     if ok:
         assert violations == [], case
@@ -164,7 +166,7 @@ def test_length_cap() -> None:
         ({"tables": ["orders;"]}, "plain"),
     ],
 )
-def test_unusable_specs(sql: dict[str, object], needle: str) -> None:
+def test_unusable_specs(sql: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         checker({"sql": sql})
 

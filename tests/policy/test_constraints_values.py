@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
 from warded.policy.constraints import ArgChecker, ArgSpec, compile_arg
 
 
-def checker(spec: dict[str, object], tool: str = "pay", arg: str = "account") -> ArgChecker:
+def checker(spec: dict[str, Any], tool: str = "pay", arg: str = "account") -> ArgChecker:
     return compile_arg(tool, arg, ArgSpec.model_validate(spec))
 
 
@@ -38,7 +40,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("spec", "case", "value", "ok"), CASES, ids=[c[1] for c in CASES])
-def test_values_cases(spec: dict[str, object], case: str, value: object, ok: bool) -> None:
+def test_values_cases(spec: dict[str, Any], case: str, value: object, ok: bool) -> None:
     violations = checker(spec).check(value)
     if ok:
         assert violations == [], case
@@ -71,7 +73,7 @@ def test_message_and_secret() -> None:
     ("values", "needle"),
     [({"allow": []}, "empty list"), ({}, "constrains nothing"), ({"deny": []}, "constrains nothing")],
 )
-def test_unusable_specs(values: dict[str, object], needle: str) -> None:
+def test_unusable_specs(values: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         checker({"values": values})
 

@@ -169,6 +169,31 @@ def test_approval_required_carries_request_id_and_records_request(gw: Gateway) -
     assert request is not None
     assert request.status == "pending"
     assert request.action["arguments"] == {"amount": 12.5}
+    entry = gw.audit.store.get(int(info.value.decision.id[1:]))
+    assert entry is not None
+    assert entry.body["approval_request"] == info.value.request_id
+
+
+def test_approval_request_store_failure_denies(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(request: object) -> None:
+        raise StoreError("disk I/O error")
+
+    monkeypatch.setattr(gw.state, "add_approval_request", broken)
+    decision = gw.check(Action("mailer", "s1", "pay", {"amount": 5}))
+    assert decision.verdict is Verdict.DENY
+    assert decision.rule_ids == ("store.unavailable",)
+    monkeypatch.undo()
+
+
+def test_unrecorded_approval_request_is_voided(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(kind: str, body: object) -> object:
+        raise AuditError("disk full")
+
+    monkeypatch.setattr(gw.audit, "append", broken)
+    decision = gw.check(Action("mailer", "s1", "pay", {"amount": 5}))
+    monkeypatch.undo()
+    assert decision.rule_ids == ("audit.write_failed",)
+    assert gw.state.pending_approvals() == []
 
 
 def test_async_tools_are_gated(gw: Gateway) -> None:

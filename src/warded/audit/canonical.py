@@ -56,25 +56,40 @@ def canonical_str(value: str) -> bytes:
         raise AuditError("cannot encode as canonical JSON: string contains a lone surrogate") from exc
 
 
-def _check(obj: object, depth: int) -> None:
-    if isinstance(obj, _SCALARS):
-        return
-    if isinstance(obj, float):
-        if not math.isfinite(obj):
-            raise AuditError(f"cannot encode as canonical JSON: {obj!r} is not a finite number")
-        return
-    if depth >= MAX_DEPTH:
-        raise AuditError(f"cannot encode as canonical JSON: nested deeper than {MAX_DEPTH} levels")
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if not isinstance(key, str):
-                raise AuditError(
-                    f"cannot encode as canonical JSON: object key {key!r} is {type(key).__name__}, not str"
-                )
-            _check(value, depth + 1)
-        return
-    if isinstance(obj, list | tuple):
-        for item in obj:
-            _check(item, depth + 1)
-        return
-    raise AuditError(f"cannot encode as canonical JSON: unsupported type {type(obj).__name__}")
+def _check(root: object, depth: int) -> None:
+    # Iterative, with exact-type fast paths: this runs on every audit append.
+    stack: list[tuple[object, int]] = [(root, depth)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        obj, level = pop()
+        kind = type(obj)
+        if kind is str or kind is int or kind is bool or obj is None:
+            continue
+        if kind is float or isinstance(obj, float):
+            if not math.isfinite(obj):  # type: ignore[arg-type]
+                raise AuditError(f"cannot encode as canonical JSON: {obj!r} is not a finite number")
+            continue
+        if isinstance(obj, _SCALARS):
+            continue
+        if level >= MAX_DEPTH:
+            raise AuditError(f"cannot encode as canonical JSON: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                if type(key) is not str and not isinstance(key, str):
+                    raise AuditError(
+                        f"cannot encode as canonical JSON: object key {key!r} is {type(key).__name__}, not str"
+                    )
+                vkind = type(value)
+                if vkind is str or vkind is int or vkind is bool or value is None:
+                    continue
+                push((value, level + 1))
+            continue
+        if isinstance(obj, list | tuple):
+            for item in obj:
+                ikind = type(item)
+                if ikind is str or ikind is int or ikind is bool or item is None:
+                    continue
+                push((item, level + 1))
+            continue
+        raise AuditError(f"cannot encode as canonical JSON: unsupported type {type(obj).__name__}")

@@ -96,7 +96,8 @@ class Decision:
     tier: Tier | None = None
     obligations: tuple[Obligation, ...] = ()
     effects: tuple[Effect, ...] = ()
-    id: str = ""  # assigned by the gateway when the decision is recorded
+    id: str = ""  # assigned by the gateway when the decision is recorded: "d<audit seq>"
+    request_id: str = ""  # the approval request created for a REQUIRE_APPROVAL decision
 
     @property
     def allowed(self) -> bool:
@@ -120,6 +121,7 @@ class Decision:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "request_id": self.request_id,
             "verdict": self.verdict.value,
             "tier": self.tier.value if self.tier is not None else None,
             "reasons": [r.to_json() for r in self.reasons],

@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import math
 import os
+import secrets
 import threading
 import time
 import weakref
@@ -233,30 +234,41 @@ class Gateway:
     def _record(self, action: Action, decision: Decision) -> Decision:
         tool = self.policy.tools.get(action.tool) if isinstance(getattr(action, "tool", None), str) else None
         secret_args = tool.secret_args if tool is not None else frozenset()
-        body = {"action": _audit_action(action, secret_args), "decision": decision.to_json()}
-        try:
-            seq = self._append("decision", body)
-        except AuditError as exc:
-            # An action that cannot be recorded does not happen.
-            return deny("audit.write_failed", f"could not record the decision: {exc}", decision.tier)
-        decision = replace(decision, id=f"d{seq}")
+        body: dict[str, Any] = {"action": _audit_action(action, secret_args), "decision": decision.to_json()}
+        request_id = ""
         if decision.verdict is Verdict.REQUIRE_APPROVAL:
+            # The request is stored first and named in the decision's audit entry: one append, and an
+            # approval request never exists without its recorded decision (a failed append voids it).
+            request_id = "r" + secrets.token_hex(8)
+            body["approval_request"] = request_id
             request = ApprovalRequest(
-                id=decision.id,
+                id=request_id,
                 created=self._clock(),
                 agent_id=action.agent_id,
                 session_id=action.session_id,
                 tool=action.tool,
                 action=body["action"],
-                decision=decision.to_json(),
+                decision=body["decision"],
                 status="pending",
             )
             try:
                 self.state.add_approval_request(request)
-                self._append("approval_requested", {"request_id": request.id, "decision_seq": seq})
-            except (StoreError, AuditError) as exc:
-                return deny("store.unavailable", f"could not record the approval request: {exc}", decision.tier)
-        return decision
+            except StoreError as exc:
+                decision = deny("store.unavailable", f"could not record the approval request: {exc}", decision.tier)
+                body = {"action": body["action"], "decision": decision.to_json()}
+                request_id = ""
+        try:
+            seq = self._append("decision", body)
+        except AuditError as exc:
+            # An action that cannot be recorded does not happen.
+            if request_id:
+                self._void_request(request_id)
+            return deny("audit.write_failed", f"could not record the decision: {exc}", decision.tier)
+        return replace(decision, id=f"d{seq}", request_id=request_id)
+
+    def _void_request(self, request_id: str) -> None:
+        with contextlib.suppress(StoreError):
+            self.state.set_request_status(request_id, "void")
 
     def _append(self, kind: str, body: Mapping[str, Any]) -> int:
         return self.audit.append(kind, body).seq
@@ -327,7 +339,7 @@ class Gateway:
                 if decision.verdict is Verdict.ALLOW:
                     return
                 if decision.verdict is Verdict.REQUIRE_APPROVAL:
-                    raise ApprovalRequired(decision, decision.id)
+                    raise ApprovalRequired(decision, decision.request_id)
                 raise ToolDenied(decision)
 
             if inspect.iscoroutinefunction(fn):
@@ -395,7 +407,10 @@ def _audit_value(value: object, depth: int = 0) -> object:
     """A JSON-safe, bounded copy of an argument for the audit log (large text is hashed)."""
     if depth > 32:
         return {"$omitted": "too deep"}
-    if value is None or isinstance(value, bool | int):
+    kind = type(value)
+    if kind is str and len(value) <= MAX_AUDIT_STRING and value.isascii():  # type: ignore[arg-type]
+        return value  # the common case: short ASCII text needs no escaping or truncation
+    if value is None or kind is bool or kind is int:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)

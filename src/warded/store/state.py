@@ -161,6 +161,13 @@ class SQLiteStateStore:
             return None
         return ApprovalRequest(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7])
 
+    def set_request_status(self, request_id: str, status: str) -> None:
+        with self._lock:
+            try:
+                self._db.execute("UPDATE approval_requests SET status = ? WHERE id = ?", (status, request_id))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot update approval request: {exc}") from exc
+
     def pending_approvals(self) -> list[ApprovalRequest]:
         with self._lock:
             try:

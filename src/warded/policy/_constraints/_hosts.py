@@ -16,18 +16,26 @@ Numeric hosts are IP addresses to every resolver, including non-canonical spelli
 from __future__ import annotations
 
 import ipaddress
+import string
 
-import re2
-
-_OPTS = re2.Options()
-_OPTS.log_errors = False
-
-# One ASCII label after IDNA: letters, digits, '-' inside, '_' allowed (service labels); 1..63 chars.
-_LABEL = re2.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?", _OPTS)
-# A label that an inet_aton-style parser would read as a number (decimal, octal or hex).
-_NUMERIC = re2.compile(r"(?:0x[0-9a-f]*|[0-9]+)", _OPTS)
+# Plain string operations below (no regex): linear time and a few times faster than a regex call here.
+_LABEL_CHARS = string.ascii_lowercase + string.digits + "_-"
+_HEX = string.hexdigits
 
 MAX_HOST = 253
+MAX_LABEL = 63
+
+
+def _label_ok(label: str) -> bool:
+    """One ASCII label after IDNA: letters, digits, '_' (service labels), '-' inside; 1..63 chars."""
+    return 0 < len(label) <= MAX_LABEL and not label.strip(_LABEL_CHARS) and label[0] != "-" and label[-1] != "-"
+
+
+def _numeric(label: str) -> bool:
+    """Whether an inet_aton-style parser would read ``label`` as a number (decimal, octal or hex)."""
+    if label.startswith("0x"):
+        return not label[2:].strip(_HEX)
+    return label.isascii() and label.isdigit()
 
 
 class HostError(ValueError):
@@ -77,14 +85,14 @@ def normalise_host(text: str, *, allow_ip: bool) -> str:
         raise HostError("hostname is too long")
     labels = host.split(".")
     for label in labels:
-        if _LABEL.fullmatch(label) is None:
+        if not _label_ok(label):
             raise HostError("hostname has an empty or invalid label")
         if label.startswith("xn--"):
             try:
                 label.encode("ascii").decode("idna")
             except UnicodeError as exc:
                 raise HostError("hostname has an invalid punycode label") from exc
-    if _NUMERIC.fullmatch(labels[-1]) is not None:
+    if _numeric(labels[-1]):
         # The last label is numeric: resolvers treat the whole host as an IPv4 address.
         if not allow_ip:
             raise HostError("IP addresses are not accepted here")

@@ -14,26 +14,18 @@ subdomains only). ``deny`` beats ``allow`` and also matches sub-addressed forms:
 
 from __future__ import annotations
 
+import string
 import unicodedata
 
-import re2
 from pydantic import BaseModel
 
 from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
 from ._hosts import HostError, normalise_host
 
-_OPTS = re2.Options()
-_OPTS.log_errors = False
-
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_LOCAL = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
-# The domain is checked properly by normalise_host; here only exclude what can never be in one.
-_DOMAIN = r"[^\s@<>()\[\]\\,;:\"'`]+"
-_BARE = re2.compile(rf"({_LOCAL})@({_DOMAIN})", _OPTS)
-_NAMED = re2.compile(rf"([^<>]*?) ?<({_LOCAL})@({_DOMAIN})>", _OPTS)
+# Plain string operations (no regex): linear time, and several times faster than regex calls here.
+_ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 # What may never appear in a display name (checked after NFKC, so full-width look-alikes count too).
 _NAME_SPECIALS = frozenset('<>@,;:"()[]\\')
-_FORBIDDEN = re2.compile(r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}\x{feff}]", _OPTS)
 
 MAX_LOCAL = 64
 MAX_ADDRESS = 254
@@ -52,25 +44,37 @@ class AddressError(ValueError):
     """The text is not one acceptable e-mail address; the message says why."""
 
 
+def _dot_atom(local: str) -> bool:
+    """RFC 5322 dot-atom, ASCII only: no quotes, no comments, no leading, trailing or double dots."""
+    return bool(local) and not local.strip(_ATEXT + ".") and local[0] != "." and local[-1] != "." and ".." not in local
+
+
+def _split(text: str) -> tuple[str | None, str]:
+    """``(display name or None, address)`` of the two accepted forms, or raise AddressError."""
+    if not text.endswith(">"):
+        return None, text
+    start = text.find("<")
+    if start < 0 or ">" in text[:-1]:
+        raise AddressError("it is not exactly one plain address ('local@domain' or 'Name <local@domain>')")
+    return text[:start], text[start + 1 : -1]
+
+
 def parse_address(text: str) -> tuple[str, str]:
     """``(local, domain)`` of one address, local lowercased and domain normalised, or raise AddressError."""
-    if _FORBIDDEN.search(text) is not None:
-        raise AddressError("it contains a control character or line break")
+    # isprintable() is False for every control, format (zero-width, BOM) and separator character but ' '.
+    if not text.isprintable():
+        raise AddressError("it contains a control character, an invisible character or a line break")
     if text != text.strip():
         raise AddressError("it has leading or trailing whitespace")
-    match = _BARE.fullmatch(text)
-    if match is not None:
-        local, domain = match.group(1), match.group(2)
-    else:
-        match = _NAMED.fullmatch(text)
-        if match is None:
-            if "@" not in text:
-                raise AddressError("it is not an e-mail address (no '@')")
-            raise AddressError("it is not exactly one plain address ('local@domain' or 'Name <local@domain>')")
-        name, local, domain = match.group(1), match.group(2), match.group(3)
-        if set(unicodedata.normalize("NFKC", name)) & _NAME_SPECIALS:
-            raise AddressError("its display name contains quotes, brackets, '@', ',' or ';'")
-    if len(local) > MAX_LOCAL or len(local) + 1 + len(domain) > MAX_ADDRESS:
+    name, address = _split(text)
+    if name is not None and set(unicodedata.normalize("NFKC", name)) & _NAME_SPECIALS:
+        raise AddressError("its display name contains quotes, brackets, '@', ',' or ';'")
+    if "@" not in address:
+        raise AddressError("it is not an e-mail address (no '@')")
+    local, _, domain = address.partition("@")
+    if not _dot_atom(local) or not domain or "@" in domain or " " in domain:
+        raise AddressError("it is not exactly one plain address ('local@domain' or 'Name <local@domain>')")
+    if len(local) > MAX_LOCAL or len(address) > MAX_ADDRESS:
         raise AddressError("it is too long for an e-mail address")
     try:
         host = normalise_host(domain, allow_ip=False)
@@ -96,7 +100,7 @@ class _Patterns:
                 elif pattern.startswith("*@"):
                     domains.add(normalise_host(pattern[2:], allow_ip=False))
                 else:
-                    if "*" in pattern or _BARE.fullmatch(pattern) is None:
+                    if "*" in pattern or pattern.endswith(">"):
                         raise AddressError("it is not a plain address nor a supported wildcard")
                     local, host = parse_address(pattern)
                     addresses.add(f"{local}@{host}")

@@ -2,8 +2,9 @@
 
 Order of checks, all on the string (the file is never opened):
 
-1. Refuse non-strings, the empty string, NUL and other control characters, backslashes, strings that are
-   not valid UTF-8, paths longer than 4096 characters and a leading ``~`` (tools may expand it).
+1. Refuse non-strings, the empty string, NUL and other control characters, invisible (format) and
+   separator characters other than the space, backslashes, strings that are not valid UTF-8, paths
+   longer than 4096 characters and a leading ``~`` (tools may expand it).
 2. A relative path is joined to the first root. Repeated leading slashes collapse to one (Linux reads
    ``//srv`` as ``/srv``).
 3. Lexical check: ``posixpath.normpath`` of that path must be inside a root (``..`` escapes end here).
@@ -29,7 +30,6 @@ from __future__ import annotations
 import os
 import posixpath
 
-import re2
 from pydantic import BaseModel
 
 from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
@@ -37,9 +37,10 @@ from ._glob import Glob, compile_glob
 
 MAX_PATH = 4096
 
-_OPTS = re2.Options()
-_OPTS.log_errors = False
-_FORBIDDEN = re2.compile(r"[\x00-\x1f\x7f\\]", _OPTS)
+
+def _unsafe(text: str) -> bool:
+    """Control, format (zero-width, BOM) and separator characters other than ' ', or a backslash."""
+    return not text.isprintable() or "\\" in text
 
 
 class PathSpec(BaseModel):
@@ -57,8 +58,8 @@ def _clean_root(root: str, index: int) -> str:
     where = f"path.roots[{index}] {root!r}"
     if not root.startswith("/"):
         raise ValueError(f"{where} is not an absolute path")
-    if _FORBIDDEN.search(root) is not None:
-        raise ValueError(f"{where} contains a control character or a backslash")
+    if _unsafe(root):
+        raise ValueError(f"{where} contains a control or invisible character, or a backslash")
     return posixpath.normpath("/" + root.lstrip("/"))
 
 
@@ -129,8 +130,8 @@ class PathCheck(FamilyCheck):
             return f"argument {self._arg!r}: the path is empty"
         if len(text) > MAX_PATH:
             return f"argument {self._arg!r}: the path is longer than {MAX_PATH} characters"
-        if _FORBIDDEN.search(text) is not None:
-            return self._refuse(value, "contains NUL, a control character or a backslash")
+        if _unsafe(text):
+            return self._refuse(value, "contains NUL, a control or invisible character, or a backslash")
         if not text.isascii():
             try:
                 text.encode("utf-8")

@@ -48,7 +48,9 @@ class ValuesCheck(FamilyCheck):
         self._allow_strs: frozenset[str] | None = (
             None if spec.allow is None else frozenset(self._key(v) for v in allow if isinstance(v, str))
         )
-        self._allow_ints = frozenset(v for v in allow if isinstance(v, int))
+        self._allow_ints: frozenset[int] | None = (
+            None if spec.allow is None else frozenset(v for v in allow if isinstance(v, int))
+        )
         deny_strs: set[str] = set()
         for v in spec.deny:
             if isinstance(v, str):
@@ -78,7 +80,7 @@ class ValuesCheck(FamilyCheck):
         if number is not None:
             if number in self._deny_ints:
                 return f"argument {self._arg!r}: value {self._show(value)} is denied"
-            if self._allow_strs is not None and number not in self._allow_ints:
+            if self._allow_ints is not None and number not in self._allow_ints:
                 return f"argument {self._arg!r}: value {self._show(value)} is not one of the allowed values"
             return None
         return f"argument {self._arg!r}: {self._show(value)} is not a string or an integer"
