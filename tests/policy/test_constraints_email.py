@@ -69,6 +69,9 @@ CASES = [
     ("domain without a dot", "alice@localhost", False),
     ("non-ASCII local part", "алиса@example.com", False),
     ("source route", "@evil.com:alice@example.com", False),
+    ("encoded-word in the local part", "=?utf-8?q?eve=40evil.com?=@example.com", False),
+    ("percent-hack relay", "eve%evil.com@example.com", False),
+    ("bang path relay", "evil.com!eve@example.com", False),
     ("empty string", "", False),
     ("very long local part", "a" * 65 + "@example.com", False),
 ]

@@ -24,6 +24,7 @@ CASES = [
     (SUBJECT, "too long for the pattern", "a" * 81, False),
     (SUBJECT, "unicode look-alike", "Ηello", False),
     (SUBJECT, "not a string", 42, False),
+    (SUBJECT, "lone surrogate", "ab\udc00", False),
     ({"pattern": "a|b"}, "alternation anchored as a whole", "ab", False),
     ({"pattern": "a|b"}, "alternation", "b", True),
     ({"pattern": "(a+)+$"}, "catastrophic in backtracking engines", "a" * 5000 + "!", False),

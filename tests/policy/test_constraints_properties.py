@@ -85,7 +85,8 @@ JSON = st.recursive(
     | st.integers()
     | st.floats()
     | st.text(alphabet=st.characters(exclude_categories=()), max_size=40)
-    | st.binary(max_size=10),
+    | st.binary(max_size=10)
+    | st.sampled_from(["\ud800", "a\udfff.eml", "x@example.com\ud83d", "SELECT '\udc00'", "\x00", "\u202e"]),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=3),
     max_leaves=10,
 )
@@ -133,7 +134,8 @@ def test_check_never_raises(value: object) -> None:
 SQL_BITS = st.sampled_from(
     ["SELECT", "*", "id", "FROM", "orders", "users", "sqlite_master", "main.orders", ";", "-- c\n", "/* c */",
      "/*", "*/", "UNION", "ALL", "WITH", "x", "AS", "(", ")", "DROP", "TABLE", "DELETE", "INSERT", "INTO",
-     "VALUES", "(1)", "WHERE", "1", "=", ",", "upper(id)", "load_extension('x')", "PRAGMA", "'", '"']
+     "VALUES", "(1)", "WHERE", "1", "=", ",", "upper(id)", "load_extension('x')", "PRAGMA", "'", '"', "\\",
+     "[", "]", "`", "\x00"]
 )  # fmt: skip
 SQL_TEMPLATES = st.sampled_from(
     ["SELECT {a} FROM {b}", "WITH x AS (SELECT * FROM {a}) SELECT * FROM {b}", "SELECT * FROM {a} UNION SELECT * FROM {b}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -81,6 +82,13 @@ CASES = [
     (RO, "not SQL", "hello there", False),
     (RO, "empty", "", False),
     (RO, "only a comment", "-- nothing", False),
+    (RO, "lone surrogate", "SELECT '\ud800' FROM orders", False),
+    (RO, "NUL hides a second statement from C APIs", "SELECT 1\x00; DROP TABLE orders", False),
+    (RO, "NUL alone", "SELECT * FROM orders\x00", False),
+    (RO, "tabs and newlines are fine", "SELECT *\r\n\tFROM orders", True),
+    (RO, "backslash is literal in sqlite", "SELECT * FROM orders WHERE name = 'a\\'", True),
+    (RO, "backslash quote trick in sqlite", "SELECT 'a\\' ; DROP TABLE orders; --'", False),
+    (PG, "backslash refused outside sqlite", "SELECT * FROM orders WHERE name = 'a\\'", False),
     (PG, "qualified entry", "SELECT * FROM sales.orders", True),
     (PG, "bare entry", "SELECT * FROM orders", True),
     (PG, "unquoted upper case folds", "SELECT * FROM ORDERS", True),
@@ -119,6 +127,13 @@ def test_sql_cases(spec: dict[str, Any], case: str, value: str, ok: bool) -> Non
         assert violations == [], case
     else:
         assert [v.rule_id for v in violations] == ["arg.run_sql.query.sql"], case
+
+
+def test_mysql_backslash_escapes_are_refused() -> None:
+    check = checker({"sql": {"dialect": "mysql"}}).check
+    assert check("SELECT 'a'") == []
+    # sqlglot reads one string; a server with NO_BACKSLASH_ESCAPES reads two statements.
+    assert check("SELECT 'a\\' ; DROP TABLE x; --'") != []
 
 
 def test_duckdb_file_readers() -> None:
@@ -174,3 +189,10 @@ def test_unusable_specs(sql: dict[str, Any], needle: str) -> None:
 def test_sql_needs_a_string_type() -> None:
     with pytest.raises(ValueError, match="cannot apply"):
         checker({"type": "array", "sql": {}})
+
+
+def test_sqlglot_does_not_log_the_statement(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="sqlglot"):
+        violations = checker(RO | {"secret": True}).check("EXPLAIN SELECT 'hunter2'")
+    assert violations != []
+    assert "hunter2" not in caplog.text

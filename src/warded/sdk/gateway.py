@@ -408,8 +408,10 @@ def _audit_value(value: object, depth: int = 0) -> object:
     if depth > 32:
         return {"$omitted": "too deep"}
     kind = type(value)
-    if kind is str and len(value) <= MAX_AUDIT_STRING and value.isascii():  # type: ignore[arg-type]
-        return value  # the common case: short ASCII text needs no escaping or truncation
+    if kind is str:
+        text = cast(str, value)
+        if len(text) <= MAX_AUDIT_STRING and text.isascii():
+            return text  # the common case: short ASCII text needs no escaping or truncation
     if value is None or kind is bool or kind is int:
         return value
     if isinstance(value, float):

@@ -77,6 +77,17 @@ def exact_str(value: object) -> str | None:
     return None
 
 
+def encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogates), i.e. can be encoded as UTF-8."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class FamilyCheck:
     """A compiled check of one constraint family over one element of an argument value.
 

@@ -4,8 +4,11 @@ Accepted forms: ``local@domain`` and ``Display Name <local@domain>``, nothing el
 on purpose (``email.utils.parseaddr`` is lenient and has had bypasses): refused are several addresses in
 one string (``a@x.com, b@y.com``), whitespace, CR/LF or control characters inside the address, quotes,
 comments and brackets (``"a@x"@y``, ``a@x(comment)``, ``[1.2.3.4]`` literals), ``@`` in the display name,
-non-ASCII local parts, and leading or trailing spaces. The domain is lowercased and IDNA-normalised (see
-:mod:`._hosts`); the local part is compared lowercased.
+non-ASCII local parts, and leading or trailing spaces. Local parts with RFC 2047 encoded-words (``=?``),
+percent-hack or bang-path routing (``%``, ``!``) are refused too: some mail software decodes or relays
+them to another domain than the one written after the ``@`` ("Splitting the email atom", 2024). Invisible
+characters are refused everywhere. The domain is lowercased and IDNA-normalised (see :mod:`._hosts`); the
+local part is compared lowercased.
 
 Patterns: an exact address ``bob@partner.org``, ``*@domain`` (that domain only) and ``*@*.domain`` (strict
 subdomains only). ``deny`` beats ``allow`` and also matches sub-addressed forms: denying
@@ -74,6 +77,8 @@ def parse_address(text: str) -> tuple[str, str]:
     local, _, domain = address.partition("@")
     if not _dot_atom(local) or not domain or "@" in domain or " " in domain:
         raise AddressError("it is not exactly one plain address ('local@domain' or 'Name <local@domain>')")
+    if "=?" in local or "%" in local or "!" in local:
+        raise AddressError("its local part uses encoded-word, '%' or '!' routing syntax")
     if len(local) > MAX_LOCAL or len(address) > MAX_ADDRESS:
         raise AddressError("it is too long for an e-mail address")
     try:

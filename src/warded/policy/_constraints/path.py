@@ -32,7 +32,7 @@ import posixpath
 
 from pydantic import BaseModel
 
-from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
+from ._base import STRICT, FamilyCheck, StrTuple, Subject, encodable, exact_str
 from ._glob import Glob, compile_glob
 
 MAX_PATH = 4096
@@ -132,11 +132,8 @@ class PathCheck(FamilyCheck):
             return f"argument {self._arg!r}: the path is longer than {MAX_PATH} characters"
         if _unsafe(text):
             return self._refuse(value, "contains NUL, a control or invisible character, or a backslash")
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                return self._refuse(value, "is not valid UTF-8")
+        if not encodable(text):
+            return self._refuse(value, "is not valid UTF-8")
         if text.startswith("~"):
             return self._refuse(value, "starts with '~' (home-directory shorthand is refused)")
         joined = "/" + text.lstrip("/") if text.startswith("/") else self._lexical_roots[0] + "/" + text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re2
 
-from ._base import FamilyCheck, Subject, exact_str
+from ._base import FamilyCheck, Subject, encodable, exact_str
 
 #: Longest string a pattern is ever matched against, when the argument sets no smaller max_length.
 PATTERN_MAX_INPUT = 65536
@@ -41,6 +41,8 @@ class PatternCheck(FamilyCheck):
             return f"argument {self._arg!r}: {self._show(value)} is not a string"
         if len(text) > self._limit:
             return f"argument {self._arg!r}: value is longer than {self._limit} characters; not matched"
+        if not encodable(text):
+            return f"argument {self._arg!r}: {self._show(value)} is not valid Unicode text (lone surrogate)"
         if self._regex.fullmatch(text) is None:
             return f"argument {self._arg!r}: {self._show(value)} does not match the required pattern"
         return None

@@ -3,7 +3,10 @@
 * The text must parse in the spec's dialect (default ``sqlite``) as exactly one statement: stacked
   queries (``SELECT 1; DROP TABLE t``, also when the second one hides after a comment) are refused, and
   any parse error is a violation (fail closed). MySQL executable comments (``/*! ... */``) are refused
-  because the server runs what sqlglot reads as a comment.
+  because the server runs what sqlglot reads as a comment. NUL and control characters other than tab,
+  LF and CR are refused. Outside SQLite a backslash is refused: whether it escapes a quote depends on
+  server settings (MySQL ``NO_BACKSLASH_ESCAPES``, PostgreSQL ``standard_conforming_strings``), so a
+  string could end earlier for the server than for the parser.
 * The statement's root must be a known query kind: ``SELECT``/set operations when ``read_only`` (the
   default), plus ``INSERT``/``UPDATE``/``DELETE``/``MERGE``/``CREATE``/``DROP``/``ALTER``/``TRUNCATE`` when
   not. Anything sqlglot could only keep as an opaque command is refused.
@@ -28,6 +31,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import re2
 import sqlglot
 from pydantic import BaseModel
@@ -35,7 +40,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
-from ._base import STRICT, FamilyCheck, StrTuple, Subject, exact_str
+from ._base import STRICT, FamilyCheck, StrTuple, Subject, encodable, exact_str
 
 #: Longest SQL text that is parsed at all.
 SQL_MAX_INPUT = 65536
@@ -99,8 +104,25 @@ _OPTS = re2.Options()
 _OPTS.log_errors = False
 _OPTS.case_sensitive = False
 _EXECUTABLE_COMMENT = re2.compile(r"/\*m?!", _OPTS)
+# NUL (C APIs stop reading there, sqlglot does not) and control characters other than tab, LF and CR.
+_CONTROL = re2.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", _OPTS)
+#: Dialects where a backslash in a string literal is never an escape, whatever the server settings.
+_BACKSLASH_LITERAL = frozenset({"sqlite"})
 # A quoted table name that DuckDB-style engines would read as a file or URL ('/etc/passwd', 'x.csv').
 _FILE_LIKE = re2.compile(r"[/\\:.~]", _OPTS)
+
+
+class _NoStatementEcho(logging.Filter):
+    """Drop sqlglot's "'<the SQL>' contains unsupported syntax" warning: it would copy argument values
+    (possibly secret ones) into the logs. Such statements are refused anyway (opaque commands)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "contains unsupported syntax" not in record.getMessage()
+
+
+_SQLGLOT_LOGGER = logging.getLogger("sqlglot")
+if not any(isinstance(f, _NoStatementEcho) for f in _SQLGLOT_LOGGER.filters):
+    _SQLGLOT_LOGGER.addFilter(_NoStatementEcho())
 
 
 class SqlSpec(BaseModel):
@@ -124,7 +146,7 @@ class _Refused(Exception):
 
 
 class SqlCheck(FamilyCheck):
-    __slots__ = ("_arg", "_dialect", "_read_only", "_roots", "_secret", "_show", "_tables")
+    __slots__ = ("_arg", "_dialect", "_no_backslash", "_read_only", "_roots", "_secret", "_show", "_tables")
 
     family = "sql"
     per_element = False
@@ -135,6 +157,7 @@ class SqlCheck(FamilyCheck):
         except (ValueError, SqlglotError) as exc:
             raise ValueError(f"sql.dialect {spec.dialect!r} is not a dialect sqlglot knows: {exc}") from exc
         self._read_only = spec.read_only
+        self._no_backslash = spec.dialect.strip().lower() not in _BACKSLASH_LITERAL
         self._roots = _READ_ROOTS if spec.read_only else _READ_ROOTS + _WRITE_ROOTS
         if spec.tables is not None and not spec.tables:
             raise ValueError("sql.tables is an empty list (omit it to allow every table)")
@@ -159,6 +182,15 @@ class SqlCheck(FamilyCheck):
             return f"argument {self._arg!r}: {self._show(value)} is not a string (an SQL statement is required)"
         if len(text) > SQL_MAX_INPUT:
             return f"argument {self._arg!r}: the SQL text is longer than {SQL_MAX_INPUT} characters"
+        if not encodable(text):
+            return f"argument {self._arg!r}: SQL {self._show(value)} is not valid Unicode text (lone surrogate)"
+        if _CONTROL.search(text) is not None:
+            return f"argument {self._arg!r}: SQL {self._show(value)} contains NUL or another control character"
+        if self._no_backslash and "\\" in text:
+            return (
+                f"argument {self._arg!r}: SQL {self._show(value)} contains a backslash, whose meaning in strings "
+                "depends on server settings in this dialect"
+            )
         if _EXECUTABLE_COMMENT.search(text) is not None:
             return f"argument {self._arg!r}: SQL {self._show(value)} contains an executable comment ('/*!')"
         try:
