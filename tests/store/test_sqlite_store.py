@@ -202,11 +202,22 @@ def test_rejects_bad_input_and_writes_nothing(db: Path, kind: Any, ts: Any, body
 def test_append_refuses_to_chain_on_unreadable_head(db: Path) -> None:
     with SQLiteAuditStore(db) as store:
         fill(store, 2)
-        with raw(db) as conn:
-            conn.execute("UPDATE audit_entries SET hash = NULL WHERE seq = 2")
+    with raw(db) as conn:
+        conn.execute("UPDATE audit_entries SET hash = NULL WHERE seq = 2")
+    # A store reads the head when it first appends (later it chains after what it wrote itself).
+    with SQLiteAuditStore(db) as store:
         with pytest.raises(AuditError, match="expected a string"):
             store.append("k", 1.0, {})
         assert [e.seq for e in store.iter_entries()] == [1, 2]
+
+
+def test_append_after_another_writer_chains_after_the_real_head(db: Path) -> None:
+    with SQLiteAuditStore(db) as first, SQLiteAuditStore(db) as second:
+        first.append("k", 1.0, {"n": 1})
+        second.append("k", 2.0, {"n": 2})  # second has never seen first's entry: it must discover it
+        first.append("k", 3.0, {"n": 3})  # first's cached head is stale: it must re-read
+        assert [e.seq for e in first.iter_entries()] == [1, 2, 3]
+        assert verify_store(first, KEYS).entries == 3
 
 
 @pytest.mark.parametrize(

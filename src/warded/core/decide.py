@@ -131,24 +131,39 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
                 effects.append(Effect(EffectKind.PAUSE_SESSION, f"budget.{budget.id}", msg))
                 effects.append(Effect(EffectKind.ALERT, f"budget.{budget.id}", f"budget exhausted: {msg}"))
 
+    exceeded_ids = sorted(exceeded)
+    labels = sorted(action.labels)
     context: dict[str, object] = {
         "tier": tier.value,
         "declared_tier": (action.tier or tier).value,
         "tier_mismatch": tier_mismatch,
         "violations": len(violations),
         "paused": state.paused,
-        "exceeded": sorted(exceeded),
-        "labels": sorted(action.labels),
+        "exceeded": exceeded_ids,
+        "labels": labels,
     }
+    # The memo key holds exactly what the context holds; the JSON is built only on a miss.
+    key: tuple[object, ...] = (
+        action.agent_id,
+        action.tool,
+        context["declared_tier"],
+        tier_mismatch,
+        len(violations),
+        state.paused,
+        tuple(exceeded_ids),
+        tuple(labels),
+    )
     if slice_.uses_session:
         context["session"] = action.session_id
+        key += (action.session_id,)
     if slice_.uses_args:
         try:
             context["args"] = cd.to_cedar_value(dict(args))
         except ValueError as exc:
             return deny("warded.arguments_not_representable", f"arguments cannot be given to Cedar: {exc}", tier)
+        key += (json.dumps(context["args"], sort_keys=True, separators=(",", ":")),)
 
-    answer = _cedar(policy, slice_, action, context, state.approved)
+    answer = _cedar(policy, slice_, action, context, key, state.approved)
     if answer.errors:
         return Decision(
             Verdict.DENY,
@@ -167,26 +182,32 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
 
     reasons = _deny_reasons(answer.rule_ids, messages, violations, action)
     if not state.approved:
-        with_approval = _cedar(policy, slice_, action, context, True)
+        with_approval = _cedar(policy, slice_, action, context, key, True)
         if with_approval.allowed and not with_approval.errors:
             return Decision(Verdict.REQUIRE_APPROVAL, reasons, tier, obligations, tuple(effects))
     return Decision(Verdict.DENY, reasons, tier, obligations, tuple(effects))
 
 
 def _cedar(
-    policy: CompiledPolicy, slice_: cd.Slice, action: Action, context: dict[str, object], approved: bool
+    policy: CompiledPolicy,
+    slice_: cd.Slice,
+    action: Action,
+    context: dict[str, object],
+    key: tuple[object, ...],
+    approved: bool,
 ) -> cd.CedarAnswer:
-    context["approved"] = approved
-    context_json = json.dumps(context, separators=(",", ":"), sort_keys=True)
-    key = (action.agent_id, action.tool, context_json)
+    """Cedar's answer for this request, memoised: Cedar is pure, so equal requests get equal answers."""
+    full_key = (*key, approved)
     cache = policy.cedar_cache
-    hit = cache.get(key)
+    hit = cache.get(full_key)
     if hit is not None:
         return hit
+    context["approved"] = approved
+    context_json = json.dumps(context, separators=(",", ":"), sort_keys=True)
     answer = cd.evaluate(slice_, policy.entities, action.agent_id, action.tool, context_json)
     if len(cache) >= _CACHE_MAX:
         cache.clear()
-    cache[key] = answer
+    cache[full_key] = answer
     return answer
 
 

@@ -48,13 +48,25 @@ class CompiledPolicy:
     base_dir: str
     cedar_policies: tuple[cd.CedarPolicy, ...] = field(default=())
     # Memo of Cedar answers keyed by (agent, tool, context); Cedar is pure, so this is exact.
-    cedar_cache: dict[tuple[str, str, str], cd.CedarAnswer] = field(default_factory=dict, compare=False, repr=False)
+    cedar_cache: dict[tuple[object, ...], cd.CedarAnswer] = field(default_factory=dict, compare=False, repr=False)
+
+    # Per-tool views of limits and budgets, filled on first use (pure functions of the policy).
+    _limits_by_tool: dict[str, tuple[LimitSpec, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _budgets_by_tool: dict[str, tuple[BudgetSpec, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def limits_for(self, tool: str, tier: Tier) -> tuple[LimitSpec, ...]:
-        return tuple(lim for lim in self.limits if _matches(lim.tools, lim.tiers, tool, tier))
+        found = self._limits_by_tool.get(tool)
+        if found is None:
+            found = tuple(lim for lim in self.limits if _matches(lim.tools, lim.tiers, tool, tier))
+            self._limits_by_tool[tool] = found
+        return found
 
     def budgets_for(self, tool: str, tier: Tier) -> tuple[BudgetSpec, ...]:
-        return tuple(b for b in self.budgets if _matches(b.tools, b.tiers, tool, tier))
+        found = self._budgets_by_tool.get(tool)
+        if found is None:
+            found = tuple(b for b in self.budgets if _matches(b.tools, b.tiers, tool, tier))
+            self._budgets_by_tool[tool] = found
+        return found
 
     def audit_path(self, name: str) -> str:
         return name if os.path.isabs(name) else os.path.join(self.base_dir, name)

@@ -89,7 +89,7 @@ class Gateway:
             clock=clock,
         )
         try:
-            state = SQLiteStateStore(db_path)
+            state = SQLiteStateStore(db_path, synchronous=audit_spec.synchronous.value.upper())
         except StoreError:
             audit.close()
             raise

@@ -47,7 +47,13 @@ class SQLiteAuditStore:
     loss; ``"NORMAL"`` (WAL default) may lose the last appends on power loss but never corrupts the chain.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, synchronous: Synchronous = "NORMAL", timeout: float = 30.0):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "NORMAL",
+        timeout: float = 30.0,
+    ):
         if synchronous not in ("NORMAL", "FULL"):
             raise AuditError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
         self.path = os.fspath(path)
@@ -78,9 +84,10 @@ class SQLiteAuditStore:
                 raise AuditError(f"cannot open audit store {self.path}: {exc}") from exc
             raise
         self._conn: sqlite3.Connection | None = conn
+        self._head: tuple[int, str] | None = None  # (seq, hash) this connection last wrote or read
 
     def append(self, kind: str, ts: float, body: Mapping[str, Any]) -> AuditEntry:
-        """Chain a new entry after the head, atomically (``BEGIN IMMEDIATE`` holds the write lock)."""
+        """Chain a new entry after the head, atomically: one INSERT whose primary key rejects a lost race."""
         if not isinstance(kind, str) or not kind:
             raise AuditError("entry kind must be a non-empty string")
         if not isinstance(body, Mapping):
@@ -92,24 +99,30 @@ class SQLiteAuditStore:
         body_text = body_json.decode("utf-8")
 
         def write(conn: sqlite3.Connection) -> tuple[int, str, str]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(_HEAD).fetchone()
-                if row is None:
-                    seq, prev_hash = 1, GENESIS_HASH
-                else:
-                    seq, prev_hash = row[0] + 1, _text(row[1])
+            # Optimistic append: one autocommit INSERT chained after the head we last saw. ``seq`` is the
+            # primary key, so if another writer (thread or process) appended meanwhile, our INSERT of the
+            # same seq fails and we re-read the head and chain after it. Entries are never rewritten, so a
+            # head we saw is still the entry at that seq: no fork, no gap, one statement per append.
+            while True:
+                if self._head is None:
+                    row = conn.execute(_HEAD).fetchone()
+                    self._head = (0, GENESIS_HASH) if row is None else (int(row[0]), _text(row[1]))
+                seq, prev_hash = self._head[0] + 1, self._head[1]
                 digest = entry_hash_canonical(prev_hash, seq, ts, kind, body_json)
-                conn.execute(_INSERT, (seq, ts, kind, body_text, prev_hash, digest))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return seq, prev_hash, digest
+                try:
+                    conn.execute(_INSERT, (seq, ts, kind, body_text, prev_hash, digest))
+                except sqlite3.IntegrityError:
+                    self._head = None  # someone else took this seq: chain after the real head
+                    continue
+                self._head = (seq, digest)
+                return seq, prev_hash, digest
 
         with self._lock:
-            seq, prev_hash, digest = self._retry_busy(write, "append failed")
+            try:
+                seq, prev_hash, digest = self._retry_busy(write, "append failed")
+            except BaseException:
+                self._head = None
+                raise
         return AuditEntry(seq, ts, kind, json.loads(body_json), prev_hash, digest, body_json)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:

@@ -1,8 +1,7 @@
 """Session state shared between the gateway and the CLI: pauses and approval requests.
 
 Lives in the same SQLite file as the audit log (WAL mode), so ``warded session pause`` in
-another process takes effect on the gateway's next check. The gateway notices changes
-cheaply through ``PRAGMA data_version``, which moves only when another connection commits.
+another process takes effect on the gateway's next check (one indexed read per check).
 """
 
 from __future__ import annotations
@@ -63,19 +62,20 @@ class ApprovalRequest:
 class SQLiteStateStore:
     """Pauses and approval requests in SQLite. Thread-safe; safe across processes."""
 
-    def __init__(self, path: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, path: str, *, timeout_s: float = 5.0, synchronous: str = "NORMAL") -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = path
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # Same durability as the audit log: NORMAL survives a process crash, FULL a power loss.
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open state store {path!r}: {exc}") from exc
-        self._version = -1
-        self._pauses: dict[tuple[str, str], Pause] = {}
-        self._dirty = True
 
     def close(self) -> None:
         with self._lock:
@@ -93,7 +93,6 @@ class SQLiteStateStore:
                 )
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot pause session: {exc}") from exc
-            self._dirty = True
             return cur.rowcount == 1
 
     def resume(self, agent_id: str, session_id: str) -> bool:
@@ -105,22 +104,26 @@ class SQLiteStateStore:
                 )
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot resume session: {exc}") from exc
-            self._dirty = True
             return cur.rowcount == 1
 
     def paused(self, agent_id: str, session_id: str) -> Pause | None:
-        """The pause in force for this session, if any. Raises ``StoreError`` if the store fails."""
+        """The pause in force for this session, if any. Raises ``StoreError`` if the store fails.
+
+        One indexed read per call, so a pause written by another process (the CLI's kill switch)
+        takes effect on the very next check.
+        """
         with self._lock:
             try:
-                version = self._db.execute("PRAGMA data_version").fetchone()[0]
-                if self._dirty or version != self._version:
-                    rows = self._db.execute("SELECT * FROM session_pauses").fetchall()
-                    self._pauses = {(r[0], r[1]): Pause(*r) for r in rows}
-                    self._version = version
-                    self._dirty = False
+                rows = self._db.execute(
+                    "SELECT * FROM session_pauses WHERE agent_id = ? AND session_id IN (?, ?)",
+                    (agent_id, session_id, ALL_SESSIONS),
+                ).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read session pauses: {exc}") from exc
-            return self._pauses.get((agent_id, session_id)) or self._pauses.get((agent_id, ALL_SESSIONS))
+        if not rows:
+            return None
+        rows.sort(key=lambda r: r[1] == ALL_SESSIONS)  # the session's own pause first
+        return Pause(*rows[0])
 
     def list_pauses(self) -> list[Pause]:
         with self._lock:
