@@ -140,6 +140,29 @@ def _measure(fn: Callable[[Action], Any], actions: list[Action]) -> dict[str, fl
     }
 
 
+def _by_family(policy: CompiledPolicy, actions: list[Action], state: SessionState) -> dict[str, dict[str, float]]:
+    """Per-call decision time grouped by the kind of constraint on the tool's ``target`` argument."""
+    timer = time.perf_counter_ns
+    groups: dict[str, list[int]] = {}
+    for action in actions:
+        suffix = action.tool[4:]
+        family = _KINDS[int(suffix) % len(_KINDS)] if suffix.isdigit() and action.tool in policy.tools else "undeclared"
+        if action.tool == "tool3":
+            family = "account+raw_cedar_on_args"
+        t0 = timer()
+        decide(policy, action, state)
+        groups.setdefault(family, []).append(timer() - t0)
+    out = {}
+    for family, samples in sorted(groups.items()):
+        samples.sort()
+        out[family] = {
+            "n": len(samples),
+            "p50_us": round(samples[len(samples) // 2] / 1000, 1),
+            "p99_us": round(samples[int(len(samples) * 0.99)] / 1000, 1),
+        }
+    return out
+
+
 def run_decide_bench(n: int = 20000, seed: int = 7) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="warded-bench-") as tmp:
         root = os.path.join(tmp, "data")
@@ -165,6 +188,7 @@ def run_decide_bench(n: int = 20000, seed: int = 7) -> dict[str, Any]:
             decide(policy, a, state)
 
         uncached_figs = _measure(uncached, actions)
+        by_family = _by_family(policy, actions, state)
 
         results: dict[str, Any] = {}
         for sync in ("normal", "full"):
@@ -193,6 +217,7 @@ def run_decide_bench(n: int = 20000, seed: int = 7) -> dict[str, Any]:
         "decisions_per_s": decide_figs["decisions_per_s"],
         "decide": decide_figs,
         "decide_without_cedar_memo": uncached_figs,
+        "decide_by_constraint_family": by_family,
         "audited": results["normal"],
         "audited_synchronous_full": results["full"],
         "workload": {

@@ -163,7 +163,7 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
             return deny("warded.arguments_not_representable", f"arguments cannot be given to Cedar: {exc}", tier)
         key += (json.dumps(context["args"], sort_keys=True, separators=(",", ":")),)
 
-    answer = _cedar(policy, slice_, action, context, key, state.approved)
+    answer = _cedar(policy, slice_, action, context, key, approved=state.approved)
     if answer.errors:
         return Decision(
             Verdict.DENY,
@@ -181,8 +181,8 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
         return Decision(Verdict.ALLOW, reasons, tier, obligations, tuple(effects))
 
     reasons = _deny_reasons(answer.rule_ids, messages, violations, action)
-    if not state.approved:
-        with_approval = _cedar(policy, slice_, action, context, key, True)
+    if not state.approved and _approval_could_allow(slice_, answer.rule_ids):
+        with_approval = _cedar(policy, slice_, action, context, key, approved=True)
         if with_approval.allowed and not with_approval.errors:
             return Decision(Verdict.REQUIRE_APPROVAL, reasons, tier, obligations, tuple(effects))
     return Decision(Verdict.DENY, reasons, tier, obligations, tuple(effects))
@@ -194,6 +194,7 @@ def _cedar(
     action: Action,
     context: dict[str, object],
     key: tuple[object, ...],
+    *,
     approved: bool,
 ) -> cd.CedarAnswer:
     """Cedar's answer for this request, memoised: Cedar is pure, so equal requests get equal answers."""
@@ -209,6 +210,15 @@ def _cedar(
         cache.clear()
     cache[full_key] = answer
     return answer
+
+
+def _approval_could_allow(slice_: cd.Slice, determining: tuple[str, ...]) -> bool:
+    """Could ``approved: true`` turn this denial into an allow? Only if every forbid that fired reads
+    ``context.approved`` (any other one fires regardless), or, when nothing fired (no permit matched),
+    if some permit reads it."""
+    if determining:
+        return all(rule in slice_.approval_rules for rule in determining)
+    return slice_.approval_permit
 
 
 def _grant_message(rule_id: str) -> str:

@@ -51,9 +51,14 @@ class CedarPolicy:
     action_other: bool  # True when the action scope names an action other than `call`
     effect: str
     origin: str  # "generated" or "file:line" of raw Cedar
+    # For generated policies whose condition can only hold for some tools (a limit on one tier, say):
+    # those tools. None means any tool. Raw Cedar is never narrowed this way.
+    tools: frozenset[str] | None = None
 
     def may_apply(self, agent: str, tool: str) -> bool:
         if self.action_other:
+            return False
+        if self.tools is not None and tool not in self.tools:
             return False
         if self.principal is not None and self.principal != agent:
             return False
@@ -112,24 +117,40 @@ class Slice:
     has_permit: bool
     uses_args: bool  # some policy in the slice reads context.args: pass the arguments to Cedar
     uses_session: bool  # some policy in the slice reads context.session
+    # Rule ids of the policies that read context.approved: only a denial determined by such policies
+    # alone can turn into REQUIRE_APPROVAL, so only then is Cedar asked again with approved=true.
+    approval_rules: frozenset[str] = frozenset()
+    approval_permit: bool = False  # some permit reads context.approved
 
 
 def build_slice(policies: Iterable[CedarPolicy]) -> Slice:
     static: dict[str, Any] = {}
     rule_ids: dict[str, str] = {}
-    has_permit = uses_args = uses_session = False
+    has_permit = uses_args = uses_session = approval_permit = False
+    approval_rules: set[str] = set()
     for i, policy in enumerate(policies):
         pid = f"p{i}"
         static[pid] = policy.est
         rule_ids[pid] = policy.rule_id
         has_permit = has_permit or policy.effect == "permit"
+        if '"approved"' in json.dumps(policy.est):
+            approval_rules.add(policy.rule_id)
+            approval_permit = approval_permit or policy.effect == "permit"
         if policy.origin != "generated":
             # Conservative: any mention of the attribute name counts as a use.
             text = json.dumps(policy.est)
             uses_args = uses_args or '"args"' in text
             uses_session = uses_session or '"session"' in text
     doc = {"staticPolicies": static, "templates": {}, "templateLinks": []}
-    return Slice(cedarpy.PolicySet.from_json_str(json.dumps(doc)), rule_ids, has_permit, uses_args, uses_session)
+    return Slice(
+        cedarpy.PolicySet.from_json_str(json.dumps(doc)),
+        rule_ids,
+        has_permit,
+        uses_args,
+        uses_session,
+        frozenset(approval_rules),
+        approval_permit,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cedarpy
@@ -201,7 +201,10 @@ def compile_policy(
     generated = _generate_cedar(spec)
     policies: list[cd.CedarPolicy] = []
     try:
-        policies.extend(cd.parse_policies(generated, "generated", "generated."))
+        narrow = _static_tools(spec)
+        policies.extend(
+            replace(p, tools=narrow.get(p.rule_id)) for p in cd.parse_policies(generated, "generated", "generated.")
+        )
     except ValueError as exc:  # a bug in warded, not in the user's file; still refuse to start
         problem((), f"internal error compiling policy to Cedar: {exc}")
     for src_file, first_line, text in cedar_sources:
@@ -236,6 +239,24 @@ def compile_policy(
         base_dir=base_dir,
         cedar_policies=tuple(policies),
     )
+
+
+def _static_tools(spec: PolicySpec) -> dict[str, frozenset[str]]:
+    """For generated forbids whose condition depends only on facts fixed per tool (its tier, whether a
+    limit covers it), the tools where they can hold. Slices for other tools leave them out: Cedar's cost
+    grows with every policy it evaluates, and these could never fire there."""
+    tiers = {name: t.tier for name, t in spec.tools.items()}
+    out = {
+        cd.RULE_PAUSED: frozenset(n for n, tier in tiers.items() if tier is not Tier.READ),
+        cd.RULE_APPROVAL_TIER: frozenset(n for n, tier in tiers.items() if tier in spec.approval.tiers),
+    }
+    for lim in spec.limits:
+        out[f"limit.{lim.id}"] = frozenset(n for n, tier in tiers.items() if _matches(lim.tools, lim.tiers, n, tier))
+    for budget in spec.budgets:
+        out[f"budget.{budget.id}"] = frozenset(
+            n for n, tier in tiers.items() if _matches(budget.tools, budget.tiers, n, tier)
+        )
+    return out
 
 
 def _generate_cedar(spec: PolicySpec) -> str:
