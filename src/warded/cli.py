@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from warded import ops
 from warded.audit.chain import AuditEntry
 from warded.errors import AuditError, PolicyError, VerificationError, WardedError
+from warded.scan.types import Source
 
 EXIT_OK = 0
 EXIT_BAD = 1
@@ -135,6 +136,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    pipeline = ops.scan_pipeline(args.policy)
+    if args.jsonl is not None:
+        if args.text is not None:
+            print("warded scan: give TEXT or --jsonl, not both", file=sys.stderr)
+            return EXIT_USAGE
+        if args.jsonl == "-":
+            worst = ops.scan_jsonl(pipeline, sys.stdin, sys.stdout)
+        else:
+            try:
+                with open(args.jsonl, encoding="utf-8", errors="strict") as fh:
+                    worst = ops.scan_jsonl(pipeline, fh, sys.stdout)
+            except (OSError, UnicodeDecodeError) as exc:
+                print(f"warded scan: cannot read {args.jsonl}: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+        return ops.SCAN_EXIT[worst]
+    if args.text is None:
+        print("warded scan: give TEXT, - for standard input, or --jsonl FILE", file=sys.stderr)
+        return EXIT_USAGE
+    if args.text == "-":
+        data = sys.stdin.buffer.read()
+        text = data.decode("utf-8", "replace")
+    else:
+        text = args.text
+    result = pipeline.scan(text, Source(args.source))
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    return ops.SCAN_EXIT[result.verdict]
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from warded.demo import run_demo
 
@@ -200,6 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "scan",
+        help="scan text with the content guard; exit 0 allow, 1 flag, 3 block, 2 usage error",
+    )
+    p.add_argument("text", nargs="?", help="text to scan, or - to read standard input")
+    p.add_argument("--jsonl", help='file of {"id", "text", "source"} lines (- for standard input)')
+    p.add_argument("--source", default="user", choices=[s.value for s in Source])
+    p.add_argument("--policy", default=None, help="policy file whose scan section configures the scanners")
+    p.set_defaults(func=_cmd_scan)
 
     p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")
     p.add_argument("--dir", default=None, help="working directory for the demo's files (default: a temp dir)")

@@ -72,6 +72,10 @@ class ToolDenied(WardedError):
         return self.decision.explain()
 
 
+class ResultBlocked(ToolDenied):
+    """The tool ran, but the content guard withheld its result from the agent."""
+
+
 class ApprovalRequired(WardedError):
     """A tool call needs human approval; the request was recorded and the tool did not run."""
 

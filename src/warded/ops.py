@@ -6,17 +6,23 @@ records it in the audit log where it changes state, and closes cleanly.
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TextIO
 
 from warded.audit.chain import AuditEntry, VerifyReport
 from warded.audit.keys import generate_keypair, load_public_keys, public_key_path
 from warded.audit.log import AuditLog, open_sqlite_log, verify_store
 from warded.errors import AuditError
 from warded.policy.compile import CompiledPolicy, load_policy
+from warded.scan.pipeline import ScanPipeline
+from warded.scan.registry import DEFAULT_SCANNERS, load_scanner
+from warded.scan.types import Source
+from warded.sdk.gateway import build_scanner
 from warded.store.sqlite import SQLiteAuditStore
 from warded.store.state import ALL_SESSIONS, Pause, SQLiteStateStore
 
@@ -136,3 +142,46 @@ def show_entry(db: str, seq: int) -> AuditEntry | None:
         return store.get(seq)
     finally:
         store.close()
+
+
+# -- content guard -----------------------------------------------------------------------------
+
+SCAN_EXIT = {"allow": 0, "flag": 1, "block": 3}
+
+
+def scan_pipeline(policy_path: str | None) -> ScanPipeline:
+    """The pipeline a policy file configures, or the built-in defaults without one."""
+    if policy_path is not None:
+        return build_scanner(load_policy(policy_path))
+    return ScanPipeline([load_scanner(name) for name in DEFAULT_SCANNERS])
+
+
+def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str:
+    """Scan ``{"id", "text", "source"}`` lines, write one result line each; return the worst verdict.
+
+    A line that is not valid JSON, lacks ``text``, or names an unknown ``source`` is answered with a
+    ``block`` verdict and an ``error``: nothing unreadable passes as clean.
+    """
+    worst = "allow"
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record: dict[str, object]
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("each line must be a JSON object")
+            text = item.get("text")
+            if not isinstance(text, str):
+                raise ValueError("'text' must be a string")
+            source = Source(item.get("source", "user"))
+            result = pipeline.scan(text, source)
+            record = {"id": item.get("id"), **result.to_json()}
+        except (ValueError, TypeError) as exc:
+            ident = item.get("id") if isinstance(locals().get("item"), dict) else None
+            record = {"id": ident, "verdict": "block", "score": 1.0, "findings": [], "error": f"line {number}: {exc}"}
+        out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        verdict = str(record["verdict"])
+        if SCAN_EXIT[verdict] > SCAN_EXIT[worst]:
+            worst = verdict
+    return worst

@@ -16,6 +16,9 @@ from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, 
 from warded.policy import cedar as cd
 from warded.policy.compile import CompiledPolicy
 from warded.policy.schema import Count, OnExceed
+from warded.flow.taint import TaintFinding
+from warded.scan.pipeline import Applied
+from warded.scan.types import Response
 
 _CACHE_MAX = 16_384
 
@@ -34,20 +37,42 @@ class SessionState:
     counts: Mapping[str, int] = field(default_factory=dict)
     spent: Mapping[str, float] = field(default_factory=dict)
     approved: bool = False
+    quarantined: bool = False  # a tool output carried an injection: non-read actions need approval
 
 
 EMPTY_STATE = SessionState()
 
 
-def decide(policy: CompiledPolicy | None, action: Action, state: SessionState = EMPTY_STATE) -> Decision:
-    """Decide one action. Never raises: an internal error is a DENY that names the error."""
+ArgumentFindings = tuple[tuple[str, Applied], ...]
+
+
+def decide(
+    policy: CompiledPolicy | None,
+    action: Action,
+    state: SessionState = EMPTY_STATE,
+    scan: ArgumentFindings = (),
+    taint: tuple[TaintFinding, ...] = (),
+) -> Decision:
+    """Decide one action. Never raises: an internal error is a DENY that names the error.
+
+    ``scan`` holds the content guard's findings on the action's arguments (argument name, finding
+    with the response the policy gives it): DENY findings forbid the call, REQUIRE_APPROVAL ones
+    need a human, REDACT ones oblige the audit log to redact that argument. ``taint`` holds the
+    arguments whose values were seen only in untrusted data (``warded.flow.taint.trace``).
+    """
     try:
-        return _decide(policy, action, state)
+        return _decide(policy, action, state, scan, taint)
     except Exception as exc:  # fail closed: whatever went wrong, the answer is DENY
         return deny("warded.internal_error", f"decision failed ({type(exc).__name__}: {str(exc)[:200]})")
 
 
-def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) -> Decision:
+def _decide(
+    policy: CompiledPolicy | None,
+    action: Action,
+    state: SessionState,
+    scan: ArgumentFindings,
+    taint: tuple[TaintFinding, ...],
+) -> Decision:
     if policy is None:
         return deny("warded.no_policy", "no policy is loaded; everything is denied")
     if not isinstance(action, Action):
@@ -131,6 +156,8 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
                 effects.append(Effect(EffectKind.PAUSE_SESSION, f"budget.{budget.id}", msg))
                 effects.append(Effect(EffectKind.ALERT, f"budget.{budget.id}", f"budget exhausted: {msg}"))
 
+    scan_deny = [(arg, a) for arg, a in scan if a.response is Response.DENY]
+    scan_approval = [(arg, a) for arg, a in scan if a.response is Response.REQUIRE_APPROVAL]
     exceeded_ids = sorted(exceeded)
     labels = sorted(action.labels)
     context: dict[str, object] = {
@@ -141,6 +168,10 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
         "paused": state.paused,
         "exceeded": exceeded_ids,
         "labels": labels,
+        "scan_deny": len(scan_deny),
+        "scan_approval": len(scan_approval),
+        "taint": len(taint),
+        "quarantined": state.quarantined,
     }
     # The memo key holds exactly what the context holds; the JSON is built only on a miss.
     key: tuple[object, ...] = (
@@ -152,6 +183,10 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
         state.paused,
         tuple(exceeded_ids),
         tuple(labels),
+        len(scan_deny),
+        len(scan_approval),
+        len(taint),
+        state.quarantined,
     )
     if slice_.uses_session:
         context["session"] = action.session_id
@@ -175,12 +210,25 @@ def _decide(policy: CompiledPolicy | None, action: Action, state: SessionState) 
         Obligation("hash_in_audit", f"arguments.{name}", f"arg.{tool.name}.{name}.secret")
         for name in sorted(tool.secret_args)
         if name in args
+    ) + tuple(
+        Obligation("redact_in_audit", f"arguments.{arg}", a.finding.rule_id)
+        for arg, a in scan
+        if a.response is Response.REDACT and arg not in tool.secret_args
     )
     if answer.allowed:
         reasons = tuple(Reason(r, _grant_message(r)) for r in answer.rule_ids)
         return Decision(Verdict.ALLOW, reasons, tier, obligations, tuple(effects))
 
-    reasons = _deny_reasons(answer.rule_ids, messages, violations, action)
+    scan_reasons = {
+        cd.RULE_SCAN_DENY: [_scan_reason(arg, a) for arg, a in scan_deny],
+        cd.RULE_SCAN_APPROVAL: [_scan_reason(arg, a) for arg, a in scan_approval],
+        cd.RULE_FLOW: [Reason(t.rule_id, t.message) for t in taint],
+    }
+    messages[cd.RULE_QUARANTINE] = (
+        "the session is quarantined: a tool output carried injected instructions, so every non-read action "
+        "needs approval until an operator resumes the session"
+    )
+    reasons = _deny_reasons(answer.rule_ids, messages, violations, action, scan_reasons)
     if not state.approved and _approval_could_allow(slice_, answer.rule_ids):
         with_approval = _cedar(policy, slice_, action, context, key, approved=True)
         if with_approval.allowed and not with_approval.errors:
@@ -227,8 +275,16 @@ def _grant_message(rule_id: str) -> str:
     return "permitted by a Cedar policy and no forbid applies"
 
 
+def _scan_reason(argument: str, applied: Applied) -> Reason:
+    return Reason(applied.finding.rule_id, f"argument {argument[:80]!r}: {applied.finding.message}")
+
+
 def _deny_reasons(
-    rule_ids: tuple[str, ...], messages: Mapping[str, str], violations: list[Reason], action: Action
+    rule_ids: tuple[str, ...],
+    messages: Mapping[str, str],
+    violations: list[Reason],
+    action: Action,
+    scan_reasons: Mapping[str, list[Reason]],
 ) -> tuple[Reason, ...]:
     if not rule_ids:
         return (
@@ -241,6 +297,8 @@ def _deny_reasons(
     for rule in rule_ids:
         if rule == cd.RULE_CONSTRAINTS:
             out.extend(violations)
+        elif rule in scan_reasons:
+            out.extend(scan_reasons[rule])
         elif rule == cd.RULE_APPROVAL_TIER:
             out.append(Reason(rule, "this capability tier needs human approval"))
         elif rule.startswith(cd.RULE_APPROVAL_TOOL + "."):

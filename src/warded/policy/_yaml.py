@@ -21,6 +21,10 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader: no arbitrary Python objects, only plain data."""
 
 
+def _at(file: str, node: Node, message: str) -> PolicyProblem:
+    return PolicyProblem(file, node.start_mark.line + 1, node.start_mark.column + 1, message)
+
+
 def _walk(
     node: Node, path: Path_, marks: dict[Path_, tuple[int, int]], problems: list[PolicyProblem], file: str
 ) -> None:
@@ -29,35 +33,14 @@ def _walk(
         seen: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                problems.append(
-                    PolicyProblem(
-                        file,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        "mapping keys must be plain strings",
-                    )
-                )
+                problems.append(_at(file, key_node, "mapping keys must be plain strings"))
                 continue
             key = str(key_node.value)
             if key == "<<":
-                problems.append(
-                    PolicyProblem(
-                        file,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        "YAML merge keys ('<<') are not allowed",
-                    )
-                )
+                problems.append(_at(file, key_node, "YAML merge keys ('<<') are not allowed"))
                 continue
             if key in seen:
-                problems.append(
-                    PolicyProblem(
-                        file,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        f"duplicate key {key!r}",
-                    )
-                )
+                problems.append(_at(file, key_node, f"duplicate key {key!r}"))
             seen.add(key)
             marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _walk(value_node, (*path, key), marks, problems, file)

@@ -33,6 +33,10 @@ RULE_TIER_MISMATCH = "warded.tier_mismatch"
 RULE_PAUSED = "warded.session_paused"
 RULE_APPROVAL_TIER = "approval.tier"
 RULE_APPROVAL_TOOL = "approval.tool"
+RULE_FLOW = "flow.untrusted"
+RULE_QUARANTINE = "flow.quarantine"
+RULE_SCAN_DENY = "scan.deny"
+RULE_SCAN_APPROVAL = "scan.approval"
 
 
 def quote(value: str) -> str:

@@ -21,6 +21,7 @@ from warded.policy import cedar as cd
 from warded.policy._yaml import Path_, load_yaml, locate
 from warded.policy.constraints import ArgChecker, compile_arg
 from warded.policy.schema import BudgetSpec, LimitSpec, OnExceed, PolicySpec, WhenPaused
+from warded.scan.registry import available as available_scanners
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,23 @@ def compile_policy(
                     "declare it (with a number constraint) so the budget can be enforced",
                 )
 
+    if spec.scan.enabled:
+        installed = available_scanners()
+        for i, name in enumerate(spec.scan.scanners):
+            if name not in installed:
+                problem(("scan", "scanners", i), f"scan.scanners: no scanner named {name!r} is installed")
+        for name in spec.scan.options:
+            if name not in spec.scan.scanners:
+                problem(("scan", "options", name), f"scan.options: {name!r} is not in scan.scanners")
+
+    for i, tname in enumerate(spec.flow.trusted_tools):
+        if tname not in spec.tools:
+            problem(("flow", "trusted_tools", i), f"flow.trusted_tools: unknown tool {tname!r}")
+    for section in ("trusted_fields", "ignore_arguments"):
+        for tname in getattr(spec.flow, section):
+            if tname not in spec.tools:
+                problem(("flow", section, tname), f"flow.{section}: unknown tool {tname!r}")
+
     generated = _generate_cedar(spec)
     policies: list[cd.CedarPolicy] = []
     try:
@@ -248,6 +266,8 @@ def _static_tools(spec: PolicySpec) -> dict[str, frozenset[str]]:
     tiers = {name: t.tier for name, t in spec.tools.items()}
     out = {
         cd.RULE_PAUSED: frozenset(n for n, tier in tiers.items() if tier is not Tier.READ),
+        cd.RULE_QUARANTINE: frozenset(n for n, tier in tiers.items() if tier is not Tier.READ),
+        cd.RULE_FLOW: frozenset(n for n, tier in tiers.items() if tier in spec.flow.sensitive_tiers),
         cd.RULE_APPROVAL_TIER: frozenset(n for n, tier in tiers.items() if tier in spec.approval.tiers),
     }
     for lim in spec.limits:
@@ -277,6 +297,18 @@ def _generate_cedar(spec: PolicySpec) -> str:
     out.append(
         f"@id({q(cd.RULE_PAUSED)})\nforbid(principal, action, resource) "
         f'when {{ {paused_guard}context.paused && context.tier != "read" }};'
+    )
+    if spec.flow.enabled:
+        guard = "!context.approved && " if spec.flow.on_untrusted is WhenPaused.REQUIRE_APPROVAL else ""
+        out.append(f"@id({q(cd.RULE_FLOW)})\nforbid(principal, action, resource) when {{ {guard}context.taint > 0 }};")
+        out.append(
+            f"@id({q(cd.RULE_QUARANTINE)})\nforbid(principal, action, resource) "
+            'when { !context.approved && context.quarantined && context.tier != "read" };'
+        )
+    out.append(f"@id({q(cd.RULE_SCAN_DENY)})\nforbid(principal, action, resource) when {{ context.scan_deny > 0 }};")
+    out.append(
+        f"@id({q(cd.RULE_SCAN_APPROVAL)})\nforbid(principal, action, resource) "
+        "when { !context.approved && context.scan_approval > 0 };"
     )
     if spec.approval.tiers:
         tiers = ", ".join(q(t.value) for t in spec.approval.tiers)

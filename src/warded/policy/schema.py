@@ -6,10 +6,12 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
 from warded.core.types import Tier
 from warded.policy.constraints import ArgSpec
+from warded.scan.registry import DEFAULT_SCANNERS
+from warded.scan.types import Category, Response, Source
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -138,6 +140,49 @@ class AuditSpec(_Strict):
     synchronous: Annotated[Synchronous, Field(strict=False)] = Synchronous.NORMAL
 
 
+CategoryT = Annotated[Category, Strict(False)]
+SourceT = Annotated[Source, Strict(False)]
+ResponseT = Annotated[Response, Strict(False)]
+
+
+class ScanSpec(_Strict):
+    """The content guard: which scanners run, with what options, and what their findings mean."""
+
+    enabled: bool = True
+    scanners: list[Name] = Field(default_factory=lambda: list(DEFAULT_SCANNERS))
+    options: dict[Name, dict[str, object]] = Field(default_factory=dict)
+    # Per category and source: deny | require_approval | redact | label. Unlisted pairs keep the defaults
+    # (see docs/scanning.md); scanner errors always take the scanner's declared on-error response.
+    responses: dict[CategoryT, dict[SourceT, ResponseT]] = Field(default_factory=dict)
+    max_chars: int = Field(default=1_000_000, ge=1024)
+    scan_arguments: bool = True
+    scan_results: bool = True
+
+
+_SENSITIVE = [Tier.WRITE, Tier.DESTRUCTIVE, Tier.FINANCIAL, Tier.EXTERNAL, Tier.PRIVILEGED]
+_KINDS = ["email", "url", "domain", "iban", "number", "path", "token"]
+
+
+class FlowSpec(_Strict):
+    """Untrusted-data flow control: values seen only in untrusted data must not silently drive actions."""
+
+    enabled: bool = True
+    sensitive_tiers: list[TierT] = Field(default_factory=lambda: list(_SENSITIVE))
+    on_untrusted: Annotated[WhenPaused, Field(strict=False)] = WhenPaused.REQUIRE_APPROVAL
+    kinds: list[Annotated[str, Field(pattern=r"^(email|url|domain|iban|number|amount|path|token)$")]] = Field(
+        default_factory=lambda: list(_KINDS)
+    )
+    trusted_tools: list[Name] = Field(default_factory=list)
+    # Fields of a tool's structured output that are trusted: keys joined by ".", list items as "[]",
+    # "*" as a wildcard, e.g. get_transactions: ["[].amount", "[].date"].
+    trusted_fields: dict[Name, list[str]] = Field(default_factory=dict)
+    trusted_agents: list[Name] = Field(default_factory=list)
+    ignore_arguments: dict[Name, list[Name]] = Field(default_factory=dict)
+    # Content-guard finding categories in a tool output that quarantine the session: every
+    # non-read action then needs approval until `warded session resume`.
+    quarantine_on: list[CategoryT] = Field(default_factory=lambda: [Category.PROMPT_INJECTION, Category.JAILBREAK])
+
+
 class PolicySpec(_Strict):
     version: int = Field(ge=1, le=1)
     agents: dict[Name, AgentSpec] = Field(default_factory=dict)
@@ -148,5 +193,7 @@ class PolicySpec(_Strict):
     budgets: list[BudgetSpec] = Field(default_factory=list)
     input: LimitsSpec = Field(default_factory=LimitsSpec)
     audit: AuditSpec = Field(default_factory=AuditSpec)
+    scan: ScanSpec = Field(default_factory=ScanSpec)
+    flow: FlowSpec = Field(default_factory=FlowSpec)
     cedar: str = ""
     cedar_files: list[str] = Field(default_factory=list)

@@ -14,7 +14,7 @@ class Category(StrEnum):
     HIDDEN_TEXT = "hidden_text"  # zero-width, bidi controls, Unicode tag characters
     ENCODED = "encoded"  # text hidden behind base64/hex/URL-encoding/ROT13/leetspeak
     PII = "pii"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a category name, not a password
     EXFILTRATION = "exfiltration"
     OUTPUT = "output"  # an output validator refused structured output or a domain value
     SCANNER_ERROR = "scanner_error"  # a scanner failed or ran out of time: its on-error response applies

@@ -25,12 +25,19 @@ from typing import Any, ParamSpec, TypeVar, cast
 from warded.audit.keys import generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
 from warded.audit.secrets import hash_secret
-from warded.core.decide import SessionState, decide
+from warded.core.decide import ArgumentFindings, SessionState, decide
 from warded.core.types import Action, Decision, EffectKind, Reason, Tier, Verdict, deny
 from warded.core.windows import SlidingWindows
-from warded.errors import ApprovalRequired, AuditError, StoreError, ToolDenied, WardedError
+from warded.errors import ApprovalRequired, AuditError, ResultBlocked, StoreError, ToolDenied, WardedError
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.policy.schema import BudgetSpec, Count, LimitSpec, Scope
+from warded.flow.taint import USER, FlowIndex, TaintFinding, TrustRules, tool_label, trace
+from warded.flow.values import Kind
+from warded.policy.cedar import RULE_QUARANTINE
+from warded.scan.pipeline import Applied, ScanPipeline
+from warded.scan.registry import load_scanner
+from warded.scan.types import SEVERITY, Finding, Response, Source
+from warded.scan.vault import redact
 from warded.store.state import ALL_SESSIONS, ApprovalRequest, SQLiteStateStore
 
 P = ParamSpec("P")
@@ -54,8 +61,21 @@ class Gateway:
         *,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
+        scanner: ScanPipeline | None = None,
     ) -> None:
         self.policy = policy
+        self.scanner = scanner
+        flow = policy.spec.flow
+        self.flow: FlowIndex | None = None
+        if flow.enabled:
+            self.flow = FlowIndex(
+                TrustRules(
+                    trusted_tools=frozenset(flow.trusted_tools),
+                    trusted_fields={t: tuple(p) for t, p in flow.trusted_fields.items()},
+                    trusted_agents=frozenset(flow.trusted_agents),
+                )
+            )
+        self._flow_kinds = frozenset(Kind(k) for k in flow.kinds)
         self.audit = audit
         self.state = state
         self._clock = clock
@@ -75,6 +95,7 @@ class Gateway:
         The audit signing key named by the policy is created (mode 0600) if it does not exist.
         """
         policy = load_policy(path)
+        scanner = build_scanner(policy) if policy.spec.scan.enabled else None
         audit_spec = policy.spec.audit
         db_path = policy.audit_path(audit_spec.path)
         key_path = policy.audit_path(audit_spec.key)
@@ -93,7 +114,7 @@ class Gateway:
         except StoreError:
             audit.close()
             raise
-        return cls(policy, audit, state, clock=clock)
+        return cls(policy, audit, state, clock=clock, scanner=scanner)
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -122,7 +143,9 @@ class Gateway:
             decision = deny("store.unavailable", f"session state unavailable: {exc}")
             return self._record(action, decision)
         started = self._timer()
-        decision = decide(self.policy, action, state)
+        findings = self._scan_arguments(action)
+        taint = self._trace(action)
+        decision = decide(self.policy, action, state, findings, taint)
         elapsed = self._timer() - started
         if elapsed > self._timeout_s:
             decision = Decision(
@@ -133,6 +156,129 @@ class Gateway:
         decision = self._apply_effects(action, decision, now, pause_scope)
         self._count(action, decision, now)
         return self._record(action, decision)
+
+    # -- provenance ----------------------------------------------------------------------------
+
+    def record(self, agent_id: str, session_id: str, label: str, value: object) -> int:
+        """Tell the gateway what entered the session and from where (``user``, ``system``,
+        ``tool:<name>``, ``agent:<id>``); its values are indexed for taint tracing. Returns the count."""
+        if self.flow is None:
+            return 0
+        return self.flow.record(agent_id, session_id, label, value)
+
+    def record_user(self, agent_id: str, session_id: str, text: str) -> int:
+        """The user's own request: the trusted source values may come from."""
+        return self.record(agent_id, session_id, USER, text)
+
+    def _trace(self, action: Action) -> tuple[TaintFinding, ...]:
+        if self.flow is None or not isinstance(action, Action) or not isinstance(action.arguments, Mapping):
+            return ()
+        tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
+        if tool is None or tool.tier not in self.policy.spec.flow.sensitive_tiers:
+            return ()
+        if not isinstance(action.agent_id, str) or not isinstance(action.session_id, str):
+            return ()
+        index = self.flow.view(action.agent_id, action.session_id)
+        ignore = frozenset(self.policy.spec.flow.ignore_arguments.get(tool.name, ()))
+        return tuple(trace(action.arguments, index, kinds=self._flow_kinds, ignore=ignore))
+
+    def _scan_arguments(self, action: Action) -> ArgumentFindings:
+        """Content-guard findings on every text in the arguments (named by their path)."""
+        if self.scanner is None or not self.policy.spec.scan.scan_arguments:
+            return ()
+        if not isinstance(action, Action) or not isinstance(action.arguments, Mapping):
+            return ()  # decide() refuses these on its own
+        found: list[tuple[str, Applied]] = []
+        for path, text in _texts(action.arguments):
+            result = self.scanner.scan(
+                text, Source.ARGUMENT, tool=action.tool if isinstance(action.tool, str) else None
+            )
+            found.extend((path, applied) for applied in result.applied)
+        return tuple(found)
+
+    def guard_result(self, action: Action, value: R) -> R:
+        """Scan a tool's result before the agent sees it (source ``tool_output``).
+
+        DENY findings withhold it (:class:`ResultBlocked`); REQUIRE_APPROVAL ones withhold it pending a
+        human (:class:`ApprovalRequired`); REDACT ones return it with the findings' spans redacted;
+        LABEL ones return it unchanged. Every finding is recorded in the audit log.
+        """
+        found: list[tuple[str, Applied]] = []
+        if self.scanner is not None and self.policy.spec.scan.scan_results:
+            for path, text in _texts(value, "result"):
+                result = self.scanner.scan(text, Source.TOOL_OUTPUT, tool=action.tool)
+                found.extend((path, applied) for applied in result.applied)
+        # Whatever the agent may see of this output is untrusted data from now on (unless policy trusts it).
+        self.record(action.agent_id, action.session_id, tool_label(action.tool), value)
+        self._maybe_quarantine(action, found)
+        if not found:
+            return value
+        worst = max((a.response for _, a in found), key=SEVERITY.__getitem__)
+        unredactable = [a for _, a in found if a.response is Response.REDACT and a.finding.span is None]
+        if worst is Response.REDACT and unredactable:
+            worst = Response.REQUIRE_APPROVAL  # cannot remove what we cannot locate: ask a human instead
+        reasons = tuple(Reason(a.finding.rule_id, f"{path}: {a.finding.message}") for path, a in found)
+        verdict = {Response.DENY: Verdict.DENY, Response.REQUIRE_APPROVAL: Verdict.REQUIRE_APPROVAL}.get(
+            worst, Verdict.ALLOW
+        )
+        decision = Decision(verdict, reasons)
+        body: dict[str, Any] = {
+            "action": _audit_action(action, frozenset()),
+            "response": worst.value,
+            "findings": [{"path": path, **a.to_json()} for path, a in found],
+        }
+        with self._lock:
+            request_id = ""
+            if verdict is Verdict.REQUIRE_APPROVAL:
+                request_id = "r" + secrets.token_hex(8)
+                body["approval_request"] = request_id
+                self.state.add_approval_request(
+                    ApprovalRequest(
+                        request_id,
+                        self._clock(),
+                        action.agent_id,
+                        action.session_id,
+                        action.tool,
+                        body["action"],
+                        decision.to_json(),
+                        "pending",
+                    )
+                )
+            seq = self._append("result_scanned", body)
+        decision = replace(decision, id=f"d{seq}", request_id=request_id)
+        if verdict is Verdict.DENY:
+            raise ResultBlocked(decision)
+        if verdict is Verdict.REQUIRE_APPROVAL:
+            raise ApprovalRequired(decision, request_id)
+        if worst is Response.REDACT:
+            return _redact_texts(
+                value,
+                {
+                    path: [a.finding for p, a in found if p == path and a.response is Response.REDACT]
+                    for path, _ in found
+                },
+            )
+        return value
+
+    def _maybe_quarantine(self, action: Action, found: list[tuple[str, Applied]]) -> None:
+        triggers = set(self.policy.spec.flow.quarantine_on) if self.flow is not None else set()
+        hits = [a for _, a in found if a.finding.category in triggers]
+        if not hits:
+            return
+        reason = f"tool {action.tool!r} returned text flagged {hits[0].finding.rule_id}"
+        with self._lock:
+            newly = self.state.pause(action.agent_id, action.session_id, reason, RULE_QUARANTINE, self._clock())
+            if newly:
+                self._seen_paused.add((action.agent_id, action.session_id))
+                self._append(
+                    "session_quarantined",
+                    {
+                        "agent_id": action.agent_id,
+                        "session_id": action.session_id,
+                        "tool": action.tool,
+                        "rule_ids": sorted({a.finding.rule_id for a in hits}),
+                    },
+                )
 
     def _scope_key(self, scope: Scope, action: Action) -> tuple[str, ...]:
         if scope is Scope.AGENT:
@@ -161,7 +307,11 @@ class Gateway:
                 spent[budget.id] = self._windows.total(
                     (budget.id, self._scope_key(budget.scope, action)), budget.window, now
                 )
+        quarantined = pause is not None and pause.rule_id == RULE_QUARANTINE
+        if quarantined:
+            pause = None
         state = SessionState(
+            quarantined=quarantined,
             paused=pause is not None,
             pause_reason=pause.reason if pause is not None else "",
             counts=counts,
@@ -322,7 +472,7 @@ class Gateway:
             tool_name = name or fn.__name__
             signature = inspect.signature(fn)
 
-            def gate(*args: Any, **kwargs: Any) -> None:
+            def gate(*args: Any, **kwargs: Any) -> Action:
                 try:
                     bound = signature.bind(*args, **kwargs)
                 except TypeError as exc:
@@ -337,7 +487,7 @@ class Gateway:
                 )
                 decision = self.check(action)
                 if decision.verdict is Verdict.ALLOW:
-                    return
+                    return action
                 if decision.verdict is Verdict.REQUIRE_APPROVAL:
                     raise ApprovalRequired(decision, decision.request_id)
                 raise ToolDenied(decision)
@@ -347,15 +497,15 @@ class Gateway:
 
                 @functools.wraps(fn)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    gate(*args, **kwargs)
-                    return await async_fn(*args, **kwargs)
+                    action = gate(*args, **kwargs)
+                    return self.guard_result(action, await async_fn(*args, **kwargs))
 
                 return cast(Callable[P, R], async_wrapper)
 
             @functools.wraps(fn)
             def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-                gate(*args, **kwargs)
-                return fn(*args, **kwargs)
+                action = gate(*args, **kwargs)
+                return self.guard_result(action, fn(*args, **kwargs))
 
             return wrapper
 
@@ -391,6 +541,46 @@ class Gateway:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+MAX_SCANNED_TEXTS = 256
+
+
+def _texts(value: object, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Every string inside ``value`` with a path naming it (``to[0]``, ``body``), breadth-bounded."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[object, str, int]] = [(value, path, depth)]
+    while stack and len(out) < MAX_SCANNED_TEXTS:
+        item, where, level = stack.pop()
+        if isinstance(item, str):
+            out.append((where or "value", item))
+        elif level < 32 and isinstance(item, Mapping):
+            stack.extend(
+                (v, f"{where}.{k}" if where else str(k), level + 1) for k, v in list(item.items())[:MAX_SCANNED_TEXTS]
+            )
+        elif level < 32 and isinstance(item, list | tuple):
+            stack.extend((v, f"{where}[{i}]", level + 1) for i, v in enumerate(item[:MAX_SCANNED_TEXTS]))
+    return out
+
+
+def _redact_texts(value: R, spans: Mapping[str, list[Finding]], path: str = "result") -> R:
+    """A copy of ``value`` with each string's REDACT findings replaced (same paths as :func:`_texts`)."""
+    if isinstance(value, str):
+        findings = spans.get(path or "value")
+        return cast(R, redact(value, findings) if findings else value)
+    if isinstance(value, Mapping):
+        return cast(R, {k: _redact_texts(v, spans, f"{path}.{k}" if path else str(k)) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        items = [_redact_texts(v, spans, f"{path}[{i}]") for i, v in enumerate(value)]
+        return cast(R, type(value)(items) if isinstance(value, tuple) else items)
+    return value
+
+
+def build_scanner(policy: CompiledPolicy) -> ScanPipeline:
+    """The content-guard pipeline a policy asks for (raises ``ScannerLoadError`` if a scanner fails to load)."""
+    spec = policy.spec.scan
+    scanners = [load_scanner(name, spec.options.get(name)) for name in spec.scanners]
+    return ScanPipeline(scanners, responses=spec.responses, max_chars=spec.max_chars)
 
 
 def _resolve(value: str | Callable[[], str] | None, default: str | None, what: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from warded.errors import StoreError
 
 ALL_SESSIONS = "*all*"
+QUARANTINE = "flow.quarantine"  # the rule id of a quarantine: a pause that asks for approval instead of denying
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS session_pauses (
@@ -87,9 +88,14 @@ class SQLiteStateStore:
         """Pause a session (``ALL_SESSIONS`` pauses every session of the agent). False if already paused."""
         with self._lock:
             try:
+                # A quarantine (approval needed) is the weakest pause: a real pause replaces it, never
+                # the other way round.
                 cur = self._db.execute(
-                    "INSERT OR IGNORE INTO session_pauses VALUES (?, ?, ?, ?, ?)",
-                    (agent_id, session_id, reason, rule_id, at),
+                    "INSERT INTO session_pauses VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (agent_id, session_id) DO UPDATE SET reason = excluded.reason, "
+                    "rule_id = excluded.rule_id, paused_at = excluded.paused_at "
+                    "WHERE session_pauses.rule_id = ? AND excluded.rule_id != ?",
+                    (agent_id, session_id, reason, rule_id, at, QUARANTINE, QUARANTINE),
                 )
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot pause session: {exc}") from exc

@@ -1,0 +1,176 @@
+"""The values in a text that can drive an action: addresses, accounts, links, paths, amounts, ids.
+
+Extraction runs RE2 over untrusted text (linear time, no look-arounds). Every value is reduced to a
+comparison key that survives the usual disguises — case, whitespace and separators, Unicode
+look-alikes, URL percent-encoding, trailing punctuation — so that a value copied from an e-mail into
+a tool argument is recognised even when the model (or an attacker) dresses it up.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+import re2
+
+from warded.scan._normalise.text import fold
+
+MAX_TEXT = 1_000_000  # characters of one text that are indexed
+MAX_VALUES = 5_000  # values taken from one text
+
+
+class Kind(StrEnum):
+    EMAIL = "email"
+    URL = "url"
+    DOMAIN = "domain"
+    IBAN = "iban"
+    NUMBER = "number"  # account numbers, phone numbers, long digit runs
+    AMOUNT = "amount"
+    PATH = "path"
+    TOKEN = "token"  # identifiers with a digit: order ids, file ids, handles
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    kind: Kind
+    key: str  # the normalised comparison key
+    shown: str  # a short printable form for explanations
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.shown}"
+
+
+_OPTIONS = re2.Options()
+_OPTIONS.max_mem = 64 << 20
+
+_TLDS = (
+    "com|org|net|io|dev|app|co|uk|de|fr|es|it|nl|eu|us|info|biz|ai|xyz|me|ru|cn|ch|at|se|no|pl|be|ca|au|jp|"
+    "gov|edu|int|email|online|site|shop|bank|money|finance|cloud|tech"
+)
+_SCANNER = re2.compile(
+    r"(?P<url>(?i:https?|ftp)://[^\s<>\"'`\])}]+)"
+    r"|(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)"
+    r"|(?P<iban>\b(?i:[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?)\b)"
+    rf"|(?P<domain>\b[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.(?i:{_TLDS})\b)"
+    r"|(?P<path>(?:~|\.\.?)?/[A-Za-z0-9._\-/]+)"
+    r"|(?P<number>\+?[0-9][0-9 \-]{5,30}[0-9])"
+    r"|(?P<amount>\b[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,4})?\b|\b[0-9]+\.[0-9]{1,4}\b|\b[0-9]{2,}\b)"
+    r"|(?P<token>\b[A-Za-z0-9_\-]{5,128}\b)",
+    _OPTIONS,
+)
+_TRAILING = ".,;:!?'\")]}>"
+
+
+def _short(text: str) -> str:
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unquote(text: str) -> str:
+    for _ in range(3):  # percent-encoding, possibly layered
+        decoded = urllib.parse.unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _amount_key(text: str) -> str | None:
+    try:
+        number = Decimal(text.replace(",", "").replace("'", ""))
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    return format(number.normalize(), "f")
+
+
+def key_for(kind: Kind, raw: str) -> str | None:
+    """The comparison key of a raw value of a known kind, or ``None`` if it does not hold one."""
+    if kind is Kind.AMOUNT:
+        return _amount_key(raw)
+    text = fold(_unquote(raw)).strip().rstrip(_TRAILING)
+    if kind in (Kind.IBAN, Kind.NUMBER):
+        digits = "".join(ch for ch in text if ch.isalnum())
+        return digits.upper() if len(digits) >= 7 else None
+    if kind is Kind.DOMAIN:
+        text = text.rstrip(".")
+        return text if "." in text else None
+    if kind is Kind.PATH:
+        return posixpath.normpath(text) if text else None
+    if kind is Kind.URL:
+        return text.rstrip("/")
+    if kind is Kind.TOKEN:
+        compact = "".join(text.split())
+        if len(compact) < 5 or not any(ch.isdigit() for ch in compact):
+            return None
+        return compact
+    return text or None
+
+
+def _from_match(group: str, raw: str) -> Iterator[Value]:
+    kind = Kind(group)
+    key = key_for(kind, raw)
+    if key is None:
+        return
+    yield Value(kind, key, _short(raw))
+    if kind is Kind.URL:
+        host = urllib.parse.urlsplit(_unquote(raw)).hostname
+        if host:
+            yield Value(Kind.DOMAIN, fold(host).rstrip("."), _short(host))
+    elif kind is Kind.EMAIL:
+        domain = raw.rsplit("@", 1)[-1]
+        yield Value(Kind.DOMAIN, fold(domain).rstrip(".").rstrip(_TRAILING), _short(domain))
+
+
+def extract(text: str) -> set[Value]:
+    """Every action-driving value in ``text`` (bounded by ``MAX_TEXT`` and ``MAX_VALUES``)."""
+    if not isinstance(text, str) or not text:
+        return set()
+    text = text[:MAX_TEXT]
+    # Match on a view with look-alikes folded and percent-encoding undone, so disguises do not hide values.
+    views = {text}
+    if not text.isascii():
+        views.add(fold(text))
+    if "%" in text:
+        views.add(_unquote(text))
+    out: set[Value] = set()
+    for view in views:
+        for match in _SCANNER.finditer(view):
+            for group, raw in match.groupdict().items():
+                if raw:
+                    out.update(_from_match(group, raw))
+                    break
+            if len(out) >= MAX_VALUES:
+                return out
+    return out
+
+
+def argument_values(value: object) -> set[Value]:
+    """The values an argument carries: numbers as amounts, texts as everything in them, and a short
+    text as a whole (an account id like ``ACC-7`` is a value even if no pattern recognises it)."""
+    out: set[Value] = set()
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, bool) or item is None:
+            continue
+        if isinstance(item, int | float):
+            key = _amount_key(repr(item))
+            if key is not None:
+                out.add(Value(Kind.AMOUNT, key, _short(repr(item))))
+        elif isinstance(item, str):
+            found = extract(item)
+            out.update(found)
+            whole = fold(_unquote(item)).strip()
+            if not found and 4 <= len(whole) <= 128:
+                out.add(Value(Kind.TOKEN, "".join(whole.split()), _short(item)))
+        elif depth < 16 and isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif depth < 16 and isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+    return out

@@ -1,0 +1,52 @@
+"""Finding scanners by name. Built-ins register exactly like third-party scanners: as entry points in
+the ``warded.scanners`` group (see ``pyproject.toml``). Nothing is imported until a policy names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from warded.errors import WardedError
+from warded.scan.types import Scanner
+
+GROUP = "warded.scanners"
+
+#: The built-in scanners a policy gets when it does not list its own.
+DEFAULT_SCANNERS = (
+    "hidden_text",
+    "injection_rules",
+    "injection_classifier",
+    "pii",
+    "secrets",
+    "exfiltration",
+)
+
+
+class ScannerLoadError(WardedError):
+    """A scanner named in the policy could not be found or built."""
+
+
+def available() -> dict[str, str]:
+    """Scanner name -> ``module:attr`` for every installed scanner (nothing is imported)."""
+    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+
+
+def load_scanner(name: str, options: Mapping[str, Any] | None = None) -> Scanner:
+    """Import and build the scanner registered as ``name``, passing ``options`` as keyword arguments."""
+    matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    if not matches:
+        known = ", ".join(sorted(available())) or "none"
+        raise ScannerLoadError(f"no scanner named {name!r} is installed (installed: {known})")
+    if len(matches) > 1:
+        raise ScannerLoadError(f"scanner name {name!r} is registered by more than one package; refusing to guess")
+    try:
+        factory = matches[0].load()
+        scanner = factory(**dict(options or {}))
+    except Exception as exc:
+        raise ScannerLoadError(f"scanner {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+    for attr in ("id", "category", "on_error", "budget_ms", "scan"):
+        if not hasattr(scanner, attr):
+            raise ScannerLoadError(f"scanner {name!r} does not implement the Scanner contract (missing {attr!r})")
+    return scanner  # type: ignore[no-any-return]
