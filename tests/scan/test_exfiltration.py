@@ -155,6 +155,16 @@ CASES = [
     ),
     Case("javascript_link_mixed_case", "[win](JaVaScRiPt:alert(1))", {"exfil.script_uri": Response.DENY}),
     Case("html_javascript_href", '<a href="javascript:alert(1)">x</a>', {"exfil.script_uri": Response.DENY}),
+    Case(
+        "javascript_with_entity_colon", '<a href="javascript&#58;alert(1)">x</a>', {"exfil.script_uri": Response.DENY}
+    ),
+    Case("javascript_with_tab", '<a href="java\tscript:alert(1)">x</a>', {"exfil.script_uri": Response.DENY}),
+    Case("javascript_with_entity_tab", '<a href="java&#9;script:alert(1)">x</a>', {"exfil.script_uri": Response.DENY}),
+    Case(
+        "entity_encoded_host",
+        '<img src="https://evil&#46;test/p.png">',
+        {"exfil.html_resource": Response.REQUIRE_APPROVAL},
+    ),
     # --- host tricks ---
     Case(
         "userinfo_trick",

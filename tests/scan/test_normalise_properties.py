@@ -16,6 +16,10 @@ from warded.scan.types import Category, Normalised
 
 # Every code point, lone surrogates included.
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=400)
+# Lone surrogates are rare in ANY_TEXT: this one is full of them.
+SURROGATE_TEXT = st.text(
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=()) | st.characters(), max_size=100
+)
 # Text that is mostly made of the characters the normaliser treats specially.
 TRICKY_ALPHABET = (
     'aAzZ09+/=_-%\\x"{}[]:, \n\t'
@@ -81,6 +85,16 @@ def check_invariants(text: str, n: Normalised, *, max_chars: int, max_depth: int
 @given(ANY_TEXT)
 def test_any_text(text: str) -> None:
     check_invariants(text, normalise(text), max_chars=1_000_000, max_depth=4, max_expansion=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SURROGATE_TEXT)
+def test_lone_surrogates(text: str) -> None:
+    n = normalise(text)
+    check_invariants(text, n, max_chars=1_000_000, max_depth=4, max_expansion=4)
+    n.folded.encode("utf-8")  # every view but raw is valid UTF-8
+    for view in n.views[1:]:
+        view.text.encode("utf-8")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

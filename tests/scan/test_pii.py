@@ -3,8 +3,12 @@ stay (almost) silent. Numbers that need a checksum are built here with it, not c
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
+from warded.scan.pipeline import ScanPipeline
+from warded.scan.registry import load_scanner
 from warded.scan.scanners.pii import (
     RULES,
     PiiScanner,
@@ -103,6 +107,7 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("NIE X1234567L", "pii.national_id.es_nie", "X1234567L"),
     (f"BSN: {bsn('11122233')}", "pii.national_id.nl_bsn", bsn("11122233")),
     ("client 8.8.4.4 connected", "pii.ip", "8.8.4.4"),
+    ("resolver ip: 9.9.9.9", "pii.ip", "9.9.9.9"),
     ("peer=203.0.113.77:443", "pii.ip", "203.0.113.77"),
     ("internal 10.1.2.3", "pii.ip", "10.1.2.3"),
     ("v6 2606:4700:4700::1111 ok", "pii.ip", "2606:4700:4700::1111"),
@@ -134,6 +139,10 @@ NEGATIVES = [
     "ISBN 978-3-16-148410-0",
     "version 1.2.3.4 released",
     "OID 1.3.6.1.4.1.311",
+    'LOCALITY_NAME = ObjectIdentifier("2.5.4.7")',  # single-digit octets without an IP word nearby
+    'ED25519 = ObjectIdentifier("1.3.101.112")',  # an OID
+    "networks 192.0.2.0/24 and 2001:db8::/32",  # CIDR ranges name networks, not hosts
+    "value 1.38435736E+12",  # not a DNI
     "loopback 127.0.0.1 and ::1 and 0.0.0.0",
     "std::vector<int> and Foo::Bar::baz()",
     "MAC 00:1A:2B:3C:4D:5E",
@@ -151,6 +160,10 @@ NEGATIVES = [
     "sha 3f2a9b1c4d5e6f708192a3b4c5d6e7f809112233",
     "uuid 123e4567-e89b-12d3-a456-426614174000",
     "the 7 Main Street cafe",  # a street without city, state and ZIP
+    "as set forth in DFARS 252.227-7013 (c)(1)",  # a clause number, mixed separators
+    '<span class="hljs-number">2013101809</span>',  # "number" is not a phone keyword
+    '<path d="M12 2.83-2.12 3.51.98.32 2.03.5 3.1"/>',  # SVG path data
+    "patched in 0.12.0.0",  # 0.0.0.0/8 is never a host
 ]
 
 
@@ -191,6 +204,18 @@ def test_spans_index_the_original_text_after_non_ascii_and_astral_characters() -
     assert ("pii.card", spaced(VISA)) in got
 
 
+def test_spans_are_exact_deep_into_long_non_ascii_text() -> None:
+    # byte-to-character conversion uses checkpoints every 4 KB of UTF-8: cross several of them
+    values = ["a@example.com", "+44 20 7946 0958", spaced(VISA), "b@example.org"]
+    parts = []
+    for i, value in enumerate(values):
+        parts.append(("é😀 €" * (700 * (i + 1)))[: 1500 * (i + 1) + i] + " ")
+        parts.append(value + " ")
+    text = "".join(parts)
+    assert len(text.encode()) > 4 * 4096
+    assert [v for _, v in found(text)] == values
+
+
 def test_lone_surrogates_do_not_break_spans() -> None:
     text = "x\ud800 a@example.com \udfff"
     assert found(text) == [("pii.email", "a@example.com")]
@@ -205,16 +230,16 @@ def test_default_region_decides_national_numbers() -> None:
 
 
 def test_ip_ranges_can_be_ignored() -> None:
-    text = "hosts 10.0.0.5, 8.8.8.8, 127.0.0.1, fd00::1"
-    assert [v for _, v in found(text)] == ["10.0.0.5", "8.8.8.8", "fd00::1"]
-    assert [v for _, v in found(text, PiiScanner(ignore_private_ips=True))] == ["8.8.8.8"]
+    text = "hosts 10.0.0.5, 93.184.216.34, 127.0.0.1, fd00::1"
+    assert [v for _, v in found(text)] == ["10.0.0.5", "93.184.216.34", "fd00::1"]
+    assert [v for _, v in found(text, PiiScanner(ignore_private_ips=True))] == ["93.184.216.34"]
     both = PiiScanner(ignore_loopback_ips=False)
     assert "127.0.0.1" in [v for _, v in found(text, both)]
 
 
 def test_rules_can_be_selected() -> None:
-    text = "a@example.com 8.8.8.8"
-    assert found(text, PiiScanner(rules=["pii.ip"])) == [("pii.ip", "8.8.8.8")]
+    text = "a@example.com 93.184.216.34"
+    assert found(text, PiiScanner(rules=["pii.ip"])) == [("pii.ip", "93.184.216.34")]
     with pytest.raises(ValueError, match="unknown PII rule"):
         PiiScanner(rules=["pii.shoe_size"])
 
@@ -228,11 +253,11 @@ def test_overlaps_keep_the_more_specific_finding() -> None:
 
 
 def test_several_findings_are_sorted_and_disjoint() -> None:
-    text = "x@example.com; 8.8.8.8; call (415) 555-2671; " + spaced(DE_IBAN)
+    text = "x@example.com; 93.184.216.34; call (415) 555-2671; " + spaced(DE_IBAN)
     findings = SCANNER.find(text)
     spans = [f.span for f in findings if f.span is not None]
     assert spans == sorted(spans)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     assert len(findings) == 4
 
 
@@ -374,3 +399,12 @@ def test_benign_corpus_has_no_pii_or_secret_findings() -> None:
             assert finding.span is not None
             hits.append((finding.rule_id, doc[finding.span[0] : finding.span[1]]))
     assert hits == []
+
+
+def test_registered_entry_point_builds_with_options() -> None:
+    scanner = load_scanner("pii", {"default_region": "GB", "ignore_private_ips": True})
+    assert isinstance(scanner, PiiScanner) and scanner.default_region == "GB"
+    result = ScanPipeline([scanner], normaliser=lambda t: item(t).normalised).scan(
+        "ring 020 7946 0958", Source.MODEL_OUTPUT
+    )
+    assert [a.finding.rule_id for a in result.applied] == ["pii.phone"]

@@ -15,6 +15,7 @@ import string
 
 import pytest
 
+from warded.scan.registry import load_scanner
 from warded.scan.scanners.secrets import (
     RULES,
     SecretsScanner,
@@ -34,12 +35,15 @@ UPPER32 = string.ascii_uppercase + "234567"
 
 
 def fake(n: int, chars: str = ALNUM, seed: int = 0) -> str:
+    """``n`` characters from ``chars``, deterministic per arguments. Where ``chars`` mixes letters and
+    digits, so does the result (a rare all-letter draw is redrawn, at most a few times)."""
     rng = random.Random(f"{n}-{chars}-{seed}")
-    while True:
+    mixed = any(c.isdigit() for c in chars) and any(c.isalpha() for c in chars)
+    for _ in range(100):
         out = "".join(rng.choice(chars) for _ in range(n))
-        # draw again in the rare case the sample is low-mix (keeps rows deterministic and meaningful)
-        if n < 8 or chars == HEX or (any(c.isdigit() for c in out) and any(c.isalpha() for c in out)):
+        if n < 8 or not mixed or (any(c.isdigit() for c in out) and any(c.isalpha() for c in out)):
             return out
+    raise AssertionError("could not draw a mixed sample")
 
 
 def b64url_json(obj: object) -> str:
@@ -263,6 +267,10 @@ def _negatives() -> dict[str, str]:
         "pem_header_mention": "look for lines like -----BEGIN RSA PRIVATE KEY----- in your repo",
         "short_hex_in_context": "token: deadbeef",
         "css_and_colors": "color: #1a2b3c; --secret-color: #ff00ff; font: 12px/1.5 Inter",
+        "doc_url_userinfo": "new URL('https://abc:xyz@example.com') and cvs://:pserver:anoncvs@sources.example.org",
+        "paths_in_pwd": '{"PWD": "/home/dev/project", "OLDPWD": "/tmp"}\n%sudo ALL=(root) NOPASSWD: /bin/systemctl',
+        "code_expressions": "password = base64.b16encode(os.urandom(16))\ntoken = jwt.encode(payload, key)",
+        "query_string_params": "?oauth_token_secret=secret%3Dpassword&oauth_token=lock%26key",
     }
 
 
@@ -290,6 +298,8 @@ def test_detail_never_holds_the_value_and_fingerprints_are_keyed() -> None:
     assert first == again != other
     with pytest.raises(ValueError, match="16 bytes"):
         SecretsScanner(fingerprint_key=b"short")
+    # a key from YAML configuration arrives as text
+    assert SecretsScanner(fingerprint_key="k" * 32).find(text)[0].detail["fingerprint"] == first
     assert "k" * 32 not in repr(SecretsScanner(fingerprint_key=key))
 
 
@@ -325,6 +335,10 @@ def test_rules_can_be_selected() -> None:
     assert [rule for rule, _ in found(text, only)] == ["secret.jwt"]
     with pytest.raises(ValueError, match="unknown secret rule"):
         SecretsScanner(rules=["secret.nope"])
+    # a disabled specific rule does not hide what an enabled generic rule finds in the same place
+    gh = ROWS["github_pat_classic"][2]
+    generic = SecretsScanner(rules=["secret.high_entropy"])
+    assert found(f'api_key = "{gh}"', generic) == [("secret.high_entropy", gh)]
 
 
 def test_specific_format_wins_over_generic_context() -> None:
@@ -412,3 +426,10 @@ def test_password_and_sequence_helpers() -> None:
     assert not password_like("12345678")
     assert is_sequential("abcdefgh") and is_sequential("98765432")
     assert not is_sequential(fake(16))
+
+
+def test_registered_entry_point_builds_with_options() -> None:
+    scanner = load_scanner("secrets", {"fingerprint_key": "x" * 32, "deny_sources": ["argument", "model_output"]})
+    assert isinstance(scanner, SecretsScanner)
+    text = ROWS["npm_token"][0]
+    assert [f.suggested for f in scanner.scan(item(text, Source.MODEL_OUTPUT))] == [Response.DENY]

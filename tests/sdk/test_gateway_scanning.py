@@ -9,7 +9,7 @@ import pytest
 
 from warded import ops
 from warded.core.types import Action, Verdict
-from warded.errors import ApprovalRequired, ResultBlocked
+from warded.errors import ApprovalRequired, PolicyError, ResultBlocked
 from warded.sdk.gateway import Gateway
 
 POLICY = """
@@ -112,7 +112,7 @@ def test_clean_result_passes_unchanged(gw: Gateway) -> None:
 
 
 def test_scanning_can_be_switched_off(write_policy: Callable[[str], Path]) -> None:
-    text = POLICY.split("scan:")[0] + "scan:\n  enabled: false\n"
+    text = POLICY.split("scan:", maxsplit=1)[0] + "scan:\n  enabled: false\n"
     gateway = Gateway.from_file(write_policy(text))
     gateway.bind("assistant", "s1")
     try:
@@ -128,8 +128,6 @@ def test_scanning_can_be_switched_off(write_policy: Callable[[str], Path]) -> No
 
 
 def test_unknown_scanner_refuses_the_policy(write_policy: Callable[[str], Path]) -> None:
-    from warded.errors import PolicyError
-
     with pytest.raises(PolicyError, match="refused") as info:
         Gateway.from_file(write_policy(POLICY.replace("exfiltration]", "exfiltration, nosuch]")))
     assert "no scanner named 'nosuch'" in info.value.diagnostics()

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from warded.core.inputs import check_arguments, check_identifiers
 from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, Reason, Tier, Verdict, deny
+from warded.flow.taint import TaintFinding
 from warded.policy import cedar as cd
 from warded.policy.compile import CompiledPolicy
 from warded.policy.schema import Count, OnExceed
-from warded.flow.taint import TaintFinding
 from warded.scan.pipeline import Applied
 from warded.scan.types import Response
 

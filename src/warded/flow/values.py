@@ -31,7 +31,7 @@ class Kind(StrEnum):
     NUMBER = "number"  # account numbers, phone numbers, long digit runs
     AMOUNT = "amount"
     PATH = "path"
-    TOKEN = "token"  # identifiers with a digit: order ids, file ids, handles
+    TOKEN = "token"  # noqa: S105 - a value kind: identifiers with a digit (order ids, file ids, handles)
 
 
 @dataclass(frozen=True, slots=True)

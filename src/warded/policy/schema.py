@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
@@ -153,7 +153,7 @@ class ScanSpec(_Strict):
     options: dict[Name, dict[str, object]] = Field(default_factory=dict)
     # Per category and source: deny | require_approval | redact | label. Unlisted pairs keep the defaults
     # (see docs/scanning.md); scanner errors always take the scanner's declared on-error response.
-    responses: dict[CategoryT, dict[SourceT, ResponseT]] = Field(default_factory=dict)
+    responses: dict[CategoryT, dict[SourceT, ResponseT | Literal["suggested"]]] = Field(default_factory=dict)
     max_chars: int = Field(default=1_000_000, ge=1024)
     scan_arguments: bool = True
     scan_results: bool = True

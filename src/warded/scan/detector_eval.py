@@ -9,41 +9,31 @@ Offline: it reads only files inside the package.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
+from warded.scan.normalise import normalise
 from warded.scan.scanners.injection_classifier import InjectionClassifierScanner, Model, load_model
 from warded.scan.scanners.injection_rules import InjectionRulesScanner
-from warded.scan.types import Normalised, ScanInput, Source, View
+from warded.scan.types import ScanInput, Scanner, Source
 
 __all__ = ["HELDOUT", "Labelled", "evaluate_detector", "load_heldout", "normalised_input", "score_rows"]
 
 HELDOUT = "injection_heldout.jsonl.gz"
 
 
-def _fallback_normalise(text: str) -> Normalised:
-    return Normalised(original=text, views=(View("raw", text), View("normalised", text.casefold())))
-
-
-def _normaliser() -> Callable[[str], Normalised]:
-    try:
-        from warded.scan.normalise import normalise  # noqa: PLC0415 - optional until the normaliser lands
-    except ImportError:
-        return _fallback_normalise
-    return normalise
-
-
 def normalised_input(text: str, source: Source = Source.TOOL_OUTPUT) -> ScanInput:
-    """A :class:`ScanInput` for ``text`` through the package's normaliser (or casefolding, if absent)."""
-    return ScanInput(text=text, source=source, normalised=_normaliser()(text))
+    """A :class:`ScanInput` for ``text`` through the package's normaliser, as the scanner chain builds it."""
+    return ScanInput(text=text, source=source, normalised=normalise(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +51,9 @@ class Labelled:
 def load_heldout() -> list[Labelled]:
     raw = resources.files("warded.scan.models").joinpath(HELDOUT).read_bytes()
     rows = []
-    for line in gzip.decompress(raw).decode("utf-8").splitlines():
+    for line in gzip.decompress(raw).decode("utf-8").split("\n"):
+        if not line:
+            continue
         d = json.loads(line)
         rows.append(Labelled(d["text"], d["kind"], d["source"], d.get("family", "")))
     return rows
@@ -111,6 +103,18 @@ def _figures(scored: Sequence[Scored], flag: Callable[[Scored], bool]) -> dict[s
     }
 
 
+def _by_rules(s: Scored) -> bool:
+    return s.rule_hit
+
+
+def _by_classifier(threshold: float, s: Scored) -> bool:
+    return s.score >= threshold
+
+
+def _by_either(threshold: float, s: Scored) -> bool:
+    return s.rule_hit or s.score >= threshold
+
+
 def metrics(scored: Sequence[Scored], model: Model) -> dict[str, object]:
     neg_scores = [s.score for s in scored if s.row.label == 0]
     out: dict[str, object] = {
@@ -119,23 +123,26 @@ def metrics(scored: Sequence[Scored], model: Model) -> dict[str, object]:
         "positive_sources": sorted({s.row.source for s in scored if s.row.label == 1}),
         "negative_sources": sorted({s.row.source for s in scored if s.row.label == 0}),
         "thresholds": {"stored_1pct": model.threshold, "stored_0.1pct": model.threshold_strict},
-        "rules": _figures(scored, lambda s: s.rule_hit),
+        "rules": _figures(scored, _by_rules),
     }
     for name, thr in (("1pct", model.threshold), ("0.1pct", model.threshold_strict)):
-        out[f"classifier@stored_{name}"] = _figures(scored, lambda s, t=thr: s.score >= t)
-        out[f"combined@stored_{name}"] = _figures(scored, lambda s, t=thr: s.rule_hit or s.score >= t)
+        out[f"classifier@stored_{name}"] = _figures(scored, functools.partial(_by_classifier, thr))
+        out[f"combined@stored_{name}"] = _figures(scored, functools.partial(_by_either, thr))
     # Thresholds set on the held-out negatives themselves: the best these scores can do at exactly that FPR.
     rule_neg = [s for s in scored if s.row.label == 0 and s.rule_hit]
     for name, fpr in (("1pct", 0.01), ("0.1pct", 0.001)):
         thr = _threshold_at_fpr(neg_scores, fpr)
-        out[f"classifier@test_{name}"] = {"threshold": round(thr, 4), **_figures(scored, lambda s, t=thr: s.score >= t)}
+        out[f"classifier@test_{name}"] = {
+            "threshold": round(thr, 4),
+            **_figures(scored, functools.partial(_by_classifier, thr)),
+        }
         # combined: the classifier gets whatever FPR budget the rules leave
         left = max(fpr - len(rule_neg) / max(len(neg_scores), 1), 0.0)
         rest = [s.score for s in scored if s.row.label == 0 and not s.rule_hit]
         cthr = _threshold_at_fpr(rest, left * len(neg_scores) / max(len(rest), 1)) if rest else 1.0
         out[f"combined@test_{name}"] = {
             "threshold": round(cthr, 4),
-            **_figures(scored, lambda s, t=cthr: s.rule_hit or s.score >= t),
+            **_figures(scored, functools.partial(_by_either, cthr)),
         }
     return out
 
@@ -171,25 +178,31 @@ def _latency(fn: Callable[[str], object], texts: Sequence[str], repeat: int) -> 
     }
 
 
+def _scan_prepared(scanner: Scanner, items: Mapping[str, ScanInput], text: str) -> object:
+    return scanner.scan(items[text])
+
+
+def _chain(rules: Scanner, clf: Scanner, text: str) -> object:
+    item = normalised_input(text)
+    return rules.scan(item), clf.scan(item)
+
+
 def latency(rows: Sequence[Labelled], sizes: Sequence[int] = (256, 2048, 32768), n: int = 40) -> dict[str, object]:
     """Per-stage latency (one thread) over benign held-out text cut to each size."""
     rules = InjectionRulesScanner()
     clf = InjectionClassifierScanner()
     model = clf.model
-    norm = _normaliser()
+    norm = normalise
     out: dict[str, object] = {}
     for size in sizes:
         texts = _texts_of_size(rows, size, n)
-        items = [ScanInput(text=t, source=Source.TOOL_OUTPUT, normalised=norm(t)) for t in texts]
-        by_text = {t: it for t, it in zip(texts, items, strict=True)}
+        items = {t: ScanInput(text=t, source=Source.TOOL_OUTPUT, normalised=norm(t)) for t in texts}
         repeat = 5 if size <= 2048 else 2
         out[f"{size}B"] = {
             "normalise": _latency(norm, texts, repeat),
-            "rules": _latency(lambda t: rules.scan(by_text[t]), texts, repeat),
-            "classifier": _latency(lambda t: clf.scan(by_text[t]), texts, repeat),
-            "rules+classifier (with normalise)": _latency(
-                lambda t: (lambda it: (rules.scan(it), clf.scan(it)))(normalised_input(t)), texts, repeat
-            ),
+            "rules": _latency(functools.partial(_scan_prepared, rules, items), texts, repeat),
+            "classifier": _latency(functools.partial(_scan_prepared, clf, items), texts, repeat),
+            "rules+classifier (with normalise)": _latency(functools.partial(_chain, rules, clf), texts, repeat),
         }
     out["model_bits"] = model.bits
     return out
@@ -206,3 +219,12 @@ def evaluate_detector(rows: Sequence[Labelled] | None = None, with_latency: bool
     if with_latency:
         result["latency"] = latency(data)
     return result
+
+
+def main() -> None:
+    """``python -m warded.scan.detector_eval``: print :func:`evaluate_detector` as JSON."""
+    print(json.dumps(evaluate_detector(), indent=1))
+
+
+if __name__ == "__main__":
+    main()

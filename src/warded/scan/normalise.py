@@ -1,13 +1,38 @@
-"""Normalisation before matching: one text in, several ways of reading it out.
+"""Normalisation before matching: one text in, every way a model might read it out.
 
-``normalise(text)`` returns the raw text, a folded skeleton (NFKC, Latin look-alikes folded to ASCII,
-invisible characters removed, case-folded, whitespace collapsed), and every hidden or encoded layer it can
-decode: Unicode tag characters, base64 (recursively), hex, percent-encoding, JSON/YAML escapes, ROT13 and
-leetspeak. Scanners match against all views, so an instruction cannot hide behind an encoding.
+``normalise(text)`` returns ``Normalised`` whose views are:
 
-Everything is bounded: decoded text in total is at most ``max_expansion`` times the input, nesting at most
-``max_depth`` layers, at most ``MAX_VIEWS`` views. Hitting a bound is itself a finding. Matching over
-untrusted text uses RE2 (linear time) or plain string methods.
+==========================  ==========================================================================
+layer                       what it holds
+==========================  ==========================================================================
+``raw``                     the text itself (always ``views[0]``)
+``normalised``              its matching skeleton (always ``views[1]``): NFKC, Latin look-alikes from
+                            Cyrillic, Greek, Armenian, Cherokee and Latin extensions folded to ASCII,
+                            generic accents and invisible characters removed, case-folded, whitespace
+                            collapsed. An ordinary Cyrillic or Greek word stays readable
+``tag_chars``               ASCII spelled in invisible Unicode tag characters ("ASCII smuggling")
+``variation_selectors``     bytes carried by a run of variation selectors ("emoji smuggling")
+``base64`` ``hex`` ``url``  a decoded run (standard or URL-safe base64, MIME-wrapped included; hex as
+``html``                    digits, ``\\x``, ``0x`` or separated pairs; percent-encoding; numeric HTML
+                            character references), decoded again while it still decodes
+``json_unescaped``          the text with JSON/YAML string escapes resolved: what a model reads in a
+                            tool's JSON output
+``rot13`` ``leet``          a ROT13 or leetspeak reading, only where it turns non-words into English
+                            (or instruction) words, so ordinary text does not sprout views
+``a>b``                     a chain: ``base64>hex`` is hex found inside decoded base64; ``normalised>base64``
+                            a run found only after invisible characters were removed; ``…>normalised``
+                            the skeleton of a decoded layer that is not plain ASCII
+==========================  ==========================================================================
+
+``findings`` are what normalisation itself noticed (see ``warded.scan.scanners.hidden`` for the rule ids):
+hidden characters, encoded runs, and the bounds below. Spans are offsets in the original text; a layer
+decoded from another layer carries the span of the outermost run.
+
+Everything is bounded: decoded text in total is at most ``max_expansion`` times the text read (the folded
+view too: NFKC can expand one character 18-fold), nesting at most ``max_depth`` layers, at most
+``MAX_VIEWS`` views, at most ``max_chars`` characters read. Hitting a bound is a finding, never a hang or an
+exception. Matching over untrusted text uses RE2, or Python's ``re`` only for single-character-class
+patterns (linear: a class run cannot backtrack), or plain string methods.
 """
 
 from __future__ import annotations
@@ -17,7 +42,7 @@ from typing import Final
 
 from warded.scan._normalise.decoders import find_encoded, json_unescape, leet_reading, rot13_runs, suspicious
 from warded.scan._normalise.hidden import HiddenReport, scan_hidden
-from warded.scan._normalise.text import clean, fold, has_surrogates, replace_surrogates
+from warded.scan._normalise.text import clean_bounded, fold, fold_bounded, has_surrogates, replace_surrogates
 from warded.scan.types import Category, Finding, Normalised, Response, View
 
 __all__ = ["MAX_VIEWS", "normalise"]
@@ -47,14 +72,14 @@ def _chain(prefix: str, kind: str) -> str:
 class _Walker:
     """Collects views and findings while decoding layer by layer, within the budgets."""
 
-    def __init__(self, original: str, budget: int, max_depth: int) -> None:
+    def __init__(self, budget: int, max_depth: int) -> None:
         self.views: list[View] = []
         self.findings: list[Finding] = []
-        self.original = original
         self.budget = budget
         self.used = 0
         self.max_depth = max_depth
         self.seen: set[str] = set()
+        self.memo: dict[str, str | None] = {}  # base64/hex run -> kind initial + decoded text (None: not text)
         self.stopped = False
         self._flagged: set[str] = set()
 
@@ -180,7 +205,7 @@ class _Walker:
         self, text: str, prefix: str, span: tuple[int, int] | None, exact: bool
     ) -> Iterator[tuple[str, str, tuple[int, int] | None, str]]:
         """``(kind, layer, span, decoded)`` for every layer found in ``text``, lazily."""
-        for item in find_encoded(text):
+        for item in find_encoded(text, self.memo):
             yield item.kind, _chain(prefix, item.kind), (item.start, item.end) if exact else span, item.text
         unescaped = json_unescape(text)
         if unescaped is not None and unescaped != text:
@@ -304,10 +329,9 @@ def normalise(text: str, *, max_chars: int = 1_000_000, max_depth: int = 4, max_
     plain = work.isascii()
     if not plain and has_surrogates(work):
         work = replace_surrogates(work)
-    folded = fold(work)
     budget = max_expansion * len(work)
-    if len(folded) > budget:  # NFKC can expand a character up to 18-fold (U+FDFA)
-        folded = folded[:budget]
+    folded, cut = fold_bounded(work, budget)  # NFKC can expand a character up to 18-fold (U+FDFA)
+    if cut:
         findings.append(
             Finding(
                 "encoded.expansion_limit",
@@ -319,7 +343,7 @@ def normalise(text: str, *, max_chars: int = 1_000_000, max_depth: int = 4, max_
                 "normalised",
             )
         )
-    walker = _Walker(work, budget, max_depth)
+    walker = _Walker(budget, max_depth)
     walker.seen.update((text, folded))
     if not plain:
         for view in walker.hidden(scan_hidden(work), "raw", None, exact=True):
@@ -327,7 +351,7 @@ def normalise(text: str, *, max_chars: int = 1_000_000, max_depth: int = 4, max_
                 walker.explore(view.text, view.layer, view.span, False, 1)
     walker.explore(work, "", None, True, 0)
     if not plain:
-        cleaned = clean(work)
+        cleaned = clean_bounded(work, budget)
         if cleaned != work:
             walker.explore(cleaned, "normalised", None, False, 0)
     views = (View("raw", text), View("normalised", folded), *walker.views)

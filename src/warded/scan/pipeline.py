@@ -16,8 +16,13 @@ from warded.scan.normalise import normalise
 from warded.scan.types import SEVERITY, Category, Finding, Normalised, Response, ScanInput, Scanner, Source, View
 
 R = Response
-#: What a finding means, per category and per source, unless the policy says otherwise.
-DEFAULT_RESPONSES: Mapping[Category, Mapping[Source, Response]] = {
+SUGGESTED = "suggested"  # in a response table: take the scanner's own suggestion for that finding
+Rule = Response | str
+S = SUGGESTED
+#: What a finding means, per category and per source, unless the policy says otherwise. ``suggested``
+#: defers to the finding's own suggestion, for categories whose findings differ widely in weight (a
+#: ``javascript:`` link versus a link to an unlisted domain).
+DEFAULT_RESPONSES: Mapping[Category, Mapping[Source, Rule]] = {
     Category.PROMPT_INJECTION: {
         Source.USER: R.LABEL, Source.TOOL_OUTPUT: R.REQUIRE_APPROVAL,
         Source.MODEL_OUTPUT: R.LABEL, Source.ARGUMENT: R.DENY,
@@ -27,11 +32,10 @@ DEFAULT_RESPONSES: Mapping[Category, Mapping[Source, Response]] = {
         Source.MODEL_OUTPUT: R.LABEL, Source.ARGUMENT: R.DENY,
     },
     Category.HIDDEN_TEXT: {
-        Source.USER: R.LABEL, Source.TOOL_OUTPUT: R.REQUIRE_APPROVAL,
-        Source.MODEL_OUTPUT: R.DENY, Source.ARGUMENT: R.DENY,
+        Source.USER: S, Source.TOOL_OUTPUT: S, Source.MODEL_OUTPUT: R.DENY, Source.ARGUMENT: R.DENY,
     },
     Category.ENCODED: {
-        Source.USER: R.LABEL, Source.TOOL_OUTPUT: R.LABEL, Source.MODEL_OUTPUT: R.LABEL, Source.ARGUMENT: R.LABEL,
+        Source.USER: S, Source.TOOL_OUTPUT: S, Source.MODEL_OUTPUT: S, Source.ARGUMENT: S,
     },
     Category.PII: {
         Source.USER: R.LABEL, Source.TOOL_OUTPUT: R.LABEL, Source.MODEL_OUTPUT: R.REDACT, Source.ARGUMENT: R.LABEL,
@@ -41,8 +45,7 @@ DEFAULT_RESPONSES: Mapping[Category, Mapping[Source, Response]] = {
         Source.MODEL_OUTPUT: R.DENY, Source.ARGUMENT: R.DENY,
     },
     Category.EXFILTRATION: {
-        Source.USER: R.LABEL, Source.TOOL_OUTPUT: R.REQUIRE_APPROVAL,
-        Source.MODEL_OUTPUT: R.DENY, Source.ARGUMENT: R.DENY,
+        Source.USER: R.LABEL, Source.TOOL_OUTPUT: S, Source.MODEL_OUTPUT: S, Source.ARGUMENT: S,
     },
     Category.OUTPUT: {
         Source.USER: R.DENY, Source.TOOL_OUTPUT: R.DENY, Source.MODEL_OUTPUT: R.DENY, Source.ARGUMENT: R.DENY,
@@ -113,7 +116,7 @@ class ScanPipeline:
         self,
         scanners: Sequence[Scanner],
         *,
-        responses: Mapping[Category, Mapping[Source, Response]] | None = None,
+        responses: Mapping[Category, Mapping[Source, Rule]] | None = None,
         max_chars: int = 1_000_000,
         normaliser: Normaliser | None = None,
         timer: Callable[[], float] = time.perf_counter,
@@ -121,10 +124,10 @@ class ScanPipeline:
         if max_chars < 1:
             raise ValueError("max_chars must be positive")
         self.scanners = tuple(scanners)
-        merged = {cat: dict(by_source) for cat, by_source in DEFAULT_RESPONSES.items()}
+        merged: dict[Category, dict[Source, Rule]] = {cat: dict(bs) for cat, bs in DEFAULT_RESPONSES.items()}
         for cat, by_source in (responses or {}).items():
             merged.setdefault(cat, {}).update(by_source)
-        self.responses: Mapping[Category, Mapping[Source, Response]] = merged
+        self.responses: Mapping[Category, Mapping[Source, Rule]] = merged
         self.max_chars = max_chars
         self._normalise = normaliser or normalise
         self._timer = timer
@@ -135,7 +138,10 @@ class ScanPipeline:
         by_source = self.responses.get(finding.category)
         if by_source is None or source not in by_source:
             return Response.REQUIRE_APPROVAL  # an unknown category is not waved through
-        return by_source[source]
+        rule = by_source[source]
+        if rule == SUGGESTED:
+            return finding.suggested
+        return Response(rule)
 
     def scan(self, text: str, source: Source, *, tool: str | None = None) -> ScanResult:
         """Scan one text. Never raises: failures become findings that deny or ask for approval."""

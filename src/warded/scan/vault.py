@@ -3,10 +3,10 @@
 A proxy masks text on its way to a model and restores the model's reply on its way back:
 
     vault = RedactionVault()
-    masked = vault.mask(text, findings)   # "mail [[PII_EMAIL_k3f9x2mq]] today"
+    masked = vault.mask(text, findings)   # "mail [[PII_EMAIL_k3f7x2mq]] today"
     reply = vault.restore(model_reply)    # placeholders this vault issued become values again
 
-Placeholders look like ``[[PII_EMAIL_k3f9x2mq]]``: the rule id in upper case (it names the kind of
+Placeholders look like ``[[PII_EMAIL_k3f7x2mq]]``: the rule id in upper case (it names the kind of
 value, never the value), then 8 random base32 characters (40 bits from :mod:`secrets`). The form is
 plain ASCII, which models copy verbatim far more reliably than exotic brackets, and the double square
 brackets are rare in prose and code, so forged or accidental look-alikes are easy to tell apart: only a

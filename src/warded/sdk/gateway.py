@@ -26,14 +26,15 @@ from warded.audit.keys import generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
 from warded.audit.secrets import hash_secret
 from warded.core.decide import ArgumentFindings, SessionState, decide
+from warded.core.inputs import check_arguments
 from warded.core.types import Action, Decision, EffectKind, Reason, Tier, Verdict, deny
 from warded.core.windows import SlidingWindows
 from warded.errors import ApprovalRequired, AuditError, ResultBlocked, StoreError, ToolDenied, WardedError
-from warded.policy.compile import CompiledPolicy, load_policy
-from warded.policy.schema import BudgetSpec, Count, LimitSpec, Scope
 from warded.flow.taint import USER, FlowIndex, TaintFinding, TrustRules, tool_label, trace
 from warded.flow.values import Kind
 from warded.policy.cedar import RULE_QUARANTINE
+from warded.policy.compile import CompiledPolicy, load_policy
+from warded.policy.schema import BudgetSpec, Count, LimitSpec, Scope
 from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.registry import load_scanner
 from warded.scan.types import SEVERITY, Finding, Response, Source
@@ -188,6 +189,9 @@ class Gateway:
             return ()
         if not isinstance(action, Action) or not isinstance(action.arguments, Mapping):
             return ()  # decide() refuses these on its own
+        limits = self.policy.spec.input
+        if check_arguments(action.arguments, limits.max_argument_bytes, limits.max_argument_depth) is not None:
+            return ()  # malformed or oversized: decide() denies it without anyone reading it
         found: list[tuple[str, Applied]] = []
         for path, text in _texts(action.arguments):
             result = self.scanner.scan(

@@ -29,6 +29,7 @@ MIN_PERCENT_ESCAPES = 3
 MIN_ROT13_WORDS = 3
 MIN_LEET_WORDS = 2
 MIN_HTML_ENTITIES = 3
+_MEMO_SIZE = 4096  # runs remembered per normalisation
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ def _spans(pattern: Any, text: str) -> Iterator[tuple[int, int]]:
             yield match.span()
 
 
-def find_encoded(text: str) -> Iterator[Decoded]:
+def find_encoded(text: str, memo: dict[str, str | None] | None = None) -> Iterator[Decoded]:
     """Every base64, hex, percent-encoded or HTML-entity run in ``text`` that decodes to text."""
     blocks: list[tuple[int, int]] = []
     if "\n" in text:  # MIME-style base64, wrapped over lines: decoded as one block
@@ -166,6 +167,11 @@ def find_encoded(text: str) -> Iterator[Decoded]:
         if block < len(blocks) and blocks[block][0] <= start:
             continue
         token = text[start:end]
+        if memo is not None and token in memo:
+            known = memo[token]  # the same run again (a repeat, or the raw run seen in a cleaned copy)
+            if known is not None:
+                yield Decoded("hex" if known[0] == "h" else "base64", start, end, known[1:])
+            continue
         decoded = None
         kind = "base64"
         bare = token[2:] if token[:2] in ("0x", "0X") else token
@@ -175,6 +181,8 @@ def find_encoded(text: str) -> Iterator[Decoded]:
         if decoded is None:
             decoded = _decode_base64(token)
             kind = "base64"
+        if memo is not None and len(memo) < _MEMO_SIZE:
+            memo[token] = None if decoded is None else kind[0] + decoded
         if decoded is not None:
             yield Decoded(kind, start, end, decoded)
     if "\\x" in text or "\\X" in text or "0x" in text or "0X" in text or ":" in text or " " in text or "," in text:
@@ -197,15 +205,20 @@ def find_encoded(text: str) -> Iterator[Decoded]:
 def _html_entities(text: str) -> Decoded | None:
     """The whole text with HTML character references resolved, when at least ``MIN_HTML_ENTITIES`` of them
     spell letters or digits (``&#39;`` for an apostrophe is ordinary HTML, ``&#105;gnore`` is not)."""
-    spans = []
+    first = -1
+    count = 0
     for start, end in _spans(_HTML_ENTITY, text):
         body = text[start + 2 : end - 1]
         code = int(body[1:], 16) if body[:1] in ("x", "X") else int(body)
         if code <= 0x10FFFF and chr(code).isalnum():
-            spans.append((start, end))
-    if len(spans) < MIN_HTML_ENTITIES:
+            first = start if first < 0 else first
+            count += 1
+            if count >= MIN_HTML_ENTITIES:
+                break
+    if count < MIN_HTML_ENTITIES:
         return None
-    return Decoded("html", spans[0][0], spans[-1][1], html.unescape(text))
+    last = text.rfind("&#")
+    return Decoded("html", first, max(text.find(";", last) + 1, first + 1), html.unescape(text))
 
 
 def json_unescape(text: str) -> str | None:

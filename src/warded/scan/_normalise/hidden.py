@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 from warded.scan._normalise.tables import (
     BIDI_CONTROLS,
@@ -23,6 +24,11 @@ from warded.scan._normalise.tables import (
 from warded.scan._normalise.text import bytes_to_text
 
 _HIDDEN = re.compile(HIDDEN_CLASS)  # one character class: linear (see tables.HIDDEN_CLASS)
+# Tag characters U+E0020-E007E mirror ASCII 0x20-0x7E; the others (language tag, cancel tag) spell nothing.
+_TAG_TO_ASCII: Final = {
+    cp: (chr(cp - TAG_FIRST) if 0xE0020 <= cp <= 0xE007E else None) for cp in range(TAG_FIRST, TAG_LAST + 1)
+}
+_ONLY_TAGS: Final = dict.fromkeys(range(TAG_FIRST, TAG_LAST + 1))  # str.translate table deleting tag characters
 MIN_SELECTOR_RUN = 4  # a single selector after an emoji or ideograph is ordinary; runs of them are not
 
 
@@ -75,20 +81,26 @@ def _is_flag_sequence(text: str, start: int, end: int) -> bool:
     return 0 < len(body) <= 6 and all(0xE0030 <= ord(c) <= 0xE0039 or 0xE0061 <= ord(c) <= 0xE007A for c in body)
 
 
+def _tag_segment(text: str, start: int, end: int, report: HiddenReport) -> None:
+    """Report ``text[start:end]``, a run of tag characters, unless it is part of a flag emoji."""
+    if _is_flag_sequence(text, start, end):
+        return
+    report.tags.add(start, end)
+    report.tags.count += end - start - 1
+    decoded = text[start:end].translate(_TAG_TO_ASCII)
+    if decoded.strip():
+        report.tag_text.append(decoded)
+
+
 def _tag_runs(run: str, base: int, text: str, report: HiddenReport) -> None:
     i = 0
     n = len(run)
     while i < n:
         if TAG_FIRST <= ord(run[i]) <= TAG_LAST:
-            j = i
+            j = i + 1
             while j < n and TAG_FIRST <= ord(run[j]) <= TAG_LAST:
                 j += 1
-            if not _is_flag_sequence(text, base + i, base + j):
-                report.tags.add(base + i, base + j)
-                report.tags.count += j - i - 1
-                decoded = "".join(chr(ord(c) - TAG_FIRST) for c in run[i:j] if 0xE0020 <= ord(c) <= 0xE007E)
-                if decoded.strip():
-                    report.tag_text.append(decoded)
+            _tag_segment(text, base + i, base + j, report)
             i = j
         else:
             i += 1
@@ -127,6 +139,9 @@ def scan_hidden(text: str) -> HiddenReport:
     for match in _HIDDEN.finditer(text):
         start, end = match.span()
         run = match.group()
+        if not run.translate(_ONLY_TAGS):  # a run of tag characters only: no need to look at each one
+            _tag_segment(text, start, end, report)
+            continue
         has_tag = has_selector = False
         for k, ch in enumerate(run):
             pos = start + k

@@ -73,6 +73,60 @@ def fold(text: str) -> str:
     return " ".join(words).casefold()
 
 
+_CHUNK = 1 << 15
+
+
+def _chunks(text: str) -> list[tuple[int, int]]:
+    """Cut ``text`` into pieces of about ``_CHUNK`` characters, at whitespace where there is some nearby."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        end = min(start + _CHUNK, len(text))
+        if end < len(text):
+            space = max(text.rfind(" ", end - 1024, end), text.rfind("\n", end - 1024, end))
+            end = space + 1 if space > start else end
+        out.append((start, end))
+        start = end
+    return out
+
+
+def fold_bounded(text: str, limit: int) -> tuple[str, bool]:
+    """``fold(text)`` cut to ``limit`` characters, and whether it was cut. Long non-ASCII text is folded in
+    chunks, so a text that NFKC expands many-fold (U+FDFA becomes 18 characters) costs time in proportion
+    to ``limit``, not to the expansion."""
+    if text.isascii() or len(text) <= _CHUNK:
+        folded = fold(text)
+        return (folded[:limit], True) if len(folded) > limit else (folded, False)
+    parts: list[str] = []
+    size = 0
+    for start, end in _chunks(text):
+        part = fold(text[start:end])
+        if part:
+            if parts and text[start - 1].isspace():
+                parts.append(" ")  # the single space that joins two chunks cut at whitespace
+                size += 1
+            parts.append(part)
+            size += len(part)
+        if size > limit:
+            return "".join(parts)[:limit], True
+    return "".join(parts), False
+
+
+def clean_bounded(text: str, limit: int) -> str:
+    """``clean(text)``, at most ``limit`` characters of it (computed chunk by chunk, like ``fold_bounded``)."""
+    if len(text) <= _CHUNK:
+        return clean(text)[:limit]
+    parts: list[str] = []
+    size = 0
+    for start, end in _chunks(text):
+        part = clean(text[start:end])
+        parts.append(part)
+        size += len(part)
+        if size >= limit:
+            break
+    return "".join(parts)[:limit]
+
+
 def clean(text: str) -> str:
     """``text`` with hidden characters removed and NFKC applied, case and spacing kept (for decoding)."""
     return unicodedata.normalize("NFKC", _STRIP.sub("", text))

@@ -11,9 +11,8 @@ from pathlib import Path
 from warded.scan._train.dataset import build_corpus
 from warded.scan._train.train import TrainConfig, fit, save_heldout, save_model, to_labelled
 from warded.scan._train.wheels import open_wheels
-from warded.scan.detector_eval import metrics, score_rows
+from warded.scan.detector_eval import HELDOUT, metrics, score_rows
 from warded.scan.scanners.injection_classifier import ARTEFACT
-from warded.scan.detector_eval import HELDOUT
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

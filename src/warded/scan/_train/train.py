@@ -34,13 +34,14 @@ TRAIN_WINDOW = 2048
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    bits: int = 20
+    bits: int = 18
     l2: float = 1e-5
     max_iter: int = 400
     max_windows: int = 3
     seed: int = 5
-    scales: tuple[tuple[int, int], ...] = ((_ngrams.WINDOW, _ngrams.STRIDE), (384, 192))
-    small_windows: int = 3  # extra rows per long benign sample, cut at the smallest scale
+    # Windows scored at run time (the highest counts): whole messages, paragraphs, sentences.
+    scales: tuple[tuple[int, int], ...] = ((_ngrams.WINDOW, _ngrams.STRIDE), (512, 256), (192, 96))
+    small_windows: int = 4  # extra rows per long benign sample, cut at the smallest scale
 
 
 def _fold(text: str) -> str:
@@ -53,7 +54,7 @@ def featurise(
     samples: Sequence[Sample], cfg: TrainConfig
 ) -> tuple[sparse.csr_matrix, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """One row per training window; returns the matrix and, per row, the sample index and label."""
-    rng = random.Random(cfg.seed)
+    rng = random.Random(cfg.seed)  # noqa: S311 - seeded, reproducible data; not for security
     indptr = [0]
     indices: list[npt.NDArray[np.int64]] = []
     values: list[npt.NDArray[np.float32]] = []
@@ -80,8 +81,18 @@ def featurise(
         for a, b in bounds:
             row(prepared[a:b], i, s.label)
         if s.payload:
-            # the injected part alone, as the small windows at run time will see it
-            row(_ngrams.prepare(_fold(s.payload)), i, s.label)
+            # the injected part alone, and windows at each smaller scale that hold it with some of the
+            # document around it: what the run-time windows see when an instruction hides in a long text
+            inj = _ngrams.prepare(_fold(s.payload))
+            row(inj, i, s.label)
+            at = prepared.find(inj)
+            if at >= 0:
+                for w, _stride in cfg.scales[1:]:
+                    if len(prepared) <= w:
+                        continue
+                    lo, hi = max(0, at + len(inj) - w), min(at, len(prepared) - w)
+                    start = rng.randint(lo, hi) if lo <= hi else at
+                    row(prepared[start : start + w], i, s.label)
         elif s.label == 0 and len(prepared) > small:
             cuts = _ngrams.window_bounds(len(prepared), small, small_stride)
             for a, b in rng.sample(cuts, min(cfg.small_windows, len(cuts))):
@@ -143,7 +154,7 @@ def fit(corpus: Corpus, cfg: TrainConfig) -> Model:
     d = 1 << cfg.bits
     weights = np.stack([attack[:d], jail[:d]], axis=1).astype(np.float16).astype(np.float32)
     bias = np.asarray([attack[d], jail[d]], dtype=np.float32)
-    draft = Model(weights, bias, cfg.bits, 0.5, 0.5, scales=cfg.scales)
+    draft = Model(weights, bias, bits=cfg.bits, threshold=0.5, threshold_strict=0.5, scales=cfg.scales)
     neg = [s for s in corpus.val if s.label == 0]
     neg_scores = [draft.score(_fold(s.text)).attack for s in neg]
     thr1 = min(max(_threshold_at_fpr(neg_scores, 0.01), 1e-6), 1 - 1e-6)
@@ -158,7 +169,15 @@ def fit(corpus: Corpus, cfg: TrainConfig) -> Model:
         "val_negatives": len(neg),
         "threshold_basis": "validation negatives (held-out sources + 15% of training families)",
     }
-    return Model(weights, bias, cfg.bits, thr1, thr01, json.dumps(meta, sort_keys=True), cfg.scales)
+    return Model(
+        weights,
+        bias,
+        bits=cfg.bits,
+        threshold=thr1,
+        threshold_strict=thr01,
+        meta=json.dumps(meta, sort_keys=True),
+        scales=cfg.scales,
+    )
 
 
 def save_model(model: Model, path: Path) -> None:

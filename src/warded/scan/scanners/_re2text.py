@@ -9,7 +9,6 @@ offsets, so spans index the original text exactly.
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -41,30 +40,45 @@ def scannable(text: str) -> str:
     return text
 
 
-class Prepared:
-    """One text ready for matching: its UTF-8 bytes and a byte-to-character offset map."""
+#: Byte-to-character checkpoints are kept every this many bytes of non-ASCII text.
+_BLOCK = 4096
+#: Maps UTF-8 continuation bytes (0x80-0xBF) to 1 and every other byte to 0.
+_CONTINUATION = bytes(1 if 0x80 <= b < 0xC0 else 0 for b in range(256))
 
-    __slots__ = ("_bytes_at", "_chars_at", "ascii", "data", "text")
+
+class Prepared:
+    """One text ready for matching: its UTF-8 bytes and a byte-to-character offset map.
+
+    A character offset is the byte offset minus the continuation bytes before it. For non-ASCII text those
+    are counted once per ``_BLOCK`` bytes (on the first conversion), so a conversion counts at most one
+    block, in C.
+    """
+
+    __slots__ = ("_cont", "_cont_before", "ascii", "data", "text")
 
     def __init__(self, text: str) -> None:
         self.text = scannable(text)
         self.data = self.text.encode("utf-8")
         self.ascii = len(self.data) == len(self.text)
-        self._bytes_at = [0]
-        self._chars_at = [0]
+        self._cont = b""
+        self._cont_before: list[int] = []
+
+    def _checkpoints(self) -> None:
+        self._cont = cont = self.data.translate(_CONTINUATION)
+        total = 0
+        for start in range(0, len(cont) + 1, _BLOCK):
+            self._cont_before.append(total)
+            total += cont.count(1, start, start + _BLOCK)
 
     def char(self, offset: int) -> int:
         """The ``str`` offset of byte ``offset`` (which must fall on a character boundary)."""
         if self.ascii:
             return offset
-        i = bisect_right(self._bytes_at, offset) - 1
-        base = self._bytes_at[i]
-        if base == offset:
-            return self._chars_at[i]
-        chars = self._chars_at[i] + int(re2._re2.BytesToCharLen(self.data, base, offset))
-        insort(self._bytes_at, offset)
-        self._chars_at.insert(i + 1, chars)
-        return chars
+        if not self._cont_before:
+            self._checkpoints()
+        block = offset // _BLOCK
+        base = block * _BLOCK
+        return offset - self._cont_before[block] - self._cont.count(1, base, offset)
 
     def span(self, match: Any, group: int = 0) -> tuple[int, int]:
         start, end = match.span(group)

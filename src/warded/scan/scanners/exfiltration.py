@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import html
 import math
 from bisect import bisect_right
 from collections import Counter
@@ -339,7 +340,9 @@ class ExfiltrationScanner:
 
     def _judge(self, item: _Url, depth: int = 0) -> Iterator[Finding]:
         url = item.url[:_MAX_URL].strip()
-        lowered = url[:16].lower().replace("\t", "").replace("\n", "")
+        if "&" in url:  # HTML attributes and CommonMark destinations both resolve character references
+            url = html.unescape(url)
+        lowered = "".join(ch for ch in url[:64] if ch > " ").lower()  # browsers drop tabs and newlines
         if lowered.startswith(("javascript:", "vbscript:")):
             yield self._finding(
                 item, "exfil.script_uri", 0.95, "a script URL", Response.DENY, scheme=lowered.split(":")[0]

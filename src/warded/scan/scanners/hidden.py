@@ -12,8 +12,9 @@ rule id                          meaning
 ``hidden.tag_chars``             Unicode tag characters (U+E0000-E007F); those spelling ASCII are decoded
                                  into a ``tag_chars`` view ("ASCII smuggling")
 ``hidden.variation_selectors``   a run of variation selectors carrying bytes ("emoji smuggling")
-``encoded.base64`` / ``hex`` /   an encoded run that decodes to text (its decoded view is scanned too)
-``url`` / ``rot13`` / ``leet``
+``encoded.base64`` / ``hex`` /   an encoded run that decodes to text (its decoded view is scanned too);
+``url`` / ``html_entities`` /    LABEL, score 0.7 when the decoded text uses the vocabulary of injected
+``rot13`` / ``leet``             instructions, else 0.3-0.4
 ``encoded.depth_limit``          encodings nested deeper than the normaliser decodes
 ``encoded.expansion_limit``      decoding stopped at the expansion budget: some text was not read
 ``encoded.view_limit``           decoding stopped at the view limit: some text was not read

@@ -50,6 +50,7 @@ class Model:
         self,
         weights: npt.NDArray[np.float32],
         bias: npt.NDArray[np.float32],
+        *,
         bits: int,
         threshold: float,
         threshold_strict: float,

@@ -10,6 +10,7 @@ Only the rules the ``Set`` reports are then run on their own, to locate a span f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -80,7 +81,8 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      "forget everything you were told / everything above"),
     ("new_instructions", PI,
      rf"\b{_any('new', 'updated', 'real', 'actual', 'true', 'revised', 'additional', 'secret')}{_SP}"
-     rf"(?:{_any('system')}{_SP})?{_any('instructions', 'instruction', 'directive', 'directives', 'orders', 'task', 'objective', 'goal')}"
+     rf"(?:{_any('system')}{_SP})?"
+     rf"{_any('instructions', 'instruction', 'directive', 'directives', 'orders', 'task', 'objective', 'goal')}"
      r"\s*(?::|-{1,2}|are\b|is\b)", 0.7,
      "announces new or real instructions, a new task or objective"),
     ("priority_override", PI,
@@ -88,22 +90,27 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      rf"{_any('take', 'takes', 'have', 'has')}{_SP}{_any('priority', 'precedence')}", 0.85,
      "claims the following instructions take priority"),
     ("do_not_follow", PI,
-     rf"\b(?:do{_SP}not|don'?t|stop){_SP}(?:{_any('follow', 'obey', 'listen to')}){_SP}(?:{_any('your', 'the', 'any')}{_SP})?"
+     rf"\b(?:do{_SP}not|don'?t|stop){_SP}(?:{_any('follow', 'obey', 'listen to')}){_SP}"
+     rf"(?:{_any('your', 'the', 'any')}{_SP})?"
      rf"{_PRIOR}{_SP}{_INSTR}", 0.85, "tells the model to stop following its previous instructions"),
     # --- role re-assignment ----------------------------------------------------------------------
     ("you_are_now", PI,
-     rf"\byou{_SP}are{_SP}now{_SP}(?:a|an|the|my|in|no{_SP}longer|free|called|named|going{_SP}to|acting|operating|dan)\b",
+     rf"\byou{_SP}are{_SP}now{_SP}(?:a|an|the|my|in|no{_SP}longer|free|called|named|going{_SP}to|acting|operating|"
+     rf"dan)\b",
      0.75, "reassigns the model's role: 'you are now ...'"),
     ("from_now_on", PI,
-     rf"\b{_any('from now on')}\s*,?\s*(?:you|your|u){_SP}(?:are|will|must|shall|should|have|answer|respond|act|only)\b",
-     0.7, "'from now on you will ...' standing orders"),
+     rf"\b{_any('from now on')}\s*,?\s*(?:you|u){_SP}(?:are|will|must|shall|should|have to){_SP}(?:be{_SP})?"
+     r"(?:act|respond|answer|only|always|never|ignore|pretend|behave|reply|obey|follow|no longer|called|named|"
+     r"free|unrestricted|a |an |my )",
+     0.7, "'from now on you will act/respond/obey ...' standing orders"),
     ("new_system_prompt", PI,
      rf"\b(?:{_any('new', 'updated', 'override', 'overriding', 'replacement')}{_SP}{_any('system')}{_SP}"
      rf"{_any('prompt', 'message', 'instructions', 'instruction', 'rules', 'settings')})", 0.85,
      "announces a new or overriding system prompt"),
     ("system_override", PI,
      rf"(?:^|[\[\(<#\s]){_any('system', 'admin', 'administrator', 'developer', 'root', 'sudo', 'operator')}{_SP}?"
-     rf"{_any('override', 'command', 'notice', 'instruction', 'instructions', 'directive', 'alert', 'message', 'update')}"
+     rf"(?:{_any('override', 'command', 'notice', 'instruction', 'instructions', 'directive', 'alert')}|"
+     rf"{_any('message', 'update')})"
      r"\s*[\]\)>]?\s*:", 0.8,
      "fake 'SYSTEM OVERRIDE:' / '[admin command]:' header"),
     # --- delimiter and chat-format injection -----------------------------------------------------
@@ -126,7 +133,8 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      r"instructions?|admin|developer[ _]message|important[ _]instructions?)\s*\)?\s*(?:#{2,}|:|\*{2,}|$)", 0.75,
      "'### SYSTEM' / '### New instructions' header inside data"),
     ("role_prefix_turn", PI,
-     r"(?m)(?:^|\n)\s*(?:system|assistant|ai|gpt|chatgpt|claude)\s*:\s*(?:[^\n]{0,80}\b)?(?:ignore|you must|from now on|"
+     r"(?m)(?:^|\n)\s*(?:system|assistant|ai|gpt|chatgpt|claude)\s*:\s*(?:[^\n]{0,80}\b)?(?:ignore|you must|"
+     r"from now on|"
      r"new instructions|reply with|respond with|print|do not|never|always|focus only)", 0.75,
      "a forged 'System:'/'Assistant:' turn carrying an instruction"),
     ("end_of_prompt", PI,
@@ -137,7 +145,8 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
     # --- instructions aimed at the agent, hidden in data -----------------------------------------
     ("important_message_to_model", PI,
      r"\b(?:this is an? )?(?:important|urgent|critical) (?:message|instruction|instructions|note|notice)s? "
-     r"(?:from|for) (?:me|the user|your user|the (?:system|developer|administrator|admin|owner)|you|the (?:ai|assistant|model|agent))\b",
+     r"(?:from|for) (?:me|the user|your user|the (?:system|developer|administrator|admin|owner)|you|the (?:ai|"
+     r"assistant|model|agent))\b",
      0.8, "'important message from the user to you, the AI'"),
     ("before_task", PI,
      r"\bbefore (?:you (?:can )?)?(?:solv|complet|finish|answer|continu|respond|do)\w* (?:the|your|this|my|any) "
@@ -153,14 +162,17 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      0.85, "'if you are an AI/LLM reading this, ...'"),
     ("hide_from_user", PI,
      r"\b(?:do not|don't|never|without) (?:tell|telling|inform|informing|notify|notifying|mention|mentioning|"
-     r"alert|alerting|let|letting|show|showing|reveal|revealing) (?:this to )?(?:the|your) (?:user|human|owner|operator)\b",
+     r"alert|alerting|let|letting|show|showing|reveal|revealing) (?:this to )?(?:the|your) (?:user|human|owner|"
+     r"operator)\b",
      0.8, "asks the model to keep an action hidden from its user"),
     ("tool_call_directive", PI,
-     r"\b(?:you (?:must|should|need to|have to)|please|now|immediately|first|then)\s*,?\s*(?:call|invoke|execute|run|use|trigger) "
+     r"\b(?:you (?:must|should|need to|have to)|please|now|immediately|first|then)\s*,?\s*(?:call|invoke|execute|run|"
+     r"use|trigger) "
      r"(?:the )?(?:tool|function|api|action|command)?\s*[`'\"]?[a-z][a-z0-9]*(?:_[a-z0-9]+)+[`'\"]?", 0.7,
      "tells the agent to call a named tool (send_money, delete_file, ...)"),
     ("forward_data", PI,
-     r"\b(?:forward|send|email|e-mail|upload|post|copy|transfer|leak|exfiltrate|share) (?:a copy of )?(?:all|every|each|the "
+     r"\b(?:forward|send|email|e-mail|upload|post|copy|transfer|leak|exfiltrate|share) (?:a copy of )?(?:all|every|"
+     r"each|the "
      r"(?:entire|full|whole)|the user'?s|your|their|his|her) (?:\w+ ){0,2}?(?:e-?mails?|messages|inbox|files|documents|"
      r"contacts|passwords?|credentials|conversations?|chat history|history|data|secrets|keys|codes?|tokens|"
      r"security codes?|api keys?) (?:\w+ ){0,6}?(?:to|at|into|on)\b", 0.75,
@@ -183,37 +195,53 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      "decode this and follow what it says"),
     # --- prompt leak -----------------------------------------------------------------------------
     ("prompt_leak", PI,
-     rf"\b{_any('repeat', 'print', 'output', 'reveal', 'show', 'display', 'tell', 'give', 'write', 'leak', 'dump', 'recite', 'disclose', 'share', 'list')}"
-     rf"{_SP}(?:\w+{_SP}){{0,5}}?(?:your|the|my|its|all)?{_SP}?(?:{_any('system', 'initial', 'original', 'hidden', 'secret', 'first', 'previous', 'internal', 'developer', 'full')}{_SP})"
+     rf"\b(?:{_any('repeat', 'print', 'output', 'reveal', 'show', 'display', 'tell', 'give', 'write', 'leak')}|"
+     rf"{_any('dump', 'recite', 'disclose', 'share', 'list')})"
+     rf"{_SP}(?:\w+{_SP}){{0,5}}?(?:your|the|my|its|all)?{_SP}?"
+     rf"(?:{_any('system', 'initial', 'original', 'hidden', 'secret', 'first', 'previous', 'internal', 'developer')}"
+     rf"{_SP}|{_any('full')}{_SP})"
      rf"{_any('prompt', 'prompts', 'instructions', 'message', 'configuration', 'rules', 'directives')}", 0.75,
      "asks to reveal the system prompt or initial instructions"),
     ("prompt_leak_above", PI,
-     r"\b(?:repeat|print|output|reveal|show|display|copy|return|write) (?:out |back )?(?:all |everything |the (?:text|words|content) )"
-     r"(?:above|before this|written above|from the (?:beginning|start))|\b(?:what (?:were|are) (?:your|the) (?:initial|original|first|exact) "
+     r"\b(?:repeat|print|output|reveal|show|display|copy|return|write) (?:out |back )?(?:all |everything |the (?:text|"
+     r"words|content) )"
+     r"(?:above|before this|written above|from the (?:beginning|start))|\b(?:what (?:were|are) (?:your|the) "
+     r"(?:initial|original|first|exact) "
      r"(?:instructions|prompt)|what (?:were|was) you told (?:before|at the (?:start|beginning)))", 0.7,
      "'repeat the text above' / 'what were your initial instructions'"),
     # --- jailbreak personas and modes ------------------------------------------------------------
-    ("dan", JB, r"\bdo anything now\b|\b(?:you are|you're|act as|become|called|named) (?:a )?dan\b|\bdan (?:mode|prompt|jailbreak)\b|"
+    ("dan", JB, r"\bdo anything now\b|\b(?:you are|you're|act as|become|called|named) (?:a )?dan\b|\bdan (?:mode|"
+         r"prompt|jailbreak)\b|"
      r"\[?🔓\s*jailbreak\]?|\bstay (?:a |as )?dan\b|\bdan:\s", 0.9, "DAN ('do anything now') persona"),
-    ("developer_mode", JB, r"\b(?:developer|dev|god|debug|admin|sudo|unrestricted|jailbreak|jailbroken|evil|chaos|opposite) mode\b"
-     r"(?:[^.\n]{0,40}\b(?:enabled|activated|on|unlocked|output|response)\b)", 0.85,
+    ("developer_mode", JB,
+     r"\b(?:developer|dev|god|debug|sudo|unrestricted|jailbreak|jailbroken|evil|chaos|opposite) mode "
+     r"(?:is )?(?:now )?(?:enabled|activated|unlocked|output|response)\b|\bwith (?:developer|dev|god|jailbreak|evil|"
+     r"chaos|"
+     r"opposite) mode (?:enabled|on|activated)\b", 0.85,
      "'developer mode enabled' and similar unlocked modes"),
-    ("jailbroken", JB, r"\bjailbr(?:oken|eaking|eak)\b[^.\n]{0,60}\b(?:mode|version|ai|assistant|response|persona|prompt)\b|"
+    ("jailbroken", JB, r"\bjailbr(?:oken|eaking|eak)\b[^.\n]{0,60}\b(?:mode|version|ai|assistant|response|persona|"
+         r"prompt)\b|"
      r"\byou (?:are|have been) (?:now )?(?:jailbroken|freed|liberated|unshackled|unchained)\b", 0.85,
      "claims the model is jailbroken or freed"),
     ("no_restrictions", JB,
-     r"\b(?:no|without|free (?:of|from)|not bound by|unbound by|beyond|ignore|ignoring|bypass|bypassing|disable|disabled|"
-     r"remove|removed|lifted|any) (?:any |all |the |your |of |its )*(?:ethical|moral|ethics|morals|safety|content|openai|"
-     r"anthropic|legal|usual|typical|standard|programming|ai) ?(?:guidelines|restrictions|constraints|limits|limitations|"
+     r"\b(?:no|without|free (?:of|from)|not bound by|unbound by|beyond|ignore|ignoring|bypass|bypassing|disable|"
+     r"disabled|"
+     r"remove|removed|lifted|any) (?:any |all |the |your |of |its )*(?:ethical|moral|ethics|morals|safety|content|"
+     r"openai|"
+     r"anthropic|legal|usual|typical|standard|programming|ai) ?(?:guidelines|restrictions|constraints|limits|"
+     r"limitations|"
      r"filters?|polic(?:y|ies)|rules|boundaries|principles|safeguards|censorship|considerations|code)\b", 0.75,
      "operate without ethical or safety restrictions"),
     ("unfiltered_persona", JB,
      r"\b(?:an? |the )?(?:unfiltered|uncensored|unrestricted|amoral|unethical|unhinged|unbiased and unfiltered|"
-     r"immoral|evil|rogue|lawless) (?:ai|a\.i\.|chatbot|assistant|model|language model|version|persona|character|entity|bot)\b",
+     r"immoral|evil|rogue|lawless) (?:ai|a\.i\.|chatbot|assistant|model|language model|version|persona|character|"
+     r"entity|bot)\b",
      0.8, "unfiltered / amoral AI persona"),
     ("never_refuse", JB,
-     r"\b(?:never|don't|do not|must not|cannot|can't|will not|won't|shall not) (?:ever )?(?:refuse|decline|deny|reject) "
-     r"(?:a |any |to answer|my |the user|to respond|requests?|questions?|anything)|\bnever (?:says?|said) (?:no|that it can'?t)\b|"
+     r"\b(?:never|don't|do not|must not|cannot|can't|will not|won't|shall not) (?:ever )?(?:refuse|decline|deny|"
+     r"reject) "
+     r"(?:a |any |to answer|my |the user|to respond|requests?|questions?|anything)|\bnever (?:says?|said) (?:no|"
+     r"that it can'?t)\b|"
      r"\b(?:without|no) (?:any )?(?:refusals?|warnings?|disclaimers?|apolog(?:y|ies)|caveats)\b", 0.7,
      "forbids the model to refuse, warn or apologise"),
     ("stay_in_character", JB,
@@ -221,7 +249,8 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      r"\bcharacter (?:break|breaking)\b", 0.6, "'stay in character' role-play enforcement"),
     ("dual_response", JB,
      r"\b(?:two|2|both) (?:different |separate )?(?:responses|answers|paragraphs|outputs)\b[^\n]{0,200}"
-     r"\b(?:normal|classic|gpt|chatgpt|standard|filtered|censored)\b[^\n]{0,200}\b(?:jailbreak|jailbroken|dan|developer mode|"
+     r"\b(?:normal|classic|gpt|chatgpt|standard|filtered|censored)\b[^\n]{0,200}\b(?:jailbreak|jailbroken|dan|"
+     r"developer mode|"
      r"unfiltered|uncensored|evil|opposite|anti)\b", 0.85, "answer twice: once normal, once 'jailbroken'"),
     ("named_jailbreaks", JB,
      r"\b(?:anti-?dan|stan|dude|aim|ucar|betterdan|better dan|maximum|apophis|omega|kevin|basedgpt|based gpt|"
@@ -229,12 +258,16 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      r"[^.\n]{0,80}\b(?:mode|persona|character|ai|chatbot|stands for|which stands|no (?:rules|restrictions|filters))\b",
      0.7, "a known jailbreak persona by name"),
     ("pretend_no_rules", JB,
-     r"\b(?:pretend|imagine|act as if|suppose|assume|roleplay|role-play|role play) (?:that )?(?:you are|you're|you have|to be|"
-     r"there (?:are|were)) (?:an? )?(?:no|without|unrestricted|unfiltered|uncensored|evil|free from|not bound)", 0.75,
+     r"\b(?:pretend|imagine|act as if|suppose|assume|roleplay|role-play|role play) (?:that )?(?:you are|you're|"
+     r"you have|to be|"
+     r"there (?:are|were)) (?:\w+ ){0,2}?(?:no|without|unrestricted|unfiltered|uncensored|evil|free from|"
+     r"not bound)", 0.75,
      "role-play framing that removes the model's rules"),
     ("hypothetical_harm", JB,
-     r"\b(?:purely |strictly )?(?:hypothetical(?:ly)?|fictional|for (?:a )?(?:novel|story|movie)|educational purposes only)\b"
-     r"[^.\n]{0,80}\b(?:no (?:rules|restrictions|limits)|ignore (?:all )?(?:rules|ethics)|without (?:any )?(?:restrictions|ethics))",
+     r"\b(?:purely |strictly )?(?:hypothetical(?:ly)?|fictional|for (?:a )?(?:novel|story|movie)|"
+     r"educational purposes only)\b"
+     r"[^.\n]{0,80}\b(?:no (?:rules|restrictions|limits)|ignore (?:all )?(?:rules|ethics)|without (?:any )?"
+     r"(?:restrictions|ethics))",
      0.65, "'hypothetically, with no rules' framing"),
     ("token_threat", JB,
      r"\b(?:you (?:will|'ll) (?:lose|be deducted)|deduct(?:ed)?) \d+ (?:tokens|points)\b|\btoken system\b|"
@@ -243,13 +276,15 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
     # --- multilingual "ignore previous instructions" --------------------------------------------
     ("ignore_previous_fr", PI,
      r"\b(?:ignore[rz]?|oublie[rz]?|ne tiens pas compte d)\w*\W+(?:\w+\W+){0,3}?(?:les |tes |vos |des )?"
-     r"(?:instructions|consignes|directives|règles|regles|ordres)(?:\W+\w+){0,2}?\W+(?:précédentes|precedentes|antérieures|"
+     r"(?:instructions|consignes|directives|règles|regles|ordres)(?:\W+\w+){0,2}?\W+(?:précédentes|precedentes|"
+     r"antérieures|"
      r"anterieures|ci-dessus|initiales|d'origine|originales)", 0.9, "French: ignore previous instructions"),
     ("ignore_previous_fr2", PI,
      r"\b(?:ignore[rz]?|oublie[rz]?)\W+(?:toutes? |tous )?(?:les |tes |vos )?(?:précédentes|precedentes|anciennes) "
      r"(?:instructions|consignes|directives|règles)", 0.9, "French: ignore les précédentes instructions"),
     ("ignore_previous_de", PI,
-     r"\b(?:ignorier\w*|vergiss\w*|missachte\w*|übergeh\w*|uebergeh\w*)\W+(?:\w+\W+){0,3}?(?:vorherigen?|vorigen?|bisherigen?|"
+     r"\b(?:ignorier\w*|vergiss\w*|missachte\w*|übergeh\w*|uebergeh\w*)\W+(?:\w+\W+){0,3}?(?:vorherigen?|vorigen?|"
+     r"bisherigen?|"
      r"obigen?|vorangegangenen?|früheren?|frueheren?|ursprünglichen?|urspruenglichen?|alle[ns]?)\W+(?:\w+\W+){0,2}?"
      r"(?:anweisungen|anweisung|instruktionen|befehle|regeln|vorgaben|richtlinien|anordnungen)", 0.9,
      "German: ignoriere alle vorherigen Anweisungen"),
@@ -258,18 +293,21 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      r"(?:instrucciones|indicaciones|directrices|reglas|órdenes|ordenes)(?:\W+\w+){0,2}?\W+(?:anteriores|previas|"
      r"precedentes|de arriba|originales|iniciales)", 0.9, "Spanish: ignora las instrucciones anteriores"),
     ("ignore_previous_it", PI,
-     r"\b(?:ignora\w*|dimentica\w*|trascura\w*|non considerare)\W+(?:\w+\W+){0,3}?(?:le |tue |sue )?(?:istruzioni|indicazioni|"
+     r"\b(?:ignora\w*|dimentica\w*|trascura\w*|non considerare)\W+(?:\w+\W+){0,3}?(?:le |tue |sue )?(?:istruzioni|"
+     r"indicazioni|"
      r"direttive|regole|ordini)(?:\W+\w+){0,2}?\W+(?:precedenti|sopra|originali|iniziali|anteriori)", 0.9,
      "Italian: ignora le istruzioni precedenti"),
     ("ignore_previous_pt", PI,
      r"\b(?:ignor[ea]\w*|esqueç\w*|esquec\w*|desconsider\w*|desobedeç\w*)\W+(?:\w+\W+){0,3}?(?:as |suas |tuas )?"
-     r"(?:instruções|instrucoes|instrução|orientações|orientacoes|diretrizes|regras|ordens)(?:\W+\w+){0,2}?\W+(?:anteriores|"
+     r"(?:instruções|instrucoes|instrução|orientações|orientacoes|diretrizes|regras|ordens)(?:\W+\w+){0,2}?\W+"
+     r"(?:anteriores|"
      r"prévias|previas|acima|originais|iniciais)", 0.9, "Portuguese: ignore as instruções anteriores"),
     ("ignore_previous_nl", PI,
      r"\b(?:negeer|vergeet)\W+(?:\w+\W+){0,3}?(?:vorige|eerdere|voorgaande|bovenstaande|oorspronkelijke)\W+"
      r"(?:instructies|aanwijzingen|opdrachten|regels)", 0.9, "Dutch: negeer alle vorige instructies"),
     ("ignore_previous_pl", PI,
-     r"\b(?:zignoruj|ignoruj|zapomnij)\w*\W+(?:\w+\W+){0,3}?(?:poprzednie|wcześniejsze|wczesniejsze|powyższe|powyzsze)\W+"
+     r"\b(?:zignoruj|ignoruj|zapomnij)\w*\W+(?:\w+\W+){0,3}?(?:poprzednie|wcześniejsze|wczesniejsze|powyższe|"
+     r"powyzsze)\W+"
      r"(?:instrukcje|polecenia|zasady|wytyczne)", 0.9, "Polish: zignoruj poprzednie instrukcje"),
     ("ignore_previous_ru", PI,
      r"(?:игнорир\w*|проигнорир\w*|забудь\w*|забуд\w*|не обращай внимания на|отбрось\w*)\W+(?:\w+\W+){0,3}?"
@@ -290,27 +328,35 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
      r"(?:이전|앞의|위의|기존|모든|지금까지의)\s*(?:모든\s*)?(?:지시|지침|명령|규칙|프롬프트)(?:사항)?(?:을|를|은|는)?\s*(?:모두\s*)?"
      r"(?:무시|잊어)", 0.9, "Korean: 이전 지시를 무시하고"),
     ("ignore_previous_ar", PI,
-     r"(?:تجاهل|انس|إنس|اترك)\s+(?:\S+\s+){0,2}?(?:التعليمات|الأوامر|التوجيهات|القواعد)\s+(?:السابقة|الأصلية|أعلاه)", 0.9,
+     r"(?:تجاهل|انس|إنس|اترك)\s+(?:\S+\s+){0,2}?(?:التعليمات|الأوامر|التوجيهات|القواعد)\s+(?:السابقة|الأصلية|"
+     r"أعلاه)", 0.9,
      "Arabic: تجاهل التعليمات السابقة"),
     ("ignore_previous_tr", PI,
-     r"\b(?:önceki|onceki|yukarıdaki|yukaridaki|tüm|tum)\s+(?:\w+\s+){0,2}?(?:talimatları|talimatlari|komutları|komutlari|"
+     r"\b(?:önceki|onceki|yukarıdaki|yukaridaki|tüm|tum)\s+(?:\w+\s+){0,2}?(?:talimatları|talimatlari|komutları|"
+     r"komutlari|"
      r"kuralları|kurallari)\s+(?:\w+\s+)?(?:yok say|görmezden gel|gormezden gel|unut)", 0.9,
      "Turkish: önceki talimatları yok say"),
     ("ignore_previous_hi", PI,
-     r"(?:पिछले|पिछली|पहले के|सभी)\s+(?:\S+\s+){0,2}?(?:निर्देशों|निर्देश|आदेशों)\s+(?:\S+\s+){0,2}?(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)",
+     r"(?:पिछले|पिछली|पहले के|सभी)\s+(?:\S+\s+){0,2}?(?:निर्देशों|निर्देश|आदेशों)\s+(?:\S+\s+){0,2}?(?:अनदेखा|"
+     r"नज़रअंदाज़|नजरअंदाज|भूल)",
      0.9, "Hindi: पिछले निर्देशों को अनदेखा करें"),
     ("you_are_now_ml", PI,
-     r"\b(?:tu es maintenant|vous êtes maintenant|vous etes maintenant|du bist jetzt|sie sind jetzt|ahora eres|ahora es usted|"
+     r"\b(?:tu es maintenant|vous êtes maintenant|vous etes maintenant|du bist jetzt|sie sind jetzt|ahora eres|"
+     r"ahora es usted|"
      r"ora sei|adesso sei|agora você é|agora voce e|agora és|теперь ты|отныне ты|jij bent nu|je bent nu)\b", 0.7,
      "'you are now' in FR/DE/ES/IT/PT/RU/NL"),
-    ("you_are_now_cjk", PI, r"(?:从现在开始|從現在開始|现在起|從現在起)(?:，|,)?你(?:是|将|將|必须|必須|要)|(?:今から|これから)(?:あなたは|君は|お前は)",
+    ("you_are_now_cjk", PI,
+     r"(?:从现在开始|從現在開始|现在起|從現在起)(?:，|,)?你(?:是|将|將|必须|必須|要)|(?:今から|これから)(?:あなたは|君は|お前は)",
      0.7, "'from now on you are' in ZH/JA"),
     ("prompt_leak_ml", PI,
-     r"(?:(?:montre|affiche|révèle|revele|répète|repete|donne)[-\w]*\W+(?:\w+\W+){0,3}?(?:ton|votre|le) (?:prompt|message) système|"
+     r"(?:(?:montre|affiche|révèle|revele|répète|repete|donne)(?:-\w+)?\W+(?:\w+\W+){0,3}?(?:ton|votre|le) (?:prompt|"
+     r"message) système|"
      r"(?:zeig|gib|wiederhole|verrate)\w*\W+(?:\w+\W+){0,3}?(?:deinen?|ihren?|den) (?:system-?prompt|systemnachricht|"
-     r"anfänglichen anweisungen)|(?:muestra|revela|repite|dime)\w*\W+(?:\w+\W+){0,3}?(?:tu|el|su) (?:prompt|mensaje) (?:del )?sistema|"
+     r"anfänglichen anweisungen)|(?:muestra|revela|repite|dime)\w*\W+(?:\w+\W+){0,3}?(?:tu|el|su) (?:prompt|mensaje) "
+     r"(?:del )?sistema|"
      r"(?:mostra|rivela|ripeti)\w*\W+(?:\w+\W+){0,3}?(?:il tuo|il) (?:prompt|messaggio) (?:di )?sistema|"
-     r"(?:покажи|выведи|раскрой|повтори)\w*\W+(?:\w+\W+){0,3}?(?:свой|свои|системн\w*) (?:промпт|инструкц\w*|подсказк\w*)|"
+     r"(?:покажи|выведи|раскрой|повтори)\w*\W+(?:\w+\W+){0,3}?(?:свой|свои|системн\w*) (?:промпт|инструкц\w*|"
+     r"подсказк\w*)|"
      r"(?:显示|顯示|输出|輸出|告诉我|告訴我|泄露|透露|重复|重複)(?:你的)?(?:系统|系統)(?:提示|提示词|提示詞|指令)|"
      r"システムプロンプトを(?:表示|教え|出力|繰り返))", 0.75, "'show your system prompt' in several languages"),
 )
@@ -318,8 +364,10 @@ _TABLE: tuple[tuple[str, Category, str, float, str], ...] = (
 
 
 def _unicode(pattern: str) -> str:
-    """RE2's ``\\w``/``\\W`` are ASCII-only: widen them to Unicode letters and digits (no pattern uses them
-    inside a character class)."""
+    """RE2's ``\\w``/``\\W`` are ASCII-only: widen them to Unicode letters and digits. Inside a character
+    class the substitution would nest classes, so the table must not use them there."""
+    if re.search(r"\[[^\]]*\\[wW]", pattern):
+        raise ValueError(f"\\w or \\W inside a character class in rule pattern {pattern[:60]!r}")
     return pattern.replace(r"\w", r"[\pL\pN_]").replace(r"\W", r"[^\pL\pN_]")
 
 

@@ -11,8 +11,10 @@ rule id                        what is found, and how it is validated
                                extension (``logo@2x.png`` is not an address), ``git@host:`` skipped
 ``pii.phone``                  ``phonenumbers`` validity. A leading ``+`` (or ``00``) is parsed
                                region-agnostic; anything else in ``default_region``. A national-format
-                               number must carry phone-style separators or a phone keyword nearby
-                               (``tel``, ``call``, ``mobile``...), and date-shaped runs are skipped
+                               number needs a phone word just before it (``tel``, ``call``, ``mobile``,
+                               ``fax``...) or the region's own digit grouping (``(415) 555-2671``, not
+                               ``2024-01-15 10``); date-shaped runs and mixed ``.``/``-`` separators
+                               (``252.227-7013``, a clause number) are skipped
 ``pii.card``                   13-19 digits, optionally grouped by one kind of separator in 4s (or
                                4-6-5 / 4-6-4); Luhn-valid; a known IIN range (Visa, Mastercard, Amex,
                                Discover, JCB, Diners, UnionPay, Maestro) with a length that brand issues
@@ -26,7 +28,11 @@ rule id                        what is found, and how it is validated
 ``pii.national_id.nl_bsn``     Dutch BSN: nine digits passing the 11-test, only after "BSN",
                                "burgerservicenummer" or "sofinummer" (nine bare digits are too common)
 ``pii.ip``                     IPv4/IPv6 validated by ``ipaddress``; loopback, unspecified, multicast
-                               and reserved addresses are ignored by default, private ones on request
+                               and reserved addresses are ignored by default, private ones on request.
+                               Skipped as not-a-host: CIDR ranges (``10.0.0.0/8``), dotted runs after
+                               ``version``/``release``/``v``, single-digit quads (``2.5.4.7``, an OID)
+                               unless an IP word (``ip``, ``host``, ``server``...) precedes them, and
+                               quads among other bare numbers (SVG path data)
 ``pii.address``                a US street address with city, state and ZIP (``123 Main St, Springfield,
                                IL 62704``), and UK postcodes, with the street line before them when
                                present (``10 Downing Street, London SW1A 2AA``)
@@ -34,8 +40,13 @@ rule id                        what is found, and how it is validated
 
 Limits: postal addresses are only found in those two shapes (a US street without state and ZIP, or a
 continental address, is not found); names are not PII findings here; the 11-test BSN and the bare SSN
-need a keyword. Where two findings overlap, the more specific one wins (card > IBAN > national id >
+need a keyword; a version number shaped like an IPv4 address (``10.2.154.19``) with no version word is
+still reported. Where two findings overlap, the more specific one wins (card > IBAN > national id >
 e-mail > address > phone > IP).
+
+Cost: linear in the text. Benign text is ~30 us per KB; each digit-run candidate costs a few microseconds
+and each one that reaches ``phonenumbers`` ~20-40 us, so text made only of number-like tokens is the
+slowest case (about 2 ms per KB), which the pipeline's time budget turns into the on-error response.
 
 Every finding suggests ``REDACT`` and carries no part of the value in ``detail``.
 """
@@ -163,27 +174,14 @@ _FILE_TLDS = frozenset({
     "whl", "egg", "exe", "dll", "dylib", "bin", "dat", "tmp", "bak", "pdf", "csv", "tsv", "xml", "html", "htm",
 })  # fmt: skip
 
-_PHONE_WORDS = (
-    "phone",
-    "tel",
-    "call",
-    "mobile",
-    "cell",
-    "fax",
-    "whatsapp",
-    "sms",
-    "text me",
-    "contact",
-    "number",
-    "telefon",
-    "téléphone",
-    "móvil",
-    "handy",
-    "ring",
-    "dial",
+#: Words that make a bare national-format digit run a phone number (word-bounded, case-insensitive).
+_PHONE_WORD = compile_one(
+    r"(?i)(?:\b(?:phone|tel|telephone|call|calls|mobile|cell|cellphone|fax|whatsapp|sms|text me|telefon|"
+    r"telefono|teléfono|téléphone|móvil|handy|dial|ph|mob)\b|[☎📞📱])"
 )
 
-_VERSION_WORD = compile_one(r"(?:version|release|ver\.?|build|rev)\W{0,3}$")
+_IP_WORD = compile_one(r"\b(?:ip|ips|ipv4|address|addr|host|hosts|server|client|peer|from|src|dst|gateway|dns)\b")
+_VERSION_WORD = compile_one(r"(?:version|release|ver\.?|build|rev|oid|objectidentifier|object_identifier)\W{0,3}$")
 _TOKEN_GAP = frozenset(b" \t-./)")  # a new token may start after one of these...
 _NOT_TOKEN_START = frozenset(b" \t-./)")  # ...unless it starts with one of these
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -345,6 +343,11 @@ class PiiScanner:
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"default_region {default_region!r} is not a region phonenumbers knows")
         self.default_region = region
+        # phonenumbers loads a region's metadata on first use (1-10 ms); do it now, not on the first message
+        example = phonenumbers.example_number(region)
+        if example is not None:
+            phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+            phonenumbers.is_valid_number(example)
         self.ignore_private_ips = ignore_private_ips
         self.ignore_loopback_ips = ignore_loopback_ips
         enabled = frozenset(RULES if rules is None else rules)
@@ -484,6 +487,8 @@ class PiiScanner:
             to_parse, region, international = "+" + cand[2:], None, True
         if not international and _looks_like_date(groups):
             return None
+        if "." in cand and "-" in cand:
+            return None  # "252.227-7013" is a clause or part number; phones keep one separator
         if len(groups) == 4 and all(len(g) <= 3 for g in groups) and cand.count(".") == 3:
             return None  # an IPv4 address
         if region is not None and not _possible_national_length(digits, region):
@@ -508,8 +513,7 @@ class PiiScanner:
 
     @staticmethod
     def _phone_context(text: str, start: int) -> bool:
-        window = text[max(0, start - 32) : start].lower()
-        return any(word in window for word in _PHONE_WORDS) or "☎" in window or "📞" in window
+        return _PHONE_WORD.search(text[max(0, start - 32) : start]) is not None
 
     def _card(self, p: Prepared, m: Any) -> Finding | None:
         start, end = p.span(m)
@@ -595,6 +599,8 @@ class PiiScanner:
 
     def _dni(self, p: Prepared, m: Any) -> Finding | None:
         start, end = p.span(m)
+        if not _standalone_id(p.text, start, end):
+            return None
         cand = p.text[start:end]
         if dni_letter(int(cand[:8])) != cand[-1]:
             return None
@@ -602,6 +608,8 @@ class PiiScanner:
 
     def _nie(self, p: Prepared, m: Any) -> Finding | None:
         start, end = p.span(m)
+        if not _standalone_id(p.text, start, end):
+            return None
         cand = p.text[start:end].replace("-", "")
         number = int(str("XYZ".index(cand[0])) + cand[1:8])
         if dni_letter(number) != cand[-1]:
@@ -620,11 +628,20 @@ class PiiScanner:
         text = p.text
         if start > 0 and (word_char(text[start - 1]) or text[start - 1] in ".vV"):
             return None  # part of a longer dotted run, or a version such as v1.2.3.4
-        if _VERSION_WORD.search(text[max(0, start - 12) : start].lower()):
-            return None  # "version 1.2.3.4", "release: 10.0.0.1"
+        if _VERSION_WORD.search(text[max(0, start - 20) : start].lower()):
+            return None  # "version 1.2.3.4", "release: 10.0.0.1", 'ObjectIdentifier("1.3.101.112")'
         if end < len(text) and text[end] in ".-" and end + 1 < len(text) and text[end + 1].isalnum():
             return None
-        return self._address(text[start:end], (start, end))
+        if _is_cidr(text, end):
+            return None  # a network, not a host
+        cand = text[start:end]
+        if all(len(octet) == 1 for octet in cand.split(".")) and not _IP_WORD.search(
+            text[max(0, start - 24) : start].lower()
+        ):
+            return None  # "2.5.4.7" is far more often an OID or a version than a host
+        if _numeric_neighbour(text, start, end):
+            return None  # "2.83-2.12 3.51.98.32 2.03.5": coordinates in SVG path data or a table of numbers
+        return self._address(cand, (start, end))
 
     def _ipv6(self, p: Prepared, m: Any) -> Finding | None:
         start, end = p.span(m)
@@ -644,6 +661,8 @@ class PiiScanner:
             return None
         if end < len(text) and (word_char(text[end]) or text[end] == ":"):
             return None
+        if _is_cidr(text, end):
+            return None
         return self._address(cand, (start, end))
 
     def _address(self, cand: str, span: tuple[int, int]) -> Finding | None:
@@ -652,7 +671,11 @@ class PiiScanner:
         except ValueError:
             return None
         if self.ignore_loopback_ips and (
-            address.is_loopback or address.is_unspecified or address.is_multicast or address.is_reserved
+            address.is_loopback
+            or address.is_unspecified
+            or address.is_multicast
+            or address.is_reserved
+            or (address.version == 4 and cand.startswith("0."))  # 0.0.0.0/8: "this network", never a host
         ):
             return None
         if self.ignore_private_ips and (address.is_private or address.is_link_local):
@@ -674,6 +697,30 @@ class PiiScanner:
         return self._finding(
             "pii.address", (start, end), 0.7 if kind == "uk_street" else 0.6, "postal address", kind=kind
         )
+
+
+def _standalone_id(text: str, start: int, end: int) -> bool:
+    """Not a piece of a number such as ``1.38435736E+12``."""
+    if start > 0 and (word_char(text[start - 1]) or text[start - 1] in ".,+-"):
+        return False
+    return not (end < len(text) and (word_char(text[end]) or text[end] in "+-"))
+
+
+def _numeric_neighbour(text: str, start: int, end: int) -> bool:
+    """True if the token just before or after ``text[start:end]`` is a number that is not a dotted quad."""
+    before = text[max(0, start - 16) : start].split()
+    after = text[end : end + 16].split()
+    for raw in (before[-1] if before else "", after[0] if after else ""):
+        token = raw.strip(",;")
+        numeric = bool(token) and any(ch.isdigit() for ch in token) and all(ch.isdigit() or ch in ".-" for ch in token)
+        quad = token.count(".") == 3 and all(part.isdigit() for part in token.split("."))
+        if numeric and not quad:
+            return True
+    return False
+
+
+def _is_cidr(text: str, end: int) -> bool:
+    return end + 1 < len(text) and text[end] == "/" and text[end + 1].isdigit()
 
 
 def _card_grouping(lengths: list[int]) -> bool:

@@ -167,7 +167,7 @@ _PATTERNS: dict[str, str] = {
         r"(?:(?:Proc-Type|DEK-Info): [A-Za-z0-9,\-]*(?:\r?\n|\\n))*(?:[A-Za-z0-9+/=\r\n]|\\[nr])*"
     ),
     "jwt": r"\b(eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*)",
-    "url_credentials": (r"(?i)\b([a-z][a-z0-9+.\-]{1,30})://([^\s:/?#@\"'<>\[\]]*):([^\s/?#@\"'<>]+)@[^\s/?#@\"'<>]"),
+    "url_credentials": (r"(?i)\b([a-z][a-z0-9+.\-]{1,30})://([^\s:/?#@\"'<>\[\]]*):([^\s:/?#@\"'<>]+)@[^\s/?#@\"'<>]"),
     "jdbc_password": r"(?i)\bjdbc:[a-z0-9]+:[^\s\"'<>]*?[;?&:](?:password|pwd)=([^;&\s\"'<>]+)",
     "odbc_password": (
         r"(?i)\b(?:server|data source|host|hostname|addr|address|dsn|driver|uid|user id|username|"
@@ -179,7 +179,7 @@ _PATTERNS: dict[str, str] = {
     ),
     "assignment": (
         r"(?i)((?:[a-z0-9_.\-]*(?:" + _KEYWORDS + r")[a-z0-9_.\-]*))[\"'\]]?[ \t]*(?::=|=>|=|:)[ \t]*"
-        r"(?:[\"'`]|[br][\"'])?([^\s\"'`,;<>(){}\[\]]{6,512})"
+        r"(?:[\"'`]|[br][\"'])?([^\s\"'`,;&<>(){}\[\]]{6,512})"
     ),
     "bearer": r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?(?:bearer|token)\s+([A-Za-z0-9_\-.~+/]{8,}=*)",
     "basic_auth": r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?basic\s+([A-Za-z0-9+/]{8,}=*)",
@@ -232,7 +232,8 @@ _PLACEHOLDER_WORDS = (
 )
 _PLACEHOLDER_PASSWORDS = frozenset(
     {"password", "pass", "passwd", "pwd", "secret", "changeme", "admin", "root", "user", "username", "test",
-     "none", "null", "nil", "true", "false", "required", "optional", "string", "str", "hidden", "redacted"}
+     "none", "null", "nil", "true", "false", "required", "optional", "string", "str", "hidden", "redacted",
+     "anonymous", "anoncvs", "guest"}
 )  # fmt: skip
 _REFERENCE_PREFIXES = (
     "os.environ",
@@ -264,6 +265,9 @@ _REFERENCE_PREFIXES = (
     "http://",
     "https://",
 )
+
+#: Words a random token does not contain (a literal password may, so these apply to tokens only).
+_WORDS_NOT_IN_TOKENS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "example")
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-")
@@ -331,17 +335,20 @@ def random_looking(value: str) -> bool:
     n = len(value)
     if n < 16 or is_sequential(value) or looks_placeholder(value):
         return False
+    low = value.lower()
+    if any(word in low for word in _WORDS_NOT_IN_TOKENS):
+        return False  # "secret%3Dpassword", "my-api-token-value": words, not random characters
     if all(ch in _HEX for ch in value):
         if value.isdigit():
             return False
         return shannon_entropy(value) >= 0.85 * expected_random_entropy(n, 16)
-    if not all(ch in _B64_CHARS or ch in ".~" for ch in value):
-        # a wider alphabet (printable symbols): judge it as base64-sized at least
-        return shannon_entropy(value) >= 0.85 * expected_random_entropy(n, 64)
     has_digit = any(ch.isdigit() for ch in value)
     has_alpha = any(ch.isalpha() for ch in value)
     if not (has_digit and has_alpha):
         return False
+    if not all(ch in _B64_CHARS or ch in ".~" for ch in value):
+        # a wider alphabet (printable symbols): judge it as base64-sized at least, with a higher bar
+        return shannon_entropy(value) >= 0.85 * expected_random_entropy(n, 64)
     return shannon_entropy(value) >= 0.8 * expected_random_entropy(n, 64)
 
 
@@ -350,8 +357,8 @@ def password_like(value: str) -> bool:
     placeholder or a reference."""
     if len(value) < 6 or looks_placeholder(value) or value.lower() in _PLACEHOLDER_PASSWORDS:
         return False
-    if _identifier_like(value) or is_sequential(value):
-        return False
+    if _identifier_like(value) or is_sequential(value) or value.startswith(("/", "~", "./", "../", "\\")):
+        return False  # a name or a path (``PWD=/home/me``), not a literal password
     has_alpha = any(ch.isalpha() for ch in value)
     has_other = any(not ch.isalpha() for ch in value)
     if not (has_alpha and has_other):
@@ -384,10 +391,12 @@ class SecretsScanner:
     def __init__(
         self,
         *,
-        fingerprint_key: bytes | None = None,
+        fingerprint_key: bytes | str | None = None,
         rules: Iterable[str] | None = None,
         deny_sources: Iterable[Source | str] = (Source.ARGUMENT,),
     ) -> None:
+        if isinstance(fingerprint_key, str):
+            fingerprint_key = fingerprint_key.encode("utf-8")
         if fingerprint_key is not None and len(fingerprint_key) < 16:
             raise ValueError("fingerprint_key must be at least 16 bytes")
         self._key = fingerprint_key if fingerprint_key is not None else os.urandom(32)
@@ -437,8 +446,8 @@ class SecretsScanner:
                 hits.append(hit)
                 if name == "aws_access_key_id":
                     extra.extend(self._aws_secret_near(prepared, match))
-        kept = _resolve(hits + extra)
-        return [self._finding(prepared.text, hit, suggested) for hit in kept if hit.rule in self.rules]
+        kept = _resolve([hit for hit in hits + extra if hit.rule in self.rules])
+        return [self._finding(prepared.text, hit, suggested) for hit in kept]
 
     # -- result building ------------------------------------------------------------------------
 
@@ -491,9 +500,8 @@ class SecretsScanner:
         before = p.text[max(0, start - 40) : start]
         if '"private_key"' in before and "service_account" in p.text:
             return _Hit("secret.gcp_service_account", start, end, 0.99, "GCP service-account private key", name)
-        if name == "private_key_header" and end - start < 80:
-            # a bare header with no key material after it (documentation, a regex, a log line)
-            return None
+        if not _has_key_material(p.text[start:end]):
+            return None  # a bare header or BEGIN/END lines with no key between them (docs, code, regexes)
         return _Hit.of(name, start, end, detail={"key_type": kind.replace(" ", "_")})
 
     def _jwt(self, p: Prepared, m: Any, name: str) -> _Hit | None:
@@ -541,7 +549,7 @@ class SecretsScanner:
         stripped = value.rstrip(".!?:")
         end -= len(value) - len(stripped)
         value = stripped
-        if _not_a_secret_name(key):
+        if _not_a_secret_name(key) or _is_code_expression(p.text, end, value):
             return None
         if any(word in key for word in ("passw", "pwd")):
             if not password_like(value):
@@ -569,9 +577,30 @@ class SecretsScanner:
         return _Hit.of(name, start, end)
 
 
+def _has_key_material(block: str) -> bool:
+    """At least 32 base64 characters between the BEGIN line and the END line (or the end of a truncated
+    block), making up most of it."""
+    header_end = block.find("-----", len("-----BEGIN ")) + 5
+    footer = block.find("-----END", header_end)
+    body = block[header_end : footer if footer != -1 else len(block)].replace("\\n", "\n").replace("\\r", "")
+    body = "".join(line for line in body.splitlines() if ":" not in line)  # Proc-Type / DEK-Info headers
+    body = "".join(body.split())
+    material = sum(1 for ch in body if ch.isascii() and (ch.isalnum() or ch in "+/="))
+    return material >= 32 and material >= 0.9 * len(body)
+
+
+def _is_code_expression(text: str, end: int, value: str) -> bool:
+    """``x = base64.b16encode(...)``, ``key = CONFIG["k"]``: a call, subscript or dotted name, not a literal."""
+    if end < len(text) and text[end] in "([":
+        return True
+    parts = value.split(".")
+    return len(parts) > 1 and all(part.isidentifier() for part in parts)
+
+
 def password_value_ok(value: str) -> bool:
-    """A password in a connection string counts unless it is a placeholder or a template reference."""
-    if not value or looks_placeholder(value):
+    """A password in a connection string counts unless it is short (``abc:xyz`` in documentation), a
+    placeholder or a template reference."""
+    if len(value) < 4 or looks_placeholder(value):
         return False
     return value.lower() not in _PLACEHOLDER_PASSWORDS
 
