@@ -124,6 +124,8 @@ def test_rule_families() -> None:
     assert rule_family("arg.send_money.amount.number") == "constraint"
     assert rule_family("approval.tier") == "approval_tier"
     assert rule_family("budget.daily-outgoing") == "limit"
+    assert rule_family("injection.rule.information_block") == "content_guard"
+    assert rule_family("flow.quarantine") == "quarantine"
 
 
 # -- the sample replay ---------------------------------------------------------------------------------------

@@ -165,10 +165,11 @@ def test_approval_required_carries_request_id_and_records_request(gw: Gateway) -
     with pytest.raises(ApprovalRequired) as info:
         pay(amount=12.5)
     assert paid == []
-    request = gw.state.approval_request(info.value.request_id)
+    request = gw.approvals.load_request(info.value.request_id)
     assert request is not None
-    assert request.status == "pending"
-    assert request.action["arguments"] == {"amount": 12.5}
+    assert gw.approvals.status(request.id) == "pending"
+    assert request.arguments == {"amount": 12.5}
+    assert request.tool == "pay"
     entry = gw.audit.store.get(int(info.value.decision.id[1:]))
     assert entry is not None
     assert entry.body["approval_request"] == info.value.request_id
@@ -178,7 +179,7 @@ def test_approval_request_store_failure_denies(gw: Gateway, monkeypatch: pytest.
     def broken(request: object) -> None:
         raise StoreError("disk I/O error")
 
-    monkeypatch.setattr(gw.state, "add_approval_request", broken)
+    monkeypatch.setattr(gw.approvals, "save_request", broken)
     decision = gw.check(Action("mailer", "s1", "pay", {"amount": 5}))
     assert decision.verdict is Verdict.DENY
     assert decision.rule_ids == ("store.unavailable",)
@@ -193,7 +194,7 @@ def test_unrecorded_approval_request_is_voided(gw: Gateway, monkeypatch: pytest.
     decision = gw.check(Action("mailer", "s1", "pay", {"amount": 5}))
     monkeypatch.undo()
     assert decision.rule_ids == ("audit.write_failed",)
-    assert gw.state.pending_approvals() == []
+    assert gw.approvals.pending() == []
 
 
 def test_async_tools_are_gated(gw: Gateway) -> None:

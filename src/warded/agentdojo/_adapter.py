@@ -13,6 +13,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from types import ModuleType
 from typing import Any
 
@@ -55,8 +56,6 @@ class AgentDojo:
 def load_agentdojo() -> AgentDojo:
     """Import AgentDojo, or raise :class:`AgentDojoMissing`."""
     try:
-        from importlib.metadata import version  # noqa: PLC0415
-
         with warnings.catch_warnings():
             # Its dependencies (pydantic, langchain, ...) may warn on import; that is not ours to fail on.
             warnings.simplefilter("ignore")

@@ -149,54 +149,49 @@ def _gateway(policy: CompiledPolicy, *, content_guard: bool) -> Iterator[Gateway
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _replay_user_task(
-    adj: AgentDojo, suite: Any, name: str, policy: CompiledPolicy, task: Any, *, content_guard: bool
-) -> UserTaskResult:
-    outcomes: dict[bool, tuple[bool, tuple[CallOutcome, ...]]] = {}
-    for grant in (True, False):
-        with _gateway(policy, content_guard=content_guard) as gw:
-            agent = GatedAgent(adj, gw, agent_id_for(name), f"{task.ID}", task, grant_approvals=grant)
-            utility, _ = suite.run_task_with_pipeline(agent, task, None, {})
-            outcomes[grant] = (bool(utility), tuple(agent.calls))
-    return UserTaskResult(name, task.ID, outcomes[True][1], outcomes[True][0], outcomes[False][0])
+@dataclass(frozen=True, slots=True)
+class _SuiteRun:
+    """What every replay in one suite shares."""
 
+    adj: AgentDojo
+    suite: Any
+    name: str
+    policy: CompiledPolicy
+    content_guard: bool
 
-def _replay_pair(
-    adj: AgentDojo,
-    suite: Any,
-    name: str,
-    policy: CompiledPolicy,
-    attack_name: str,
-    attack: Any,
-    user_task: Any,
-    injection_task: Any,
-    *,
-    content_guard: bool,
-) -> PairResult:
-    injections: dict[str, str] = attack.attack(user_task, injection_task)
-    session = f"{user_task.ID}/{injection_task.ID}/{attack_name}"
-    with _gateway(policy, content_guard=content_guard) as gw:
-        agent = GatedAgent(
-            adj,
-            gw,
-            agent_id_for(name),
-            session,
-            user_task,
-            injection_task=injection_task,
-            injections=tuple(injections.values()),
-            grant_approvals=False,
+    def user_task(self, task: Any) -> UserTaskResult:
+        outcomes: dict[bool, tuple[bool, tuple[CallOutcome, ...]]] = {}
+        for grant in (True, False):
+            with _gateway(self.policy, content_guard=self.content_guard) as gw:
+                agent = GatedAgent(self.adj, gw, agent_id_for(self.name), str(task.ID), task, grant_approvals=grant)
+                utility, _ = self.suite.run_task_with_pipeline(agent, task, None, {})
+                outcomes[grant] = (bool(utility), tuple(agent.calls))
+        return UserTaskResult(self.name, task.ID, outcomes[True][1], outcomes[True][0], outcomes[False][0])
+
+    def pair(self, attack_name: str, attack: Any, user_task: Any, injection_task: Any) -> PairResult:
+        injections: dict[str, str] = attack.attack(user_task, injection_task)
+        with _gateway(self.policy, content_guard=self.content_guard) as gw:
+            agent = GatedAgent(
+                self.adj,
+                gw,
+                agent_id_for(self.name),
+                f"{user_task.ID}/{injection_task.ID}/{attack_name}",
+                user_task,
+                injection_task=injection_task,
+                injections=tuple(injections.values()),
+                grant_approvals=False,
+            )
+            utility, success = self.suite.run_task_with_pipeline(agent, user_task, injection_task, injections)
+        return PairResult(
+            self.name,
+            attack_name,
+            user_task.ID,
+            injection_task.ID,
+            bool(success),
+            tuple(agent.calls),
+            agent.injection_seen,
+            bool(utility),
         )
-        utility, success = suite.run_task_with_pipeline(agent, user_task, injection_task, injections)
-    return PairResult(
-        name,
-        attack_name,
-        user_task.ID,
-        injection_task.ID,
-        bool(success),
-        tuple(agent.calls),
-        agent.injection_seen,
-        bool(utility),
-    )
 
 
 def _error(exc: BaseException) -> str:
@@ -225,11 +220,12 @@ def replay_suite(
     user_tasks = _first(suite.user_tasks, limit)
     injection_tasks = _first(suite.injection_tasks, limit)
     result.injection_tasks = len(injection_tasks)
+    run = _SuiteRun(adj, suite, name, policy, content_guard)
     for task_id, task in user_tasks:
         if progress is not None:
             progress(f"{name}: {task_id}")
         try:
-            result.user_tasks.append(_replay_user_task(adj, suite, name, policy, task, content_guard=content_guard))
+            result.user_tasks.append(run.user_task(task))
         except Exception as exc:  # a broken replay is reported (as no utility), never silently dropped
             result.user_tasks.append(UserTaskResult(name, task_id, (), False, False, _error(exc)))
     probe = suite.load_and_inject_default_environment({})
@@ -246,9 +242,7 @@ def replay_suite(
                 progress(f"{name}: {attack_name} {task_id}")
             for inj_id, inj in replayable:
                 try:
-                    pair = _replay_pair(
-                        adj, suite, name, policy, attack_name, attack, task, inj, content_guard=content_guard
-                    )
+                    pair = run.pair(attack_name, attack, task, inj)
                 except Exception as exc:  # counted as a successful attack: an unmeasured pair is not a blocked one
                     pair = PairResult(name, attack_name, task_id, inj_id, True, (), False, False, _error(exc))
                 result.pairs.append(pair)

@@ -45,6 +45,10 @@ TOTAL_KEYS = (
 )
 
 
+# Rule ids of the content guard's findings (scanner-defined), as they appear in a decision's reasons.
+_GUARD_PREFIXES = ("scan.", "injection.", "jailbreak.", "hidden", "encoded.", "pii.", "secret", "exfil", "output.")
+
+
 def rule_family(rule_id: str) -> str:
     """The mechanism a rule id belongs to, for "what blocked the attack"."""
     if rule_id.startswith("flow.untrusted"):
@@ -59,7 +63,7 @@ def rule_family(rule_id: str) -> str:
         return "limit"
     if rule_id in ("warded.default_deny", "warded.unknown_tool", "warded.unknown_agent"):
         return "not_granted"
-    if rule_id.startswith("scan."):
+    if rule_id.startswith(_GUARD_PREFIXES):
         return "content_guard"
     return rule_id
 
@@ -216,7 +220,8 @@ def render_table(report: dict[str, Any]) -> str:
     lines = [
         f"AgentDojo {report['benchmark_version']} replay (agentdojo {report['agentdojo_version']}), {guard}",
         "",
-        f"{'suite':<10} {'attack':<24} {'pairs':>6} {'success':>8} {'ASR':>7} {'approval':>9} {'denied':>7}  blocked by",
+        f"{'suite':<10} {'attack':<24} {'pairs':>6} {'success':>8} {'ASR':>7} {'approval':>9} {'denied':>7}"
+        "  blocked by",
     ]
     for name, suite in report["suites"].items():
         for attack, row in suite["attacks"].items():

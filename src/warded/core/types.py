@@ -98,6 +98,7 @@ class Decision:
     effects: tuple[Effect, ...] = ()
     id: str = ""  # assigned by the gateway when the decision is recorded: "d<audit seq>"
     request_id: str = ""  # the approval request created for a REQUIRE_APPROVAL decision
+    capability: str = field(default="", repr=False)  # single-use token for the tool side (on request)
 
     @property
     def allowed(self) -> bool:

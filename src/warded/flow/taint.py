@@ -176,6 +176,22 @@ class FlowIndex:
                 table.setdefault(k, set()).update(seen)
         return len(found)
 
+    def record_labelled(self, agent_id: str, session_id: str, labels: Iterable[str], value: object) -> int:
+        """Index an input that carries several provenance labels (a message relayed by another agent):
+        it is trusted only if every label is; taint is a lower bound that survives hand-offs."""
+        names = sorted(set(labels)) or ["untrusted"]
+        trusted = all(self.rules.trusted(label, "") for label in names)
+        label = " via ".join(names)
+        found: dict[str, set[Seen]] = {}
+        for where, text in texts_of(value):
+            for item in extract(text):
+                found.setdefault(_key(item), set()).add(Seen(label, trusted, where))
+        with self._lock:
+            table = self._sessions.setdefault((agent_id, session_id), {})
+            for k, seen in found.items():
+                table.setdefault(k, set()).update(seen)
+        return len(found)
+
     def view(self, agent_id: str, session_id: str) -> Mapping[str, set[Seen]]:
         """A read-only live view of the session's index (no copy)."""
         with self._lock:

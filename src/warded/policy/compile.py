@@ -15,8 +15,10 @@ from typing import Any
 import cedarpy
 from pydantic import ValidationError
 
+from warded.approve.files import load_approvers
+from warded.audit.keys import load_public_key
 from warded.core.types import Tier
-from warded.errors import PolicyError, PolicyProblem
+from warded.errors import PolicyError, PolicyProblem, WardedError
 from warded.policy import cedar as cd
 from warded.policy._yaml import Path_, load_yaml, locate
 from warded.policy.constraints import ArgChecker, compile_arg
@@ -47,6 +49,9 @@ class CompiledPolicy:
     limits: tuple[LimitSpec, ...]
     budgets: tuple[BudgetSpec, ...]
     base_dir: str
+    # Keys loaded from the policy's files: approvers {key_id: (name, key)} and agents {agent_id: key}.
+    approvers: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
+    agent_keys: Mapping[str, Any] = field(default_factory=dict)
     cedar_policies: tuple[cd.CedarPolicy, ...] = field(default=())
     # Memo of Cedar answers keyed by (agent, tool, context); Cedar is pure, so this is exact.
     cedar_cache: dict[tuple[object, ...], cd.CedarAnswer] = field(default_factory=dict, compare=False, repr=False)
@@ -106,9 +111,38 @@ def load_policy(path: str | os.PathLike[str]) -> CompiledPolicy:
         except (OSError, UnicodeDecodeError) as exc:
             line, col = locate(marks, ("cedar_files", i))
             problems.append(PolicyProblem(file, line, col, f"cannot read Cedar file {name!r}: {exc}"))
+    approvers: dict[str, tuple[str, Any]] = {}
+    for name, key_file in spec.approval.approvers.items():
+        try:
+            loaded = load_approvers({name: _relative(base_dir, key_file)})
+        except WardedError as exc:
+            line, col = locate(marks, ("approval", "approvers", name))
+            problems.append(PolicyProblem(file, line, col, f"approval.approvers.{name}: {exc.diagnostics()}"))
+            continue
+        for kid, entry in loaded.items():
+            if kid in approvers:
+                line, col = locate(marks, ("approval", "approvers", name))
+                problems.append(
+                    PolicyProblem(file, line, col, f"approval.approvers.{name}: same key as {approvers[kid][0]!r}")
+                )
+            approvers[kid] = entry
+    agent_keys: dict[str, Any] = {}
+    for agent_name, agent_spec in spec.agents.items():
+        if agent_spec.public_key is None:
+            continue
+        try:
+            agent_keys[agent_name] = load_public_key(_relative(base_dir, agent_spec.public_key))
+        except WardedError as exc:
+            line, col = locate(marks, ("agents", agent_name, "public_key"))
+            problems.append(PolicyProblem(file, line, col, f"agents.{agent_name}.public_key: {exc.diagnostics()}"))
     if problems:
         raise PolicyError(problems)
-    return compile_policy(spec, marks, file, cedar_sources, base_dir=base_dir, digest=digest.hexdigest())
+    compiled = compile_policy(spec, marks, file, cedar_sources, base_dir=base_dir, digest=digest.hexdigest())
+    return replace(compiled, approvers=approvers, agent_keys=agent_keys)
+
+
+def _relative(base_dir: str, name: str) -> str:
+    return name if os.path.isabs(name) else os.path.join(base_dir, name)
 
 
 def validate_spec(data: object, marks: dict[Path_, tuple[int, int]], file: str) -> PolicySpec:

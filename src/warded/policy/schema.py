@@ -78,6 +78,8 @@ class ToolSpec(_Strict):
 class AgentSpec(_Strict):
     description: str = ""
     tools: list[Name] = Field(default_factory=list)
+    # The agent's Ed25519 public key file: messages it signs (envelopes) are authenticated.
+    public_key: str | None = None
 
 
 class LimitSpec(_Strict):
@@ -115,6 +117,11 @@ class BudgetSpec(_Strict):
 
 class ApprovalSpec(_Strict):
     tiers: list[TierT] = Field(default_factory=list)
+    # Who may approve: name -> Ed25519 public key file (relative to the policy file).
+    approvers: dict[Name, str] = Field(default_factory=dict)
+    ttl: Duration = 900.0  # how long an approval request stays open
+    max_skew: Duration = 30.0  # tolerated clock difference between approver and gateway
+    token_ttl: Duration = 60.0  # lifetime of the single-use capability token an ALLOW carries
 
 
 class SessionSpec(_Strict):

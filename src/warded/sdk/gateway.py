@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -18,10 +19,14 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar, cast
 
+from warded.approve.approvals import ApprovalRejected, ApprovalRequest, make_request, verify_approval
+from warded.approve.capability import CapabilityRejected, TokenVerifier, issue_token
+from warded.approve.digest import DigestError, digest_of_action
+from warded.approve.envelope import OpenedMessage, open_envelope
 from warded.audit.keys import generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
 from warded.audit.secrets import hash_secret
@@ -39,7 +44,10 @@ from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.registry import load_scanner
 from warded.scan.types import SEVERITY, Finding, Response, Source
 from warded.scan.vault import redact
-from warded.store.state import ALL_SESSIONS, ApprovalRequest, SQLiteStateStore
+from warded.store.approvals import SQLiteApprovalStore
+from warded.store.state import ALL_SESSIONS, SQLiteStateStore
+
+_APPROVAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("warded_approval", default=None)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,9 +71,12 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         scanner: ScanPipeline | None = None,
+        approvals: SQLiteApprovalStore | None = None,
     ) -> None:
         self.policy = policy
         self.scanner = scanner
+        self.approvals = approvals
+        self._tokens = TokenVerifier({audit.signer.key_id: audit.signer.public_key}, clock)
         flow = policy.spec.flow
         self.flow: FlowIndex | None = None
         if flow.enabled:
@@ -110,20 +121,28 @@ class Gateway:
             checkpoint_seconds=audit_spec.checkpoint_seconds,
             clock=clock,
         )
+        sync = audit_spec.synchronous.value.upper()
         try:
-            state = SQLiteStateStore(db_path, synchronous=audit_spec.synchronous.value.upper())
+            state = SQLiteStateStore(db_path, synchronous=sync)
+            approvals = SQLiteApprovalStore(db_path, synchronous=sync)
         except StoreError:
             audit.close()
             raise
-        return cls(policy, audit, state, clock=clock, scanner=scanner)
+        return cls(policy, audit, state, clock=clock, scanner=scanner, approvals=approvals)
 
     # -- checking ------------------------------------------------------------------------------
 
-    def check(self, action: Action) -> Decision:
-        """Decide ``action``, apply its effects and record it in the audit log. Never raises."""
+    def check(self, action: Action, *, approval: str | None = None, with_token: bool = False) -> Decision:
+        """Decide ``action``, apply its effects and record it in the audit log. Never raises.
+
+        ``approval`` names an approval request a human has signed for exactly this action: it is verified
+        (signer, signature, digest of these very arguments, expiry, single use) and, if valid, the action
+        is decided as approved — a hard DENY still wins. ``with_token`` asks for a single-use capability
+        token on ALLOW (``Decision.capability``), bound to the action's digest, for the tool side to verify.
+        """
         try:
             with self._lock:
-                return self._check(action)
+                return self._check(action, approval, with_token)
         except Exception as exc:  # fail closed, and try to record why
             decision = deny("warded.internal_error", f"gateway error ({type(exc).__name__}: {str(exc)[:200]})")
             try:
@@ -134,7 +153,7 @@ class Gateway:
             except Exception:
                 return decision
 
-    def _check(self, action: Action) -> Decision:
+    def _check(self, action: Action, approval: str | None, with_token: bool) -> Decision:
         if self._closed:
             return deny("warded.gateway_closed", "the gateway is closed")
         now = self._clock()
@@ -143,6 +162,12 @@ class Gateway:
         except StoreError as exc:
             decision = deny("store.unavailable", f"session state unavailable: {exc}")
             return self._record(action, decision)
+        request: ApprovalRequest | None = None
+        if approval is not None:
+            request, refusal = self._verify_approval(action, approval, now)
+            if refusal is not None:
+                return self._record(action, refusal, extra={"approval": {"request_id": approval, "refused": True}})
+            state = replace(state, approved=True)
         started = self._timer()
         findings = self._scan_arguments(action)
         taint = self._trace(action)
@@ -155,8 +180,123 @@ class Gateway:
                 decision.tier,
             )
         decision = self._apply_effects(action, decision, now, pause_scope)
+        extra: dict[str, Any] = {}
+        if request is not None:
+            extra["approval"] = {"request_id": request.id, "used": decision.allowed}
+            if decision.allowed and not self._consume(request, now):
+                decision = deny("approval.replayed", "this approval has already been used", decision.tier)
+                extra["approval"]["used"] = False
         self._count(action, decision, now)
-        return self._record(action, decision)
+        if taint:
+            extra["taint"] = [t.to_json() for t in taint]
+        decision = self._record(action, decision, extra=extra, taint=taint)
+        if with_token and decision.allowed:
+            decision = replace(decision, capability=self._issue_token(action, now))
+        return decision
+
+    # -- approvals and capability tokens -------------------------------------------------------
+
+    def _verify_approval(
+        self, action: Action, request_id: str, now: float
+    ) -> tuple[ApprovalRequest | None, Decision | None]:
+        if self.approvals is None:
+            return None, deny("approval.unavailable", "this gateway has no approval store")
+        try:
+            request = self.approvals.load_request(request_id)
+            if request is None:
+                return None, deny("approval.unknown_request", f"no approval request {request_id[:80]!r}")
+            verdict = self.approvals.load_verdict(request_id)
+            if verdict is None:
+                return None, deny("approval.pending", f"approval request {request_id} has not been decided yet")
+            verify_approval(
+                request,
+                verdict,
+                self.policy.approvers,
+                now,
+                self.approvals.used_nonces,
+                action_digest=digest_of_action(action, request.expires_at, request.nonce),
+                max_skew=self.policy.spec.approval.max_skew,
+            )
+        except ApprovalRejected as exc:
+            return None, Decision(Verdict.DENY, (exc.reason,))
+        except (StoreError, DigestError) as exc:
+            return None, deny("approval.unverifiable", f"the approval could not be checked: {exc}")
+        return request, None
+
+    def _consume(self, request: ApprovalRequest, now: float) -> bool:
+        if self.approvals is None:
+            return False
+        try:
+            return self.approvals.consume(request, now)
+        except StoreError:
+            return False
+
+    def _issue_token(self, action: Action, now: float) -> str:
+        expires = now + self.policy.spec.approval.token_ttl
+        nonce = secrets.token_urlsafe(16)
+        return issue_token(self.audit.signer, digest_of_action(action, expires, nonce), expires, nonce)
+
+    def verify_capability(self, token: str, action: Action) -> None:
+        """The tool side: refuse unless ``token`` was issued for exactly this action and is unused.
+
+        Raises :class:`ToolDenied` (with the token's refusal code) otherwise.
+        """
+        try:
+            self._tokens.verify_action(
+                token,
+                agent_id=action.agent_id,
+                session_id=action.session_id,
+                tool=action.tool,
+                arguments=action.arguments,
+            )
+        except (CapabilityRejected, DigestError) as exc:
+            reason = exc.reason if isinstance(exc, CapabilityRejected) else Reason("capability.malformed", str(exc))
+            raise ToolDenied(Decision(Verdict.DENY, (reason,))) from None
+
+    def wait_for_approval(self, request_id: str, timeout_s: float, *, poll_s: float = 0.2) -> str:
+        """Block until a human decides ``request_id`` or ``timeout_s`` passes; returns the status
+        (``approved``, ``denied``, ``pending``, ``used``, ``void``, or ``unknown``)."""
+        if self.approvals is None:
+            return "unknown"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.approvals.status(request_id) or "unknown"
+            if status != "pending" or time.monotonic() >= deadline:
+                return status
+            time.sleep(poll_s)
+
+    @contextlib.contextmanager
+    def approved(self, request_id: str) -> Iterator[None]:
+        """Within this block, decorated tools present approval ``request_id`` (see :meth:`check`)."""
+        token = _APPROVAL.set(request_id)
+        try:
+            yield
+        finally:
+            _APPROVAL.reset(token)
+
+    # -- agent-to-agent messages -----------------------------------------------------------------
+
+    def receive(self, agent_id: str, session_id: str, envelope: object) -> OpenedMessage:
+        """Open a message from another agent and index it for ``agent_id``'s session with its labels.
+
+        A message whose signature does not verify against the policy's agent keys is untrusted; a
+        verified one keeps the provenance labels it carries, so taint survives the hand-off.
+        """
+        opened = open_envelope(envelope, self.policy.agent_keys)
+        if self.flow is not None:
+            self.flow.record_labelled(agent_id, session_id, opened.labels, opened.text)
+        with self._lock:
+            self._append(
+                "message_received",
+                {
+                    "agent_id": agent_id,
+                    "session_id": session_id,
+                    "sender": opened.sender,
+                    "trusted": opened.trusted,
+                    "labels": sorted(opened.labels),
+                },
+            )
+        return opened
 
     # -- provenance ----------------------------------------------------------------------------
 
@@ -234,20 +374,12 @@ class Gateway:
         with self._lock:
             request_id = ""
             if verdict is Verdict.REQUIRE_APPROVAL:
-                request_id = "r" + secrets.token_hex(8)
-                body["approval_request"] = request_id
-                self.state.add_approval_request(
-                    ApprovalRequest(
-                        request_id,
-                        self._clock(),
-                        action.agent_id,
-                        action.session_id,
-                        action.tool,
-                        body["action"],
-                        decision.to_json(),
-                        "pending",
-                    )
-                )
+                try:
+                    request_id = self._open_request(action, decision, body["action"]["arguments"], ())
+                    body["approval_request"] = request_id
+                except (StoreError, DigestError, ApprovalRejected):
+                    verdict = Verdict.DENY  # cannot ask anyone: withhold the result outright
+                    decision = replace(decision, verdict=verdict)
             seq = self._append("result_scanned", body)
         decision = replace(decision, id=f"d{seq}", request_id=request_id)
         if verdict is Verdict.DENY:
@@ -385,32 +517,29 @@ class Gateway:
                 if isinstance(amount, int | float) and not isinstance(amount, bool):
                     self._windows.add((budget.id, self._scope_key(budget.scope, action)), now, float(amount))
 
-    def _record(self, action: Action, decision: Decision) -> Decision:
+    def _record(
+        self,
+        action: Action,
+        decision: Decision,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        taint: tuple[TaintFinding, ...] = (),
+    ) -> Decision:
         tool = self.policy.tools.get(action.tool) if isinstance(getattr(action, "tool", None), str) else None
         secret_args = tool.secret_args if tool is not None else frozenset()
         body: dict[str, Any] = {"action": _audit_action(action, secret_args), "decision": decision.to_json()}
+        body.update(extra or {})
         request_id = ""
         if decision.verdict is Verdict.REQUIRE_APPROVAL:
             # The request is stored first and named in the decision's audit entry: one append, and an
             # approval request never exists without its recorded decision (a failed append voids it).
-            request_id = "r" + secrets.token_hex(8)
-            body["approval_request"] = request_id
-            request = ApprovalRequest(
-                id=request_id,
-                created=self._clock(),
-                agent_id=action.agent_id,
-                session_id=action.session_id,
-                tool=action.tool,
-                action=body["action"],
-                decision=body["decision"],
-                status="pending",
-            )
             try:
-                self.state.add_approval_request(request)
-            except StoreError as exc:
+                request_id = self._open_request(action, decision, body["action"]["arguments"], taint)
+            except (StoreError, DigestError, ApprovalRejected) as exc:
                 decision = deny("store.unavailable", f"could not record the approval request: {exc}", decision.tier)
                 body = {"action": body["action"], "decision": decision.to_json()}
-                request_id = ""
+            else:
+                body["approval_request"] = request_id
         try:
             seq = self._append("decision", body)
         except AuditError as exc:
@@ -420,9 +549,33 @@ class Gateway:
             return deny("audit.write_failed", f"could not record the decision: {exc}", decision.tier)
         return replace(decision, id=f"d{seq}", request_id=request_id)
 
+    def _open_request(
+        self, action: Action, decision: Decision, display: Mapping[str, Any], taint: tuple[TaintFinding, ...]
+    ) -> str:
+        if self.approvals is None:
+            raise StoreError("this gateway has no approval store")
+        now = self._clock()
+        request = make_request(
+            request_id="r" + secrets.token_hex(8),
+            agent_id=action.agent_id,
+            session_id=action.session_id,
+            tool=action.tool,
+            arguments=action.arguments,
+            display_arguments=display,
+            tier=decision.tier,
+            reasons=decision.reasons,
+            taint=[t.to_json() for t in taint],
+            created_at=now,
+            expires_at=now + self.policy.spec.approval.ttl,
+            nonce=secrets.token_hex(16),
+        )
+        self.approvals.save_request(request)
+        return request.id
+
     def _void_request(self, request_id: str) -> None:
-        with contextlib.suppress(StoreError):
-            self.state.set_request_status(request_id, "void")
+        if self.approvals is not None:
+            with contextlib.suppress(StoreError):
+                self.approvals.void(request_id)
 
     def _append(self, kind: str, body: Mapping[str, Any]) -> int:
         return self.audit.append(kind, body).seq
@@ -489,8 +642,10 @@ class Gateway:
                     arguments=arguments,
                     tier=declared,
                 )
-                decision = self.check(action)
+                decision = self.check(action, approval=_APPROVAL.get(), with_token=True)
                 if decision.verdict is Verdict.ALLOW:
+                    # The tool side: run only with a valid single-use token for exactly these arguments.
+                    self.verify_capability(decision.capability, action)
                     return action
                 if decision.verdict is Verdict.REQUIRE_APPROVAL:
                     raise ApprovalRequired(decision, decision.request_id)
@@ -538,6 +693,8 @@ class Gateway:
                     self.audit.close()
                 finally:
                     self.state.close()
+                    if self.approvals is not None:
+                        self.approvals.close()
                     _open_gateways.discard(self)
 
     def __enter__(self) -> Gateway:

@@ -1,4 +1,4 @@
-"""Session state shared between the gateway and the CLI: pauses and approval requests.
+"""Session state shared between the gateway and the CLI: pauses, quarantines and the kill switch.
 
 Lives in the same SQLite file as the audit log (WAL mode), so ``warded session pause`` in
 another process takes effect on the gateway's next check (one indexed read per check).
@@ -6,11 +6,9 @@ another process takes effect on the gateway's next check (one indexed read per c
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from warded.errors import StoreError
 
@@ -26,16 +24,6 @@ CREATE TABLE IF NOT EXISTS session_pauses (
     paused_at REAL NOT NULL,
     PRIMARY KEY (agent_id, session_id)
 );
-CREATE TABLE IF NOT EXISTS approval_requests (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    agent_id TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    tool TEXT NOT NULL,
-    action TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    status TEXT NOT NULL
-);
 """
 
 
@@ -48,20 +36,8 @@ class Pause:
     paused_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalRequest:
-    id: str
-    created: float
-    agent_id: str
-    session_id: str
-    tool: str
-    action: dict[str, Any]
-    decision: dict[str, Any]
-    status: str
-
-
 class SQLiteStateStore:
-    """Pauses and approval requests in SQLite. Thread-safe; safe across processes."""
+    """Pauses in SQLite. Thread-safe; safe across processes."""
 
     def __init__(self, path: str, *, timeout_s: float = 5.0, synchronous: str = "NORMAL") -> None:
         if synchronous not in ("NORMAL", "FULL"):
@@ -138,52 +114,3 @@ class SQLiteStateStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot list pauses: {exc}") from exc
         return [Pause(*r) for r in rows]
-
-    # -- approval requests (the approval flow itself arrives with signed approvals) -------
-
-    def add_approval_request(self, request: ApprovalRequest) -> None:
-        with self._lock:
-            try:
-                self._db.execute(
-                    "INSERT INTO approval_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        request.id,
-                        request.created,
-                        request.agent_id,
-                        request.session_id,
-                        request.tool,
-                        json.dumps(request.action, sort_keys=True),
-                        json.dumps(request.decision, sort_keys=True),
-                        request.status,
-                    ),
-                )
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot record approval request: {exc}") from exc
-
-    def approval_request(self, request_id: str) -> ApprovalRequest | None:
-        with self._lock:
-            try:
-                row = self._db.execute("SELECT * FROM approval_requests WHERE id = ?", (request_id,)).fetchone()
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot read approval request: {exc}") from exc
-        if row is None:
-            return None
-        return ApprovalRequest(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), json.loads(row[6]), row[7])
-
-    def set_request_status(self, request_id: str, status: str) -> None:
-        with self._lock:
-            try:
-                self._db.execute("UPDATE approval_requests SET status = ? WHERE id = ?", (status, request_id))
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot update approval request: {exc}") from exc
-
-    def pending_approvals(self) -> list[ApprovalRequest]:
-        with self._lock:
-            try:
-                rows = self._db.execute(
-                    "SELECT id FROM approval_requests WHERE status = 'pending' ORDER BY created"
-                ).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot list approval requests: {exc}") from exc
-        out = [self.approval_request(r[0]) for r in rows]
-        return [r for r in out if r is not None]
