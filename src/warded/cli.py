@@ -165,6 +165,27 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return ops.SCAN_EXIT[result.verdict]
 
 
+def _cmd_approve(args: argparse.Namespace) -> int:
+    signed = ops.decide_request(
+        args.policy, args.id, args.key, approve=args.command == "approve", name=args.name, out_path=args.out
+    )
+    print(f"{signed.verdict.value}d request {args.id} as {signed.approver} (key {signed.key_id})")
+    return EXIT_OK
+
+
+def _cmd_approvals(args: argparse.Namespace) -> int:
+    if args.sub == "show":
+        print(ops.describe_request(args.policy, args.id))
+        return EXIT_OK
+    pending = ops.pending_requests(args.policy)
+    if not pending:
+        print("no pending approval requests")
+    for request in pending:
+        reasons = "; ".join(r.rule_id for r in request.reasons[:3])
+        print(f"{request.id}  {request.agent_id}/{request.session_id}  {request.tool}  [{reasons}]")
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from warded.demo import run_demo
 
@@ -219,6 +240,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = session.add_parser("list", help="list paused sessions")
     p.add_argument("--policy", default="warded.yaml")
     p.set_defaults(func=_cmd_sessions)
+
+    for name, helptext in (
+        ("approve", "sign an approval of a pending request with your Ed25519 key"),
+        ("deny", "sign a refusal of a pending request"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("id", help="approval request id (from ApprovalRequired or `warded approvals list`)")
+        p.add_argument("--key", required=True, help="your private key file (warded keygen)")
+        p.add_argument("--name", default=None, help="approver name (default: found from the key)")
+        p.add_argument("--out", default=None, help="also write the signed approval to this file")
+        p.add_argument("--policy", default="warded.yaml")
+        p.set_defaults(func=_cmd_approve)
+    approvals = sub.add_parser("approvals", help="list and inspect approval requests").add_subparsers(
+        dest="sub", required=True
+    )
+    p = approvals.add_parser("list", help="pending requests")
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_approvals)
+    p = approvals.add_parser("show", help="everything a human needs before signing: tier, arguments, reasons, taint")
+    p.add_argument("id")
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_approvals)
 
     p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing audit checkpoints")
     p.add_argument("path")

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
+from warded.approve.approvals import ApprovalRejected, ApprovalRequest, RejectCode, SignedApproval
+from warded.approve.files import approve_request, deny_request, show_request
 from warded.audit.chain import AuditEntry, VerifyReport
-from warded.audit.keys import generate_keypair, load_public_keys, public_key_path
+from warded.audit.keys import Signer, generate_keypair, load_public_keys, public_key_path
 from warded.audit.log import AuditLog, open_sqlite_log, verify_store
 from warded.errors import AuditError
 from warded.policy.compile import CompiledPolicy, load_policy
@@ -23,6 +25,7 @@ from warded.scan.pipeline import ScanPipeline
 from warded.scan.registry import DEFAULT_SCANNERS, load_scanner
 from warded.scan.types import Source
 from warded.sdk.gateway import build_scanner
+from warded.store.approvals import SQLiteApprovalStore
 from warded.store.sqlite import SQLiteAuditStore
 from warded.store.state import ALL_SESSIONS, Pause, SQLiteStateStore
 
@@ -185,3 +188,56 @@ def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str
         if SCAN_EXIT[verdict] > SCAN_EXIT[worst]:
             worst = verdict
     return worst
+
+
+# -- approvals ---------------------------------------------------------------------------------
+
+
+def _approver_name(policy: CompiledPolicy, key_path: str, name: str | None) -> str:
+    """The configured approver whose public key matches ``key_path`` (or ``name`` if given)."""
+    if name is not None:
+        return name
+    signer = Signer.from_file(key_path)
+    entry = policy.approvers.get(signer.key_id)
+    if entry is None:
+        raise ApprovalRejected(
+            RejectCode.UNKNOWN_SIGNER, f"key {signer.key_id} is not one of the policy's approvers (approval.approvers)"
+        )
+    return str(entry[0])
+
+
+def decide_request(
+    policy_path: str,
+    request_id: str,
+    key_path: str,
+    *,
+    approve: bool,
+    name: str | None = None,
+    out_path: str | None = None,
+) -> SignedApproval:
+    """Sign an approval (or a denial) of a pending request with an approver's private key."""
+    policy = load_policy(policy_path)
+    db = paths_for(policy).db
+    approver = _approver_name(policy, key_path, name)
+    fn = approve_request if approve else deny_request
+    signed = fn(db, request_id, key_path, approver, time.time(), out_path=out_path, approvers=policy.approvers)
+    with _admin(policy_path) as (audit, _state):
+        audit.append(
+            "approval_decided",
+            {
+                "request_id": request_id,
+                "verdict": signed.verdict.value,
+                "approver": signed.approver,
+                "key_id": signed.key_id,
+            },
+        )
+    return signed
+
+
+def describe_request(policy_path: str, request_id: str) -> str:
+    return show_request(paths_for(load_policy(policy_path)).db, request_id, now=time.time())
+
+
+def pending_requests(policy_path: str) -> list[ApprovalRequest]:
+    with SQLiteApprovalStore(paths_for(load_policy(policy_path)).db) as store:
+        return store.pending(time.time())

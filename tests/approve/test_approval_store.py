@@ -248,7 +248,7 @@ def test_shares_the_file_with_the_state_store(db: str) -> None:
     state.close()
     with raw(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"signed_approvals", "used_nonces", "session_pauses", "approval_requests"} <= tables
+        assert {"signed_approvals", "used_nonces", "session_pauses"} <= tables
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
