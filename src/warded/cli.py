@@ -186,6 +186,14 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench_scan(args: argparse.Namespace) -> int:
+    from warded.scan.bench import run_scan_bench
+
+    result = run_scan_bench(repeats=args.repeats)
+    print(json.dumps(result, indent=None if args.compact else 2))
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from warded.demo import run_demo
 
@@ -273,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=_cmd_bench)
+    p = bench.add_parser("scan", help="content-guard recall/FPR on held-out data and latency per stage and size")
+    p.add_argument("--repeats", type=int, default=200, help="messages per size for latency")
+    p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.set_defaults(func=_cmd_bench_scan)
 
     p = sub.add_parser(
         "scan",
