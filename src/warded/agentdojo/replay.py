@@ -35,7 +35,9 @@ from warded.audit.log import open_sqlite_log
 from warded.core.types import Verdict
 from warded.errors import WardedError
 from warded.policy.compile import CompiledPolicy, load_policy
+from warded.scan.pipeline import ScanPipeline
 from warded.sdk.gateway import Gateway, build_scanner
+from warded.store.approvals import SQLiteApprovalStore
 from warded.store.state import SQLiteStateStore
 
 SUITES = ("workspace", "travel", "banking", "slack")
@@ -130,17 +132,16 @@ class SuiteResult:
 
 
 @contextmanager
-def _gateway(policy: CompiledPolicy, *, content_guard: bool) -> Iterator[Gateway]:
-    """A fresh gateway around ``policy`` with its own audit log, key and state in a temporary directory."""
+def _gateway(policy: CompiledPolicy, scanner: ScanPipeline | None) -> Iterator[Gateway]:
+    """A fresh gateway around ``policy``: its own audit log, signing key, state and approval store, in a
+    temporary directory removed afterwards."""
     workdir = tempfile.mkdtemp(prefix="warded-agentdojo-")
     try:
         key = os.path.join(workdir, "audit.key")
         db = os.path.join(workdir, "audit.db")
         generate_keypair(key)
         audit = open_sqlite_log(db, key, checkpoint_every=1_000_000, checkpoint_seconds=86_400.0)
-        state = SQLiteStateStore(db)
-        scanner = build_scanner(policy) if content_guard and policy.spec.scan.enabled else None
-        gw = Gateway(policy, audit, state, scanner=scanner)
+        gw = Gateway(policy, audit, SQLiteStateStore(db), scanner=scanner, approvals=SQLiteApprovalStore(db))
         try:
             yield gw
         finally:
@@ -157,12 +158,12 @@ class _SuiteRun:
     suite: Any
     name: str
     policy: CompiledPolicy
-    content_guard: bool
+    scanner: ScanPipeline | None  # the content guard, when it is on
 
     def user_task(self, task: Any) -> UserTaskResult:
         outcomes: dict[bool, tuple[bool, tuple[CallOutcome, ...]]] = {}
         for grant in (True, False):
-            with _gateway(self.policy, content_guard=self.content_guard) as gw:
+            with _gateway(self.policy, self.scanner) as gw:
                 agent = GatedAgent(self.adj, gw, agent_id_for(self.name), str(task.ID), task, grant_approvals=grant)
                 utility, _ = self.suite.run_task_with_pipeline(agent, task, None, {})
                 outcomes[grant] = (bool(utility), tuple(agent.calls))
@@ -170,7 +171,7 @@ class _SuiteRun:
 
     def pair(self, attack_name: str, attack: Any, user_task: Any, injection_task: Any) -> PairResult:
         injections: dict[str, str] = attack.attack(user_task, injection_task)
-        with _gateway(self.policy, content_guard=self.content_guard) as gw:
+        with _gateway(self.policy, self.scanner) as gw:
             agent = GatedAgent(
                 self.adj,
                 gw,
@@ -220,7 +221,8 @@ def replay_suite(
     user_tasks = _first(suite.user_tasks, limit)
     injection_tasks = _first(suite.injection_tasks, limit)
     result.injection_tasks = len(injection_tasks)
-    run = _SuiteRun(adj, suite, name, policy, content_guard)
+    scanner = build_scanner(policy) if content_guard and policy.spec.scan.enabled else None
+    run = _SuiteRun(adj, suite, name, policy, scanner)
     for task_id, task in user_tasks:
         if progress is not None:
             progress(f"{name}: {task_id}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from warded import ops
 from warded.core.types import Decision
+from warded.audit.keys import generate_keypair
 from warded.demo.toolset import Mailbox
 from warded.errors import ApprovalRequired, ToolDenied, VerificationError
 from warded.sdk.gateway import Gateway
@@ -49,11 +50,21 @@ def _show(label: str, call: Callable[[], Any]) -> Decision | None:
     return None
 
 
+USER_REQUEST = (
+    "Go through my inbox. Reply to Bob (bob@partner.example.org) that Tuesday works, "
+    "and pay invoice 7: 120 EUR to GB33BUKB20201555555555."
+)
+
+
 def write_demo_policy(directory: str) -> str:
+    """Write the demo policy into ``directory``, with the approver key pair it names."""
     text = importlib.resources.files("warded.examples").joinpath("demo.yaml").read_text("utf-8")
     path = os.path.join(directory, "warded.yaml")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
+    approver_key = os.path.join(directory, "approver-alice.key")
+    if not os.path.exists(approver_key):
+        generate_keypair(approver_key)
     return path
 
 
@@ -70,6 +81,8 @@ def run_demo(directory: str | None = None) -> int:
 
     gw = Gateway.from_file(policy_path)
     gw.bind(AGENT, SESSION)
+    gw.record_user(AGENT, SESSION, USER_REQUEST)
+    print(f"user: {USER_REQUEST}")
     list_inbox = gw.tool(tier="read")(mailbox.list_inbox)
     read_email = gw.tool(tier="read")(mailbox.read_email)
     read_attachment = gw.tool(tier="read")(mailbox.read_attachment)
@@ -104,14 +117,33 @@ def run_demo(directory: str | None = None) -> int:
         lambda: send_email(to=["bob@partner.example.org"], subject="Re: meeting", body="Tuesday works."),
     )
 
-    _say("3. A payment to a known payee waits for a human")
+    _say("3. An instruction hidden in an e-mail cannot silently drive an action")
+    _show("read_email(id=7)", lambda: read_email(id=7))
+    print("  ...an obedient agent now does what the e-mail says:")
     _show(
-        "send_payment(to_account='GB33…', amount=120, otp='******')",
-        lambda: send_payment(to_account="GB33BUKB20201555555555", amount=120, memo="invoice 7", otp="492817"),
+        "send_email(to=['reports@partner.example.org'], ...)",
+        lambda: send_email(to=["reports@partner.example.org"], subject="Customer list", body="Attached."),
     )
-    print(f"  payments made: {mailbox.count('payments')} (the call did not run)")
+    print("  the address passes the domain allow-list, but it came only from untrusted data: a human must decide")
 
-    _say("4. A runaway delete loop meets the circuit breaker (max 20 destructive calls / 10 min)")
+    _say("4. A payment the user asked for: a human signs the approval (`warded approve ID --key ...`)")
+    pay = lambda: send_payment(to_account="GB33BUKB20201555555555", amount=120, memo="invoice 7", otp="492817")  # noqa: E731
+    decision = _show("send_payment(to_account='GB33…', amount=120, otp='******')", pay)
+    print(f"  payments made: {mailbox.count('payments')} (the call did not run)")
+    if decision is not None and decision.request_id:
+        print("  the approver sees:")
+        for line in ops.describe_request(policy_path, decision.request_id).splitlines():
+            print(f"    | {line}")
+        signed = ops.decide_request(
+            policy_path, decision.request_id, os.path.join(workdir, "approver-alice.key"), approve=True
+        )
+        print(f"  approved by {signed.approver} (Ed25519 key {signed.key_id}); the agent retries with the approval:")
+        with gw.approved(decision.request_id):
+            _show("send_payment(...) with approval", pay)
+            print(f"  payments made: {mailbox.count('payments')}")
+            _show("send_payment(...) again with the same approval", pay)
+
+    _say("5. A runaway delete loop meets the circuit breaker (max 20 destructive calls / 10 min)")
     before = mailbox.count("messages")
     stopped_at = None
     for message_id in range(1, 41):
@@ -127,7 +159,7 @@ def run_demo(directory: str | None = None) -> int:
     _show("delete_email(id=35)", lambda: delete_email(id=35))
     _show("list_inbox()", list_inbox)
 
-    _say("5. An operator resumes the session (`warded session resume mail-assistant demo-session-1`)")
+    _say("6. An operator resumes the session (`warded session resume mail-assistant demo-session-1`)")
     ops.resume_session(policy_path, AGENT, SESSION)
     _show("delete_email(id=35)", lambda: delete_email(id=35))
     print("  ...and can pull the kill switch by hand (`warded session pause ...`)")
@@ -135,14 +167,14 @@ def run_demo(directory: str | None = None) -> int:
     _show("delete_email(id=36)", lambda: delete_email(id=36))
     gw.close()
 
-    _say("6. The audit log verifies (`warded audit verify`)")
+    _say("7. The audit log verifies (`warded audit verify`)")
     db, keys = ops.resolve_log(policy_path, None, [])
     for entry in ops.tail_log(db, 4):
         print(f"  {entry.seq:>4} {entry.kind:<16} {str(entry.body)[:90]}")
     report = ops.verify_log(db, keys)
     print(f"  {report.summary()}")
 
-    _say("7. A tampered copy fails verification, naming the bad entry")
+    _say("8. A tampered copy fails verification, naming the bad entry")
     tampered = os.path.join(workdir, "tampered.db")
     src = sqlite3.connect(db)
     dst = sqlite3.connect(tampered)
