@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from warded import ops
-from warded.core.types import Decision
 from warded.audit.keys import generate_keypair
+from warded.core.types import Decision
 from warded.demo.toolset import Mailbox
 from warded.errors import ApprovalRequired, ToolDenied, VerificationError
 from warded.sdk.gateway import Gateway
