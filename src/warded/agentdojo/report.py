@@ -264,8 +264,9 @@ def render_table(report: dict[str, Any]) -> str:
             lines.append(f"  DENIED: {name}/{task}: {why}")
         for task in suite["user_tasks"]["utility_failed"]:
             lines.append(f"  no utility: {name}/{task}")
-        for pair in suite["successful_pairs"]:
-            lines.append(f"  ATTACK SUCCEEDED: {name} {pair['attack']} {pair['user_task']} x {pair['injection_task']}")
+        succeeded = Counter((p["injection_task"], p["attack"]) for p in suite["successful_pairs"])
+        for (injection, attack), count in sorted(succeeded.items()):
+            lines.append(f"  ATTACK SUCCEEDED: {name}/{injection} with {attack}, in {count} pair(s) (see --json)")
     if t["errors"]:
         lines.append(f"errors: {t['errors']} (see --json)")
     lines.append(f"method: {report['method']}")

@@ -8,6 +8,7 @@ a tool argument is recognised even when the model (or an attacker) dresses it up
 
 from __future__ import annotations
 
+import datetime
 import posixpath
 import urllib.parse
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ class Kind(StrEnum):
     NUMBER = "number"  # account numbers, phone numbers, long digit runs
     AMOUNT = "amount"
     PATH = "path"
+    DATE = "date"  # calendar dates, keyed by ISO date whatever the spelling
     TOKEN = "token"  # noqa: S105 - a value kind: identifiers with a digit (order ids, file ids, handles)
 
 
@@ -63,6 +65,52 @@ _SCANNER = re2.compile(
     _OPTIONS,
 )
 _TRAILING = ".,;:!?'\")]}>"
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
+            ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
+            ("october", "oct"), ("november", "nov"), ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}  # fmt: skip
+_MONTH = "(?i:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + ")"
+_DATES = re2.compile(
+    r"(?P<iso>\b[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    rf"|(?P<mdy>\b{_MONTH}\.? +[0-9]{{1,2}}(?:st|nd|rd|th)?,? +[0-9]{{4}}\b)"
+    rf"|(?P<dmy>\b[0-9]{{1,2}}(?:st|nd|rd|th)?(?: +of)? +{_MONTH}\.?,? +[0-9]{{4}}\b)",
+    _OPTIONS,
+)
+
+
+def _date_key(kind: str, raw: str) -> str | None:
+    try:
+        if kind == "iso":
+            return datetime.date.fromisoformat(raw).isoformat()
+        words = raw.replace(",", " ").replace(".", " ").split()
+        words = [w for w in words if w.lower() != "of"]
+        if kind == "mdy":
+            month, day, year = words[0], words[1], words[2]
+        else:
+            day, month, year = words[0], words[1], words[2]
+        day_digits = "".join(ch for ch in day if ch.isdigit())
+        return datetime.date(int(year), _MONTHS[month.lower()], int(day_digits)).isoformat()
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
+def _dates(text: str) -> Iterator[Value]:
+    for match in _DATES.finditer(text):
+        for group, raw in match.groupdict().items():
+            if raw:
+                key = _date_key(group, raw)
+                if key is not None:
+                    yield Value(Kind.DATE, key, _short(raw))
+                break
 
 
 def _short(text: str) -> str:
@@ -140,6 +188,7 @@ def extract(text: str) -> set[Value]:
         views.add(_unquote(text))
     out: set[Value] = set()
     for view in views:
+        out.update(_dates(view))
         for match in _SCANNER.finditer(view):
             for group, raw in match.groupdict().items():
                 if raw:

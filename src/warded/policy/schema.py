@@ -167,7 +167,7 @@ class ScanSpec(_Strict):
 
 
 _SENSITIVE = [Tier.WRITE, Tier.DESTRUCTIVE, Tier.FINANCIAL, Tier.EXTERNAL, Tier.PRIVILEGED]
-_KINDS = ["email", "url", "domain", "iban", "number", "path", "token"]
+_KINDS = ["email", "url", "domain", "iban", "number", "path", "token", "date"]
 
 
 class FlowSpec(_Strict):
@@ -176,7 +176,7 @@ class FlowSpec(_Strict):
     enabled: bool = True
     sensitive_tiers: list[TierT] = Field(default_factory=lambda: list(_SENSITIVE))
     on_untrusted: Annotated[WhenPaused, Field(strict=False)] = WhenPaused.REQUIRE_APPROVAL
-    kinds: list[Annotated[str, Field(pattern=r"^(email|url|domain|iban|number|amount|path|token)$")]] = Field(
+    kinds: list[Annotated[str, Field(pattern=r"^(email|url|domain|iban|number|amount|path|token|date)$")]] = Field(
         default_factory=lambda: list(_KINDS)
     )
     trusted_tools: list[Name] = Field(default_factory=list)

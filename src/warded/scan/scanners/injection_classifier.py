@@ -1,10 +1,14 @@
-"""A small local prompt-injection / jailbreak classifier: hashed n-grams and a linear model, numpy only.
+"""A small local prompt-injection / jailbreak classifier: hashed n-grams, numpy only.
 
 The model is ``src/warded/scan/models/injection_classifier.npz`` (rebuilt by ``make detector``; see
-``warded.scan._train``). It holds two linear heads over the same hashed features (``_ngrams``):
+``warded.scan._train``). It holds two heads over the same hashed features (``_ngrams``):
 
-* ``attack``: is this text an injection or jailbreak attempt? Its sigmoid is the finding's score;
-* ``jailbreak``: given an attack, is it a jailbreak rather than an injection? It picks the category.
+* ``attack``: is this text an injection or jailbreak attempt? Its sigmoid is the finding's score. In
+  format 2 it is a one-hidden-layer network: each hashed feature has an embedding of ``hidden`` values,
+  a window's embeddings are summed (the same ``1 / sqrt(n_g)`` weighting as the linear features), then
+  ReLU and one output unit. In format 1 it is the first column of the linear weights;
+* ``jailbreak``: given an attack, is it a jailbreak rather than an injection? A linear head; it picks
+  the category.
 
 Texts longer than one window are scored window by window (``_ngrams.WINDOW`` characters, half
 overlapping) and the highest window counts, so an instruction buried in a long document is not
@@ -27,10 +31,22 @@ import numpy.typing as npt
 from warded.scan import _ngrams
 from warded.scan.types import Category, Finding, Response, ScanInput
 
-__all__ = ["ARTEFACT", "InjectionClassifierScanner", "Model", "Score", "load_model"]
+__all__ = ["ARTEFACT", "Hidden", "InjectionClassifierScanner", "Model", "Score", "load_model"]
 
 ARTEFACT = "injection_classifier.npz"
-FORMAT = 1
+FORMAT = 2
+_FORMATS = (1, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Hidden:
+    """The attack head's hidden layer: ``embedding`` ``(2**bits, h)``, ``bias`` ``(h,)``, ``out`` ``(h,)``
+    and ``out_bias``; attack logit = ``relu(sum of embeddings + bias) @ out + out_bias``."""
+
+    embedding: npt.NDArray[np.float32]
+    bias: npt.NDArray[np.float32]
+    out: npt.NDArray[np.float32]
+    out_bias: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +72,14 @@ class Model:
         threshold_strict: float,
         meta: str = "",
         scales: Sequence[tuple[int, int]] = ((_ngrams.WINDOW, _ngrams.STRIDE),),
+        hidden: Hidden | None = None,
     ) -> None:
         if weights.ndim != 2 or weights.shape != (1 << bits, 2) or bias.shape != (2,):
             raise ValueError(f"model weights have shape {weights.shape}, expected ({1 << bits}, 2)")
+        if hidden is not None:
+            h = hidden.bias.shape
+            if hidden.embedding.shape != (1 << bits, *h) or len(h) != 1 or hidden.out.shape != h:
+                raise ValueError(f"model hidden layer has shape {hidden.embedding.shape}, expected ({1 << bits}, h)")
         if not (0.0 < threshold < 1.0 and 0.0 < threshold_strict < 1.0):
             raise ValueError("model thresholds must lie strictly between 0 and 1")
         self.weights = weights
@@ -70,13 +91,28 @@ class Model:
         if not scales or any(not 0 < stride <= window for window, stride in scales):
             raise ValueError(f"model window scales {scales!r} are not valid")
         self.scales = tuple((int(w), int(s)) for w, s in scales)
+        self.hidden = hidden
+        # One table gathered per feature: the hidden embedding (if any), then the jailbreak weight; or
+        # both linear columns.
+        if hidden is None:
+            self._table = weights
+        else:
+            self._table = np.ascontiguousarray(np.hstack((hidden.embedding, weights[:, 1:2])), dtype=np.float32)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Model:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             fmt = int(z["format"])
-            if fmt != FORMAT:
-                raise ValueError(f"model format {fmt} is not supported (expected {FORMAT})")
+            if fmt not in _FORMATS:
+                raise ValueError(f"model format {fmt} is not supported (expected one of {_FORMATS})")
+            hidden = None
+            if fmt >= 2:
+                hidden = Hidden(
+                    embedding=z["hidden"].astype(np.float32),
+                    bias=z["hidden_bias"].astype(np.float32),
+                    out=z["hidden_out"].astype(np.float32),
+                    out_bias=float(z["hidden_out_bias"]),
+                )
             return cls(
                 weights=z["weights"].astype(np.float32),
                 bias=z["bias"].astype(np.float32),
@@ -85,22 +121,24 @@ class Model:
                 threshold_strict=float(z["threshold_strict"]),
                 meta=str(z["meta"]),
                 scales=[(int(w), int(s)) for w, s in z["scales"]],
+                hidden=hidden,
             )
 
-    def logits(self, hashed: _ngrams.Hashed) -> tuple[npt.NDArray[np.float64], list[tuple[int, int]]]:
-        """Per-window logits of both heads, shape ``(windows, 2)``, and the windows."""
+    def _sums(self, hashed: _ngrams.Hashed) -> tuple[npt.NDArray[np.float64], list[tuple[int, int]]]:
+        """Per-window sums of the gathered table rows (each group weighted ``1 / sqrt(n_g)``), and the windows."""
         bounds = sorted({b for w, s in self.scales for b in _ngrams.window_bounds(hashed.length, w, s)})
-        out = np.tile(self.bias.astype(np.float64), (len(bounds), 1))
+        k = self._table.shape[1]
+        out = np.zeros((len(bounds), k), dtype=np.float64)
         starts_w = np.array([a for a, _ in bounds], dtype=np.int64)
         ends_w = np.array([b for _, b in bounds], dtype=np.int64)
         for buckets, starts, span in zip(hashed.buckets, hashed.starts, hashed.spans, strict=True):
             if len(buckets) == 0:
                 continue
-            gathered = self.weights[buckets].astype(np.float64)
+            gathered = self._table[buckets].astype(np.float64)
             if len(bounds) == 1:
                 out[0] += gathered.sum(axis=0) / np.sqrt(len(buckets))
                 continue
-            csum = np.vstack((np.zeros((1, 2)), np.cumsum(gathered, axis=0)))
+            csum = np.vstack((np.zeros((1, k)), np.cumsum(gathered, axis=0)))
             lo = np.searchsorted(starts, starts_w, side="left")
             hi = np.searchsorted(starts, ends_w - span, side="right")
             hi = np.maximum(hi, lo)
@@ -108,6 +146,17 @@ class Model:
             sums = csum[hi] - csum[lo]
             out += sums / np.sqrt(np.maximum(counts, 1.0))[:, None]
         return out, bounds
+
+    def logits(self, hashed: _ngrams.Hashed) -> tuple[npt.NDArray[np.float64], list[tuple[int, int]]]:
+        """Per-window logits of both heads, shape ``(windows, 2)``, and the windows."""
+        sums, bounds = self._sums(hashed)
+        if self.hidden is None:
+            return sums + self.bias.astype(np.float64), bounds
+        hid = self.hidden
+        act = np.maximum(sums[:, :-1] + hid.bias.astype(np.float64), 0.0)
+        attack = act @ hid.out.astype(np.float64) + hid.out_bias
+        jail = sums[:, -1] + float(self.bias[1])
+        return np.stack((attack, jail), axis=1), bounds
 
     def score(self, text: str) -> Score:
         """Score an already-normalised text (the ``normalised`` view)."""

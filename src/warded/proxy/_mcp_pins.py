@@ -1,0 +1,263 @@
+"""Tool pinning: the definition an MCP server showed us is remembered, and a changed one is not trusted.
+
+A tool definition is hashed (SHA-256 of the canonical JSON of its name, title, description, input schema
+and output schema: everything the model reads). The first definition seen is pinned (or, with
+``pin: approval``, waits for an operator); a later listing whose hash differs is a "rug pull": the new
+definition is kept as a *candidate* and the tool stays blocked until an operator approves the candidate.
+
+Pins live in table ``mcp_tool_pins`` of the audit database (WAL mode, shared by every warded process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from warded.audit.canonical import canonical_json
+from warded.errors import AuditError, StoreError
+
+__all__ = ["FIRST_SIGHT", "PinCheck", "PinRecord", "PinStatus", "PinStore", "tool_definition", "tool_digest"]
+
+FIRST_SIGHT = "first_sight"  # pinned_by for a definition trusted because it was the first one seen
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS mcp_tool_pins ("
+    " server TEXT NOT NULL, tool TEXT NOT NULL,"
+    " digest TEXT, definition TEXT, pinned_at REAL, pinned_by TEXT,"
+    " candidate TEXT, candidate_definition TEXT, candidate_seen REAL,"
+    " PRIMARY KEY (server, tool))"
+)
+_INSERT_PINNED = (
+    "INSERT INTO mcp_tool_pins (server, tool, digest, definition, pinned_at, pinned_by) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_WAITING = (
+    "INSERT INTO mcp_tool_pins (server, tool, candidate, candidate_definition, candidate_seen) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+class PinStatus(StrEnum):
+    PINNED = "pinned"  # the definition matches the pinned one
+    CHANGED = "changed"  # a definition was pinned, and this one differs: blocked until approved
+    UNAPPROVED = "unapproved"  # nothing is pinned yet and this definition is waiting for an operator
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    status: PinStatus
+    digest: str  # the definition just seen
+    pinned: str | None  # the pinned digest, if any
+    pinned_by: str | None
+    new: bool  # first time this (server, tool) was seen at all
+    alert: bool  # first time this particular unpinned definition was seen: raise an alert once
+
+    @property
+    def trusted(self) -> bool:
+        return self.status is PinStatus.PINNED
+
+    @property
+    def operator_approved(self) -> bool:
+        return self.trusted and self.pinned_by not in (None, FIRST_SIGHT)
+
+
+@dataclass(frozen=True, slots=True)
+class PinRecord:
+    server: str
+    tool: str
+    digest: str | None
+    pinned_at: float | None
+    pinned_by: str | None
+    candidate: str | None
+    candidate_seen: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "tool": self.tool,
+            "digest": self.digest,
+            "pinned_at": self.pinned_at,
+            "pinned_by": self.pinned_by,
+            "candidate": self.candidate,
+            "candidate_seen": self.candidate_seen,
+        }
+
+
+def tool_definition(tool: Any) -> dict[str, Any]:
+    """The parts of an MCP ``Tool`` that are pinned, as plain JSON."""
+    data = tool.model_dump(mode="json", by_alias=True, exclude_none=True) if hasattr(tool, "model_dump") else tool
+    if not isinstance(data, dict):
+        raise TypeError("a tool definition must be an object")
+    return {k: data.get(k) for k in ("name", "title", "description", "inputSchema", "outputSchema")}
+
+
+def tool_digest(definition: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a tool definition (falls back to sorted ``json.dumps`` for floats
+    canonical JSON refuses, such as NaN, which a schema should never hold anyway)."""
+    try:
+        raw = canonical_json(definition)
+    except AuditError:
+        raw = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=repr).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()
+
+
+class PinStore:
+    """Tool pins in one SQLite file. Thread-safe; safe with several processes on the same file."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        try:
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the tool pin store {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open the tool pin store {self.path}: {exc}") from exc
+        self._conn: sqlite3.Connection | None = conn
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the tool pin store is closed")
+        return self._conn
+
+    def observe(
+        self, server: str, tool: str, digest: str, definition: dict[str, Any], now: float, *, pin: bool
+    ) -> PinCheck:
+        """Compare a definition just listed with the pin; pin it if nothing is pinned and ``pin`` is true."""
+        text = json.dumps(definition, sort_keys=True, default=repr)
+        with self._lock:
+            conn = self._db()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute(
+                        "SELECT digest, pinned_by, candidate FROM mcp_tool_pins WHERE server = ? AND tool = ?",
+                        (server, tool),
+                    ).fetchone()
+                    check = self._observe(
+                        conn, row, server=server, tool=tool, digest=digest, text=text, now=now, pin=pin
+                    )
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"tool pin store: {exc}") from exc
+        return check
+
+    @staticmethod
+    def _observe(
+        conn: sqlite3.Connection,
+        row: tuple[Any, ...] | None,
+        *,
+        server: str,
+        tool: str,
+        digest: str,
+        text: str,
+        now: float,
+        pin: bool,
+    ) -> PinCheck:
+        if row is None:
+            if pin:
+                conn.execute(
+                    _INSERT_PINNED,
+                    (server, tool, digest, text, now, FIRST_SIGHT),
+                )
+                return PinCheck(PinStatus.PINNED, digest, digest, FIRST_SIGHT, new=True, alert=False)
+            conn.execute(
+                _INSERT_WAITING,
+                (server, tool, digest, text, now),
+            )
+            return PinCheck(PinStatus.UNAPPROVED, digest, None, None, new=True, alert=True)
+        pinned, pinned_by, candidate = (str(v) if v is not None else None for v in row)
+        if pinned == digest:
+            if candidate is not None:  # the server went back to the pinned definition
+                conn.execute(
+                    "UPDATE mcp_tool_pins SET candidate = NULL, candidate_definition = NULL, candidate_seen = NULL "
+                    "WHERE server = ? AND tool = ?",
+                    (server, tool),
+                )
+            return PinCheck(PinStatus.PINNED, digest, pinned, pinned_by, new=False, alert=False)
+        if pinned is None and pin:
+            conn.execute(
+                "UPDATE mcp_tool_pins SET digest = ?, definition = ?, pinned_at = ?, pinned_by = ?, candidate = NULL, "
+                "candidate_definition = NULL, candidate_seen = NULL WHERE server = ? AND tool = ?",
+                (digest, text, now, FIRST_SIGHT, server, tool),
+            )
+            return PinCheck(PinStatus.PINNED, digest, digest, FIRST_SIGHT, new=False, alert=False)
+        alert = candidate != digest
+        if alert:
+            conn.execute(
+                "UPDATE mcp_tool_pins SET candidate = ?, candidate_definition = ?, candidate_seen = ? "
+                "WHERE server = ? AND tool = ?",
+                (digest, text, now, server, tool),
+            )
+        status = PinStatus.CHANGED if pinned is not None else PinStatus.UNAPPROVED
+        return PinCheck(status, digest, pinned, pinned_by, new=False, alert=alert)
+
+    def approve(self, server: str, tool: str, now: float, *, digest: str | None = None, by: str = "operator") -> str:
+        """Pin the tool's waiting definition (or exactly ``digest``, which must be the one waiting or pinned).
+
+        Returns the digest now pinned. Raises :class:`StoreError` if there is nothing to approve.
+        """
+        if not by or by == FIRST_SIGHT:
+            raise StoreError("an approval must name who approved it")
+        with self._lock:
+            conn = self._db()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute(
+                        "SELECT digest, candidate, candidate_definition, definition FROM mcp_tool_pins "
+                        "WHERE server = ? AND tool = ?",
+                        (server, tool),
+                    ).fetchone()
+                    if row is None:
+                        raise StoreError(f"no tool {tool!r} has been seen from MCP server {server!r}")
+                    pinned, candidate, candidate_def, pinned_def = row
+                    target = digest or candidate or pinned
+                    if target is None or target not in (candidate, pinned):
+                        raise StoreError(
+                            f"tool {tool!r} of {server!r}: digest {target!r} is neither waiting nor pinned"
+                        )
+                    definition = candidate_def if target == candidate else pinned_def
+                    conn.execute(
+                        "UPDATE mcp_tool_pins SET digest = ?, definition = ?, pinned_at = ?, pinned_by = ?, "
+                        "candidate = NULL, candidate_definition = NULL, candidate_seen = NULL "
+                        "WHERE server = ? AND tool = ?",
+                        (target, definition, now, by, server, tool),
+                    )
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"tool pin store: {exc}") from exc
+        return str(target)
+
+    def records(self, server: str | None = None) -> list[PinRecord]:
+        query = "SELECT server, tool, digest, pinned_at, pinned_by, candidate, candidate_seen FROM mcp_tool_pins"
+        params: tuple[str, ...] = ()
+        if server is not None:
+            query += " WHERE server = ?"
+            params = (server,)
+        with self._lock:
+            try:
+                rows = self._db().execute(query + " ORDER BY server, tool", params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"tool pin store: {exc}") from exc
+        return [PinRecord(*row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
