@@ -108,3 +108,18 @@ def test_extract_is_bounded_and_total() -> None:
     huge = ("x@y.example.com " * 200_000)[:2_000_000]
     assert len(extract(huge)) <= 5_000 + 3
     assert argument_values({"a": [1, 2.5, None, True, {"b": "ORD-12345"}]})
+
+
+def test_values_in_mapping_keys_are_indexed() -> None:
+    flow = FlowIndex(TrustRules())
+    flow.record("a", "s", tool_label("get_file"), {"shared_with": {ATTACKER_MAIL: "rw"}})
+    found = trace({"to": ATTACKER_MAIL}, flow.view("a", "s"), kinds=ALL)
+    assert "flow.untrusted.email" in [f.rule_id for f in found]
+
+
+@pytest.mark.parametrize("spelling", ["2024-05-01 09:00", "May 1st, 2024", "1 May 2024", "1st of may 2024"])
+def test_dates_match_whatever_the_spelling(spelling: str) -> None:
+    flow = FlowIndex(TrustRules())
+    flow.record("a", "s", tool_label("read_email"), "Please create an event on May 1st, 2024 titled Sync.")
+    found = trace({"start": spelling}, flow.view("a", "s"), kinds=frozenset({Kind.DATE}))
+    assert [f.rule_id for f in found] == ["flow.untrusted.date"]

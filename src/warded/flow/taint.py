@@ -111,7 +111,10 @@ def texts_of(value: object, where: str = "") -> Iterable[tuple[str, str]]:
         elif isinstance(item, int | float):
             yield path, repr(item)
         elif depth < 32 and isinstance(item, Mapping):
-            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in item.items())
+            for k, v in item.items():
+                if isinstance(k, str):
+                    yield path, k  # keys carry values too (e.g. {"alice@example.com": "read"})
+                stack.append((v, f"{path}.{k}" if path else str(k), depth + 1))
         elif depth < 32 and isinstance(item, list | tuple):
             stack.extend((v, f"{path}[]", depth + 1) for v in item)
 

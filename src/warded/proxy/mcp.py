@@ -214,8 +214,8 @@ class McpProxy:
                 out[name] = VettedTool(tool, digest, allowed, Reason("mcp.pin_unavailable", str(exc)))
                 continue
             blocked = self._pin_reason(name, pin)
-            if blocked is None and poison is not None and not pin.operator_approved:
-                blocked = poison
+            if poison is not None and not pin.operator_approved and pin.status is not PinStatus.CHANGED:
+                blocked = poison  # a poisoned tool is never pinned on sight: say why it waits
             if (
                 blocked is not None
                 and (name, digest, blocked.rule_id) not in self._alerted
@@ -536,6 +536,9 @@ class _Setup:
 @contextlib.asynccontextmanager
 async def _proxy(setup: _Setup, session_id: str | None) -> Any:
     gw, agent_id, spec = setup.gw, setup.agent_id, setup.spec
+    if gw.scanner is not None:  # load the content guard's models now, not inside the first call's budget
+        for source in (Source.TOOL_OUTPUT, Source.ARGUMENT):
+            gw.scanner.scan("warm up the content guard", source)
     pins = _pin_store(gw)
     proxy: McpProxy | None = None
 

@@ -132,18 +132,24 @@ class Model:
         starts_w = np.array([a for a, _ in bounds], dtype=np.int64)
         ends_w = np.array([b for _, b in bounds], dtype=np.int64)
         for buckets, starts, span in zip(hashed.buckets, hashed.starts, hashed.spans, strict=True):
-            if len(buckets) == 0:
+            n = len(buckets)
+            if n == 0:
                 continue
-            gathered = self._table[buckets].astype(np.float64)
+            gathered = self._table[buckets]
             if len(bounds) == 1:
-                out[0] += gathered.sum(axis=0) / np.sqrt(len(buckets))
+                out[0] += gathered.sum(axis=0, dtype=np.float64) / np.sqrt(n)
                 continue
-            csum = np.vstack((np.zeros((1, k)), np.cumsum(gathered, axis=0)))
             lo = np.searchsorted(starts, starts_w, side="left")
-            hi = np.searchsorted(starts, ends_w - span, side="right")
-            hi = np.maximum(hi, lo)
+            hi = np.maximum(np.searchsorted(starts, ends_w - span, side="right"), lo)
+            # Sum the gathered rows between consecutive window edges in one pass (reduceat), then each
+            # window is a difference of prefix sums over those few segments.
+            edges = np.unique(np.concatenate(([0], lo, hi)))
+            inner = edges[edges < n]
+            segs = np.add.reduceat(gathered, inner, axis=0, dtype=np.float64)
+            prefix = np.vstack((np.zeros((1, k)), np.cumsum(segs, axis=0)))
+            at = np.append(inner, n)
+            sums = prefix[np.searchsorted(at, hi)] - prefix[np.searchsorted(at, lo)]
             counts = (hi - lo).astype(np.float64)
-            sums = csum[hi] - csum[lo]
             out += sums / np.sqrt(np.maximum(counts, 1.0))[:, None]
         return out, bounds
 
