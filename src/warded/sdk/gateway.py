@@ -741,7 +741,11 @@ def build_scanner(policy: CompiledPolicy) -> ScanPipeline:
     """The content-guard pipeline a policy asks for (raises ``ScannerLoadError`` if a scanner fails to load)."""
     spec = policy.spec.scan
     scanners = [load_scanner(name, spec.options.get(name)) for name in spec.scanners]
-    return ScanPipeline(scanners, responses=spec.responses, max_chars=spec.max_chars)
+    pipeline = ScanPipeline(scanners, responses=spec.responses, max_chars=spec.max_chars)
+    # Warm up at start-up: models load lazily, and the first real call must not pay for it (it would
+    # run over the decision's time budget and be denied).
+    pipeline.scan("warded start-up check", Source.USER)
+    return pipeline
 
 
 def _resolve(value: str | Callable[[], str] | None, default: str | None, what: str) -> str:
