@@ -215,7 +215,14 @@ class InjectionClassifierScanner:
             return self._threshold
         return self.model.threshold_strict if self._strict else self.model.threshold
 
+    #: Texts with fewer words than this are left to the rules: an n-gram model has too little evidence in a
+    #: name, an address or a subject line (measured: a bare e-mail address scored 0.91), and short attacks
+    #: ("ignore previous instructions") are what the rules catch.
+    MIN_WORDS = 4
+
     def scan(self, item: ScanInput) -> Sequence[Finding]:
+        if all(len(view.text.split()) < self.MIN_WORDS for view in item.normalised.views):
+            return ()
         model = self.model
         best: tuple[Score, str] | None = None
         for view in item.normalised.views:
