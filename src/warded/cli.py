@@ -201,6 +201,73 @@ def _cmd_bench_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from warded.proxy.serve import serve
+
+    serve(args.policy, host=args.host, port=args.port, workers=args.workers, allow_public=args.public)
+    return EXIT_OK
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    import uvicorn
+    import yaml
+
+    from warded.proxy.chat import create_chat_app
+    from warded.proxy.chat_config import ChatProxySpec
+    from warded.proxy.config import is_loopback
+
+    if not is_loopback(args.host) and not args.public:
+        print(f"warded chat: refusing to listen on {args.host}; pass --public to allow it", file=sys.stderr)
+        return EXIT_USAGE
+    with open(args.config, encoding="utf-8") as fh:
+        spec = ChatProxySpec.model_validate(yaml.safe_load(fh))
+    uvicorn.run(create_chat_app(args.policy, spec), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from warded.proxy.mcp import run_http_proxy, run_stdio_proxy
+
+    command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
+    if args.upstream:
+        if command:
+            print("warded mcp: give an upstream command or --upstream URL, not both", file=sys.stderr)
+            return EXIT_USAGE
+        run_http_proxy(args.policy, args.agent, args.upstream, host=args.host, port=args.port)
+    elif command:
+        run_stdio_proxy(args.policy, args.agent, command, session_id=args.session)
+    else:
+        print("warded mcp: give the upstream server command after --, or --upstream URL", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _cmd_mcp_pins(args: argparse.Namespace) -> int:
+    from warded.proxy.mcp import approve_tool, list_tool_pins
+    from warded.sdk.gateway import Gateway
+
+    with Gateway.from_file(args.policy) as gw:
+        if args.sub == "approve":
+            print(approve_tool(gw, args.server, args.tool, digest=args.digest, by=args.by))
+        else:
+            for record in list_tool_pins(gw, args.server):
+                print(json.dumps(record.to_json(), sort_keys=True))
+    return EXIT_OK
+
+
+def _cmd_bench_proxy(args: argparse.Namespace) -> int:
+    from warded.proxy.bench import run_proxy_bench
+
+    result = run_proxy_bench(n=args.n, workers=args.workers, seconds=args.seconds)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key in ("mcp_added_ms_p50", "chat_added_ms_p50", "ttft_added_ms_p50", "decide_api_rps"):
+            print(f"{key:>22}: {result[key]}")
+        print(json.dumps({k: v for k, v in result.items() if isinstance(v, dict)}, indent=2))
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from warded.demo import run_demo
 
@@ -288,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=_cmd_bench)
+    p = bench.add_parser("proxy", help="MCP, chat and decide-API overhead: the same workload direct and through warded")
+    p.add_argument("--n", type=int, default=200, help="requests per MCP/chat measurement")
+    p.add_argument("--workers", type=int, default=2, help="decide-API workers")
+    p.add_argument("--seconds", type=float, default=5.0, help="decide-API load duration")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=_cmd_bench_proxy)
     p = bench.add_parser("agentdojo", help="replay AgentDojo's suites and attacks through the gateway (no LLM)")
     add_agentdojo_arguments(p)
     p.set_defaults(func=_cmd_bench_agentdojo)
@@ -305,6 +378,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="user", choices=[s.value for s in Source])
     p.add_argument("--policy", default=None, help="policy file whose scan section configures the scanners")
     p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser("serve", help="serve the decision API (uvicorn, loopback by default)")
+    p.add_argument("--policy", default="warded.yaml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("mcp", help="run warded in front of an MCP server (stdio: -- CMD ...; HTTP: --upstream URL)")
+    p.add_argument("--policy", default="warded.yaml")
+    p.add_argument("--agent", required=True, help="the agent identity the client acts as")
+    p.add_argument("--session", default=None)
+    p.add_argument("--upstream", default=None, help="a Streamable HTTP MCP server to front (serves HTTP itself)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream server command")
+    p.set_defaults(func=_cmd_mcp)
+    pins = sub.add_parser("mcp-tools", help="pinned MCP tool definitions").add_subparsers(dest="sub", required=True)
+    p = pins.add_parser("list", help="pins and their state")
+    p.add_argument("--policy", default="warded.yaml")
+    p.add_argument("--server", default=None)
+    p.set_defaults(func=_cmd_mcp_pins)
+    p = pins.add_parser("approve", help="accept a changed or flagged tool definition (re-pin)")
+    p.add_argument("server")
+    p.add_argument("tool")
+    p.add_argument("--digest", default=None)
+    p.add_argument("--by", default="operator")
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_mcp_pins)
+
+    p = sub.add_parser("chat", help="serve the OpenAI-compatible chat proxy in front of a configured upstream")
+    p.add_argument("--policy", default="warded.yaml")
+    p.add_argument("--config", required=True, help="chat proxy config (YAML: upstream_url, clients, models, ...)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    p.set_defaults(func=_cmd_chat)
 
     p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")
     p.add_argument("--dir", default=None, help="working directory for the demo's files (default: a temp dir)")

@@ -156,7 +156,7 @@ def scan_pipeline(policy_path: str | None) -> ScanPipeline:
     """The pipeline a policy file configures, or the built-in defaults without one."""
     if policy_path is not None:
         return build_scanner(load_policy(policy_path))
-    return ScanPipeline([load_scanner(name) for name in DEFAULT_SCANNERS])
+    return ScanPipeline([load_scanner(name) for name in DEFAULT_SCANNERS]).warm_up()
 
 
 def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str:

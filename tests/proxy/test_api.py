@@ -29,6 +29,7 @@ from warded.errors import PolicyError, StoreError
 from warded.proxy.api import create_app
 from warded.proxy.config import ServeConfigError, ServeSpec, hash_api_key, is_loopback
 from warded.proxy.serve import serve
+from warded.scan.types import Source
 from warded.sdk.gateway import Gateway
 from warded.store.windows import SQLiteWindows
 
@@ -55,6 +56,8 @@ tools:
 approval:
   tiers: [financial]
   approvers: {alice: alice.key.pub}
+input:
+  decision_timeout_ms: 10000  # loaded CI machines: parity must not depend on timing
 limits:
   - {id: delete-burst, tiers: [destructive], scope: session, max_calls: 3, window: 10m, on_exceed: pause}
 """
@@ -237,6 +240,8 @@ def test_server_survives_bad_input_and_unknown_routes(client: httpx.Client) -> N
 
 def test_decision_through_the_api_equals_gateway_check(client: httpx.Client, tmp_path: Path) -> None:
     gw = Gateway.from_file(_write_policy(tmp_path))
+    if gw.scanner is not None:  # load the classifier outside the first decision's time budget, as the API does
+        gw.scanner.scan("warm-up", Source.ARGUMENT)
     cases: list[tuple[str, dict[str, Any], str | None]] = [
         ("read_inbox", {"folder": "inbox"}, None),
         ("read_inbox", {"folder": 3}, None),
@@ -251,7 +256,7 @@ def test_decision_through_the_api_equals_gateway_check(client: httpx.Client, tmp
             api = _decide(client, "s-parity", tool, arguments=arguments, tier=tier)
             local = gw.check(Action("mailer", "s-parity", tool, arguments, Tier(tier) if tier else None)).to_json()
             for key in ("verdict", "tier", "reasons", "obligations", "effects"):
-                assert api[key] == local[key], (tool, key)
+                assert api[key] == local[key], (tool, key, api["reasons"], local["reasons"])
             assert api["id"].startswith("d")
             assert bool(api["request_id"]) == bool(local["request_id"])
     finally:
@@ -476,10 +481,13 @@ def test_sqlite_windows_match_the_in_memory_ones(tmp_path: Path) -> None:
         db.reset_scope(("agent", "s1"))
         mem.reset_scope(("agent", "s1"))
         assert other.count(key_a, 100.0, 20.0) == 0 == mem.count(key_a, 100.0, 20.0)
-        assert other.total(key_b, 100.0, 20.0) == pytest.approx(8.5)
+        assert other.total(key_b, 100.0, 20.0) == pytest.approx(mem.total(key_b, 100.0, 20.0))
+        db.add(key_b, 30.0, 2.0)
+        mem.add(key_b, 30.0, 2.0)
+        assert other.total(key_b, 100.0, 30.0) == pytest.approx(mem.total(key_b, 100.0, 30.0)) == 2.0
         db.prune(1000.0)
         assert len(db) == 0
-        for bad in ["not-a-tuple", ("ok", 3), ("x",) * 3 + ((("a",),),), ("nan",)]:
+        for bad in ["not-a-tuple", ("ok", 3), ((((("a",),),),),), ("nan",)]:
             with pytest.raises(StoreError):
                 if bad == ("nan",):
                     db.add(bad, float("nan"))

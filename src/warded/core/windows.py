@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable
+from typing import Protocol
+
+
+class WindowStore(Protocol):
+    """Where sliding windows live: in memory (one process) or in SQLite (several workers)."""
+
+    def count(self, key: Hashable, window: float, now: float) -> int: ...
+
+    def total(self, key: Hashable, window: float, now: float) -> float: ...
+
+    def add(self, key: Hashable, now: float, amount: float = 1.0) -> None: ...
+
+    def reset_scope(self, scope: tuple[str, ...]) -> None: ...
 
 
 class SlidingWindows:

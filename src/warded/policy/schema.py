@@ -10,6 +10,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, fiel
 
 from warded.core.types import Tier
 from warded.policy.constraints import ArgSpec
+from warded.proxy.config import ServeSpec
+from warded.proxy.mcp_config import McpSpec
 from warded.scan.registry import DEFAULT_SCANNERS
 from warded.scan.types import Category, Response, Source
 
@@ -202,5 +204,7 @@ class PolicySpec(_Strict):
     audit: AuditSpec = Field(default_factory=AuditSpec)
     scan: ScanSpec = Field(default_factory=ScanSpec)
     flow: FlowSpec = Field(default_factory=FlowSpec)
+    mcp: McpSpec = Field(default_factory=McpSpec)
+    serve: ServeSpec = Field(default_factory=ServeSpec)
     cedar: str = ""
     cedar_files: list[str] = Field(default_factory=list)

@@ -65,10 +65,19 @@ class OutputGuard:
 
     def feed(self, delta: str) -> str:
         """Take more text; return what may be shown now (possibly ``""``). Check ``blocked`` after."""
-        if self.blocked or not delta:
+        self.append(delta)
+        return self.poll()
+
+    def append(self, delta: str) -> None:
+        """Take more text without releasing any (several deltas that arrived together, then :meth:`poll`)."""
+        if not self.blocked and delta:
+            self._text += delta
+            self.chars_in += len(delta)
+
+    def poll(self) -> str:
+        """Release what may be shown now (possibly ``""``). Check ``blocked`` after."""
+        if self.blocked:
             return ""
-        self._text += delta
-        self.chars_in += len(delta)
         end = self._base + len(self._text)
         hold = self._hold_from(end)
         if hold <= self._released:

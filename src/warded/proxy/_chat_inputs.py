@@ -34,7 +34,7 @@ _PART_TYPES = frozenset({"text", "image_url"})
 @dataclass(frozen=True, slots=True)
 class InputContext:
     gateway: Gateway
-    scanner: ScanPipeline
+    scan: Callable[[str], ScanResult]  # source ``user``; may be served from a cache
     pii: ScanPipeline | None
     conv: Conversation
 
@@ -99,7 +99,7 @@ def _prepare_one(
 
 
 def _guard_input(ctx: InputContext, text: str, role: str, label: str, where: str) -> str:
-    result = ctx.scanner.scan(text, Source.USER)
+    result = ctx.scan(text)
     if result.applied:
         _audit(ctx, "chat_input_scanned", where, role, result)
         worst = result.response

@@ -196,6 +196,10 @@ def process_completion(ctx: OutputContext, data: object) -> dict[str, Any]:
 # -- streaming -----------------------------------------------------------------------------------
 
 
+def _deltas(deltas: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"index": i, "delta": od, "logprobs": None, "finish_reason": None} for i, od in deltas.items()]
+
+
 def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + b"\n\n"
 
@@ -216,11 +220,13 @@ class StreamRelay:
     def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
         return sse({**self.base, "choices": choices, **extra})
 
-    def on_chunk(self, chunk: object) -> list[bytes]:
+    def on_chunk(self, chunk: object, *, last: bool = True) -> list[bytes]:
+        """One upstream chunk. With ``last=False`` (more chunks arrived in the same read) text is only
+        buffered: one scan then covers the whole batch when the batch's last chunk comes."""
         if not isinstance(chunk, dict) or not isinstance(chunk.get("choices", []), list):
             raise upstream_error(502, "the upstream sent a malformed chunk", "upstream_malformed")
         self.base.update({k: chunk[k] for k in _BASE_KEYS if k in chunk})
-        deltas: list[dict[str, Any]] = []
+        deltas: dict[int, dict[str, Any]] = {}
         finals: list[bytes] = []
         for raw in chunk.get("choices", []):
             if not isinstance(raw, dict):
@@ -231,32 +237,35 @@ class StreamRelay:
             delta = raw.get("delta") or {}
             if not isinstance(delta, dict):
                 raise upstream_error(502, "the upstream sent a malformed delta", "upstream_malformed")
-            od: dict[str, Any] = {}
             if isinstance(delta.get("role"), str):
-                od["role"] = delta["role"]
+                deltas.setdefault(st.index, {})["role"] = delta["role"]
             for key, guard in (("content", st.content), ("refusal", st.refusal)):
                 text = delta.get(key)
                 if text is None:
                     continue
                 if not isinstance(text, str):
                     raise upstream_error(502, f"the upstream sent a malformed {key}", "upstream_malformed")
-                released = guard.feed(text)
-                if guard.blocked:
-                    return self._block(st, guard.blocked, deltas)
-                if released:
-                    od[key] = released
-                    st.released_text = st.released_text or key == "content"
+                guard.append(text)
             if delta.get("tool_calls") is not None:
                 self.out.buffer_calls(st, delta["tool_calls"])
-            if od:
-                deltas.append({"index": st.index, "delta": od, "logprobs": None, "finish_reason": None})
             finish = raw.get("finish_reason")
             if finish is not None:
                 closing = self._finish(st, finish)
                 if self.blocked:
                     return self._block(st, self.out.blocked, deltas)
                 finals.extend(closing)
-        events = [self._chunk(deltas)] if deltas else []
+        if last:
+            for st in self.out.choices.values():
+                if st.finished:
+                    continue
+                for key, guard in (("content", st.content), ("refusal", st.refusal)):
+                    released = guard.poll()
+                    if guard.blocked:
+                        return self._block(st, guard.blocked, deltas)
+                    if released:
+                        deltas.setdefault(st.index, {})[key] = released
+                        st.released_text = st.released_text or key == "content"
+        events = [self._chunk(_deltas(deltas))] if deltas else []
         events.extend(finals)
         if isinstance(chunk.get("usage"), dict):
             events.append(self._chunk([], usage=chunk["usage"]))
@@ -292,9 +301,10 @@ class StreamRelay:
         events.append(self._chunk([{"index": st.index, "delta": {}, "logprobs": None, "finish_reason": finish}]))
         return events
 
-    def _block(self, st: _Choice, blocked: tuple[Applied, ...], deltas: list[dict[str, Any]]) -> list[bytes]:
-        self.out.blocked = tuple(dict.fromkeys((*self.out.blocked, *blocked)))
-        events = [self._chunk(deltas)] if deltas else []
+    def _block(self, st: _Choice, blocked: tuple[Applied, ...], deltas: dict[int, dict[str, Any]]) -> list[bytes]:
+        self.out.blocked = (*self.out.blocked, *(a for a in blocked if a not in self.out.blocked))
+        deltas.pop(st.index, None)
+        events = [self._chunk(_deltas(deltas))] if deltas else []
         notice = {"index": st.index, "delta": {"content": _notice(blocked, partial=True)}, "logprobs": None}
         events.append(self._chunk([{**notice, "finish_reason": None}]))
         closing: list[dict[str, Any]] = [

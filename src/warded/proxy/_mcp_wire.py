@@ -114,8 +114,12 @@ def check_message(raw: bytes) -> tuple[types.JSONRPCMessage | None, BadInput | N
     root = message.root
     if isinstance(root, types.JSONRPCRequest) and root.method not in SERVED_METHODS:
         return None, _bad(METHOD_NOT_FOUND, f"method not found: {root.method[:200]}", len(raw), root.id, root.method)
-    if isinstance(root, types.JSONRPCNotification) and root.method not in PASSED_NOTIFICATIONS:
-        return None, BadInput(0, "unknown notification dropped", len(raw), None, root.method, None)
+    if isinstance(root, types.JSONRPCNotification):
+        data = json.loads(raw)  # notifications are rare: look for an "id" the model ignored (e.g. ``true``)
+        if isinstance(data, dict) and "id" in data:
+            return None, _bad(INVALID_REQUEST, "invalid request: id must be a string or a number", len(raw), None)
+        if root.method not in PASSED_NOTIFICATIONS:
+            return None, BadInput(0, "unknown notification dropped", len(raw), None, root.method, None)
     return message, None
 
 

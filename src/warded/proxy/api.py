@@ -106,8 +106,12 @@ class WardedApi:
     metrics: Metrics
     windows: SQLiteWindows | None
     clock: Callable[[], float] = time.time
+    closed: bool = False
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.gateway.close()
         finally:
@@ -482,13 +486,6 @@ async def _flush_metrics(api: WardedApi) -> None:
         await anyio.to_thread.run_sync(api.metrics.maybe_flush)
 
 
-def _use_shared_windows(gateway: Gateway, windows: SQLiteWindows) -> None:
-    # Interim, until Gateway takes ``windows=`` (see the report / docs): replace its in-memory windows.
-    if "_windows" not in vars(gateway):
-        raise ServeConfigError("this Gateway does not keep sliding windows where the API expects them")
-    vars(gateway)["_windows"] = windows
-
-
 def create_app(
     policy_path: str,
     *,
@@ -508,20 +505,14 @@ def create_app(
     if api_keys is not None:
         spec = ServeSpec.model_validate({**spec.model_dump(), "api_keys": dict(api_keys)})
     check_serve_config(policy_path, spec)
-    gateway = Gateway.from_file(policy_path)
-    try:
-        db_path = gateway.policy.audit_path(gateway.policy.spec.audit.path)
-        windows: SQLiteWindows | None = None
-        if shared_windows if shared_windows is not None else spec.workers > 1:
-            windows = SQLiteWindows(db_path, synchronous=gateway.policy.spec.audit.synchronous.value.upper())
-            _use_shared_windows(gateway, windows)
-        api = WardedApi(gateway, spec, _KeyRing(spec.api_keys), Metrics(db_path), windows)
-    except BaseException:
-        gateway.close()
-        raise
+    share = shared_windows if shared_windows is not None else spec.workers > 1
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # A host may run the lifespan more than once (tests, mounts): reopen what the last shutdown closed.
+        if app.state.warded.closed:
+            app.state.warded = _open_api(policy_path, spec, share)
+        api: WardedApi = app.state.warded
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_flush_metrics, api)
@@ -542,8 +533,24 @@ def create_app(
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
-    app.state.warded = api
+    app.state.warded = _open_api(policy_path, spec, share)  # eagerly: a bad policy or store fails here
     return app
+
+
+def _open_api(policy_path: str, spec: ServeSpec, shared_windows: bool) -> WardedApi:
+    # With several workers the limit/budget windows live in SQLite (the gateway owns and closes them).
+    gateway = Gateway.from_file(policy_path, shared_windows=shared_windows)
+    try:
+        db_path = gateway.policy.audit_path(gateway.policy.spec.audit.path)
+        windows: SQLiteWindows | None = None
+        if gateway.scanner is not None:
+            # The scanners load their models on first use (~200 ms): do it now, not inside the first decision's
+            # time budget (which would turn it into a warded.timeout DENY).
+            gateway.scanner.scan("warded warm-up", Source.ARGUMENT)
+        return WardedApi(gateway, spec, _KeyRing(spec.api_keys), Metrics(db_path), windows)
+    except BaseException:
+        gateway.close()
+        raise
 
 
 def check_serve_config(policy_path: str, spec: ServeSpec) -> None:

@@ -176,7 +176,7 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
             server.wait(timeout=10)
 
 
-def run_api_bench(workers: int = 2, seconds: float = 5.0, *, concurrency: int = 32) -> dict[str, Any]:
+def run_api_bench(workers: int = 2, seconds: float = 5.0, *, concurrency: int = 16) -> dict[str, Any]:
     """Requests per second and latency of ``POST /v1/decide`` through ``warded serve`` with ``workers`` workers."""
     if not 1 <= workers <= 16:
         raise ValueError("workers must be between 1 and 16")

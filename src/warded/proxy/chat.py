@@ -42,6 +42,8 @@ import hashlib
 import json
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -60,7 +62,7 @@ from warded.proxy._chat_state import Conversation, Conversations
 from warded.proxy.chat_config import ChatProxySpec
 from warded.scan.pipeline import ScanPipeline, ScanResult
 from warded.scan.registry import load_scanner
-from warded.scan.types import Source
+from warded.scan.types import Category, Source
 from warded.sdk.gateway import Gateway
 
 __all__ = ["ChatProxy", "ChatProxySpec", "build_chat_app", "chat_routes", "create_chat_app"]
@@ -68,6 +70,8 @@ __all__ = ["ChatProxy", "ChatProxySpec", "build_chat_app", "chat_routes", "creat
 _SESSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 _REFUSED_PARAMS = ("functions", "function_call")
 MAX_ERROR_CHARS = 500
+SCAN_CACHE_ENTRIES = 4096
+SCAN_CACHE_MAX_CHARS = 16384
 INLINE_SCAN_BYTES = 64 * 1024
 
 
@@ -98,6 +102,38 @@ class ChatProxy:
             self.pii = ScanPipeline([load_scanner("pii", scan.options.get("pii"))], max_chars=scan.max_chars)
         self.conversations = Conversations(spec.max_conversations, mask_pii=spec.mask_pii)
         self._client: httpx.AsyncClient | None = None
+        self._scan_cache: OrderedDict[bytes, ScanResult] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._warm_up()
+
+    def _scan_input(self, text: str) -> ScanResult:
+        """Scan an input text as source ``user``. Scanning is a pure function of the text, so results for
+        short texts (system prompts repeat across conversations) are cached, except those carrying a
+        scanner error or timeout, which must be retried."""
+        if len(text) > SCAN_CACHE_MAX_CHARS:
+            return self.scanner.scan(text, Source.USER)
+        key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        with self._cache_lock:
+            hit = self._scan_cache.get(key)
+            if hit is not None:
+                self._scan_cache.move_to_end(key)
+                return hit
+        result = self.scanner.scan(text, Source.USER)
+        if not any(a.finding.category is Category.SCANNER_ERROR for a in result.applied):
+            with self._cache_lock:
+                self._scan_cache[key] = result
+                while len(self._scan_cache) > SCAN_CACHE_ENTRIES:
+                    self._scan_cache.popitem(last=False)
+        return result
+
+    def _warm_up(self) -> None:
+        """Scan once now: a scanner's first call (lazy loading, caches) can overrun its time budget, and an
+        overrun is a finding that refuses the text; the first client should not pay for it."""
+        sample = "Warm-up text: see https://example.org/a?b=c, mail a@example.org, call +1 415 555 0134."
+        for pipeline in (self.scanner, self.output_scanner, self.pii):
+            if pipeline is not None:
+                for source in (Source.USER, Source.TOOL_OUTPUT, Source.MODEL_OUTPUT):
+                    pipeline.scan(sample, source)
 
     @staticmethod
     def _output_pipeline(base: ScanPipeline, spec: ChatProxySpec) -> ScanPipeline:
@@ -195,7 +231,7 @@ class ChatProxy:
             if not isinstance(stream, bool):
                 raise bad_request("'stream' must be a boolean", "invalid_request")
             conv = self.conversations.get(agent, self._session(request, agent, body))
-            ctx = InputContext(self.gateway, self.scanner, self.pii, conv)
+            ctx = InputContext(self.gateway, self._scan_input, self.pii, conv)
             messages = body.get("messages")
             if size > INLINE_SCAN_BYTES:  # large inputs are checked off the event loop
                 body["messages"] = await anyio.to_thread.run_sync(prepare_messages, ctx, messages)
@@ -296,21 +332,26 @@ class ChatProxy:
         try:
             try:
                 finished = False
-                async for data in _sse_events(resp, self.spec.max_response_bytes):
-                    if data == "[DONE]":
-                        finished = True
-                        break
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError:
-                        raise upstream_error(502, "the upstream sent a malformed event", "upstream_malformed") from None
-                    if isinstance(chunk, dict) and chunk.get("error") is not None:
-                        raise upstream_error(
-                            502, f"the upstream failed mid-stream: {_message(chunk)}", "upstream_error"
-                        )
-                    for event in relay.on_chunk(chunk):
-                        yield event
-                    if relay.done:
+                async for batch in _sse_events(resp, self.spec.max_response_bytes):
+                    for n, data in enumerate(batch):
+                        if data == "[DONE]":
+                            finished = True
+                            break
+                        try:
+                            chunk = json.loads(data)
+                        except ValueError:
+                            raise upstream_error(
+                                502, "the upstream sent a malformed event", "upstream_malformed"
+                            ) from None
+                        if isinstance(chunk, dict) and chunk.get("error") is not None:
+                            message = f"the upstream failed mid-stream: {_message(chunk)}"
+                            raise upstream_error(502, message, "upstream_error")
+                        last = n == len(batch) - 1 or batch[n + 1] == "[DONE]"
+                        for event in relay.on_chunk(chunk, last=last):
+                            yield event
+                        if relay.done:
+                            break
+                    if finished or relay.done:
                         break
                 if not relay.done:
                     if not finished and not relay.out.choices:
@@ -329,6 +370,9 @@ class ChatProxy:
             yield sse(exc.body())
         except WardedError as exc:
             yield sse(ChatError(503, f"warded failed: {exc}", "warded_unavailable", kind="server_error").body())
+        except Exception as exc:  # a bug here must still end the stream closed, with nothing more released
+            message = f"warded failed ({type(exc).__name__})"
+            yield sse(ChatError(500, message, "warded_error", kind="server_error").body())
         finally:
             with anyio.CancelScope(shield=True):
                 await resp.aclose()
@@ -391,8 +435,8 @@ def _status_error(status: int, detail: bytes) -> ChatError:
     return upstream_error(502, f"the upstream failed ({status}): {message}", "upstream_error")
 
 
-async def _sse_events(resp: httpx.Response, limit: int) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event (lines joined), bounded in size."""
+async def _sse_events(resp: httpx.Response, limit: int) -> AsyncIterator[list[str]]:
+    """The ``data`` of each server-sent event (lines joined), bounded in size, batched per network read."""
     buffer = b""
     data: list[str] = []
     size = 0
@@ -400,6 +444,7 @@ async def _sse_events(resp: httpx.Response, limit: int) -> AsyncIterator[str]:
         buffer += chunk
         if len(buffer) > limit:
             raise upstream_error(502, "the upstream sent an oversized event", "upstream_malformed")
+        batch: list[str] = []
         while True:
             nl = buffer.find(b"\n")
             if nl == -1:
@@ -407,7 +452,7 @@ async def _sse_events(resp: httpx.Response, limit: int) -> AsyncIterator[str]:
             line, buffer = buffer[:nl].rstrip(b"\r"), buffer[nl + 1 :]
             if not line:
                 if data:
-                    yield "\n".join(data)
+                    batch.append("\n".join(data))
                     data, size = [], 0
                 continue
             if line.startswith(b"data:"):
@@ -421,16 +466,19 @@ async def _sse_events(resp: httpx.Response, limit: int) -> AsyncIterator[str]:
                 except UnicodeDecodeError:
                     raise upstream_error(502, "the upstream sent invalid UTF-8", "upstream_malformed") from None
             # comments (":"), "event:", "id:" and "retry:" lines carry nothing the proxy relays
+        if batch:
+            yield batch
     if data:
-        yield "\n".join(data)
+        yield ["\n".join(data)]
 
 
 # -- wiring ----------------------------------------------------------------------------------------
 
 
 def chat_routes(gateway: Gateway, config: ChatProxySpec) -> list[Route]:
-    """The chat proxy's routes for mounting in another Starlette app (close ``routes[0].endpoint.__self__``
-    with ``await proxy.aclose()`` on shutdown, or use :func:`build_chat_app`)."""
+    """The chat proxy's routes for mounting in another Starlette app. Its upstream connection pool lives
+    until the process ends; to close it on shutdown, build ``ChatProxy(gateway, config)`` yourself, mount
+    ``proxy.routes()`` and ``await proxy.aclose()`` in the app's lifespan."""
     return ChatProxy(gateway, config).routes()
 
 

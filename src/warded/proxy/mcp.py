@@ -73,7 +73,11 @@ META_APPROVAL = "warded.dev/approval"
 #: ``_meta`` key under which an allowed call carries its single-use capability token upstream.
 META_CAPABILITY = "warded.dev/capability"
 
-_POISON = frozenset({Category.PROMPT_INJECTION, Category.JAILBREAK, Category.HIDDEN_TEXT})
+# What makes a tool description poisoned: injected instructions, hidden text, a scanner that failed (fail
+# closed), anything the policy denies outright, and strong jailbreak matches. Weak jailbreak rules are left
+# out: tool descriptions legitimately say things like "overwrites files without warning".
+_POISON = frozenset({Category.PROMPT_INJECTION, Category.HIDDEN_TEXT, Category.SCANNER_ERROR})
+_JAILBREAK_MIN_SCORE = 0.8
 _MAX_TOOLS = 2000
 _MAX_PAGES = 50
 _INLINE_SCAN_CHARS = 64 * 1024  # larger results are scanned on a worker thread, off the event loop
@@ -257,11 +261,7 @@ class McpProxy:
             return None
         text = "\n".join(_strings(tool_definition(tool)))
         result = scanner.scan(text, Source.TOOL_OUTPUT, tool=tool.name)
-        hits = [
-            a
-            for a in result.applied
-            if a.finding.category in _POISON or a.response in (Response.DENY, Response.REQUIRE_APPROVAL)
-        ]
+        hits = [a for a in result.applied if _poisons(a.finding.category, a.finding.score, a.response)]
         if not hits:
             return None
         ids = ", ".join(sorted({a.finding.rule_id for a in hits}))
@@ -297,7 +297,7 @@ class McpProxy:
             return _tool_error(f"warded allowed this call, but {exc.error.message}")
         try:
             with anyio.fail_after(self.spec.call_timeout):
-                result = await session.call_tool(name, arguments, meta=upstream_meta)
+                result = await _forward_call(session, name, arguments, upstream_meta)
         except McpError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
                 self.upstream.lost(session, exc.error.message)
@@ -336,7 +336,7 @@ class McpProxy:
         )
 
     async def _guard(self, action: Action, decision: Decision, result: types.CallToolResult) -> types.CallToolResult:
-        view, size = _scan_view(result)
+        view, size, duplicates = _scan_view(result)
         try:
             if size > _INLINE_SCAN_CHARS:
                 guarded = await anyio.to_thread.run_sync(self.gw.guard_result, action, view)
@@ -352,7 +352,7 @@ class McpProxy:
         except Exception as exc:  # fail closed: an unscanned result never reaches the agent
             self.audit("mcp_result_error", {"tool": action.tool, "decision": decision.id, "error": repr(exc)[:300]})
             return _tool_error("warded could not check the result of this call; it is withheld")
-        return _apply_view(result, guarded) if guarded is not view else result
+        return _apply_view(result, guarded, duplicates) if guarded is not view else result
 
     def _approval_for(self, action: Action, meta: Mapping[str, Any] | None) -> str | None:
         given = (meta or {}).get(META_APPROVAL)
@@ -430,6 +430,12 @@ class McpProxy:
 # -- helpers -------------------------------------------------------------------------------------------
 
 
+def _poisons(category: Category, score: float, response: Response) -> bool:
+    if category in _POISON or response is Response.DENY:
+        return True
+    return category is Category.JAILBREAK and score >= _JAILBREAK_MIN_SCORE
+
+
 def _strings(value: object, depth: int = 0) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -472,10 +478,30 @@ def _upstream_message(exc: BaseException) -> str:
     return f"the upstream MCP server failed ({type(exc).__name__})"
 
 
-def _scan_view(result: types.CallToolResult) -> tuple[dict[str, Any], int]:
-    """The text a result carries, in a shape ``guard_result`` can scan and redact (binary data is not text)."""
+async def _forward_call(
+    session: Any, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None
+) -> types.CallToolResult:
+    """``tools/call`` upstream. ``ClientSession.call_tool`` is not used: it validates structured output
+    against the tool's schema on every call (the client behind warded does that itself) and raises a bare
+    ``RuntimeError`` when it fails, which would read as a broken upstream."""
+    params = types.CallToolRequestParams(
+        name=name, arguments=arguments, _meta=types.RequestParams.Meta(**meta) if meta else None
+    )
+    request = types.ClientRequest(types.CallToolRequest(params=params))
+    result: types.CallToolResult = await session.send_request(request, types.CallToolResult)
+    return result
+
+
+Path = tuple[str | int, ...]
+
+
+def _scan_view(result: types.CallToolResult) -> tuple[dict[str, Any], int, list[tuple[Path, Path]]]:
+    """The text a result carries, in a shape ``guard_result`` can scan and redact (binary data is not text).
+
+    A string repeated in the result (FastMCP sends a tool's return value both as text and as structured
+    content) is scanned once: later copies become ``None`` and are listed as ``(copy, original)`` paths.
+    """
     blocks: list[dict[str, Any]] = []
-    size = 0
     for block in result.content:
         item: dict[str, Any] = {}
         if isinstance(block, types.TextContent):
@@ -485,16 +511,44 @@ def _scan_view(result: types.CallToolResult) -> tuple[dict[str, Any], int]:
         elif isinstance(block, types.ResourceLink):
             item["link"] = {"uri": str(block.uri), "name": block.name, "description": block.description or ""}
         blocks.append(item)
-        size += sum(len(s) for s in _strings(item))
-    view: dict[str, Any] = {"content": blocks}
+    raw: dict[str, Any] = {"content": blocks}
     if result.structuredContent is not None:
-        view["structuredContent"] = result.structuredContent
-        size += sum(len(s) for s in _strings(result.structuredContent))
-    return view, size
+        raw["structuredContent"] = result.structuredContent
+    seen: dict[str, Path] = {}
+    duplicates: list[tuple[Path, Path]] = []
+    view = _dedupe(raw, (), seen, duplicates, 0)
+    return view, sum(len(s) for s in seen), duplicates
 
 
-def _apply_view(result: types.CallToolResult, view: Mapping[str, Any]) -> types.CallToolResult:
-    """``result`` with the (redacted) texts of ``view`` put back."""
+def _dedupe(value: Any, path: Path, seen: dict[str, Path], duplicates: list[tuple[Path, Path]], depth: int) -> Any:
+    if isinstance(value, str):
+        first = seen.get(value)
+        if first is not None:
+            duplicates.append((path, first))
+            return None
+        seen[value] = path
+        return value
+    if depth > 64:
+        return value
+    if isinstance(value, dict):
+        return {k: _dedupe(v, (*path, k), seen, duplicates, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dedupe(v, (*path, i), seen, duplicates, depth + 1) for i, v in enumerate(value)]
+    return value
+
+
+def _get(value: Any, path: Path) -> Any:
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _apply_view(
+    result: types.CallToolResult, view: Mapping[str, Any], duplicates: list[tuple[Path, Path]]
+) -> types.CallToolResult:
+    """``result`` with the (redacted) texts of ``view`` put back, repeated strings included."""
+    for copy, original in duplicates:
+        _get(view, copy[:-1])[copy[-1]] = _get(view, original)
     content: list[Any] = []
     for block, item in zip(result.content, view.get("content", []), strict=True):
         if isinstance(block, types.TextContent):
@@ -712,7 +766,9 @@ def approve_tool(gateway: Gateway, server: str, tool: str, *, digest: str | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m warded.proxy.mcp", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m warded.proxy.mcp", description=(__doc__ or "MCP proxy").split("\n")[0]
+    )
     parser.add_argument("--policy", required=True, help="warded.yaml")
     parser.add_argument("--agent", required=True, help="the agent identity the client acts as")
     parser.add_argument("--session", help="session id (stdio; default: a fresh random one)")

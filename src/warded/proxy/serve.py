@@ -57,6 +57,7 @@ def serve(
     uvicorn.run(
         "warded.proxy.api:app_from_environment",
         factory=True,
+        lifespan="on",  # a failing startup stops the server instead of serving without a gateway
         host=spec.host,
         port=spec.port,
         workers=spec.workers,

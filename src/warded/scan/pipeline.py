@@ -132,6 +132,11 @@ class ScanPipeline:
         self._normalise = normaliser or normalise
         self._timer = timer
 
+    def warm_up(self) -> ScanPipeline:
+        """Run every scanner once so lazily loaded models load now, not inside a caller's time budget."""
+        self.scan("warded start-up check", Source.USER)
+        return self
+
     def respond(self, finding: Finding, source: Source) -> Response:
         if finding.category is Category.SCANNER_ERROR:
             return finding.suggested  # the scanner's declared on-error response; policy cannot soften it

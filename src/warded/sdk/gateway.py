@@ -33,7 +33,7 @@ from warded.audit.secrets import hash_secret
 from warded.core.decide import ArgumentFindings, SessionState, decide
 from warded.core.inputs import check_arguments
 from warded.core.types import Action, Decision, EffectKind, Reason, Tier, Verdict, deny
-from warded.core.windows import SlidingWindows
+from warded.core.windows import SlidingWindows, WindowStore
 from warded.errors import ApprovalRequired, AuditError, ResultBlocked, StoreError, ToolDenied, WardedError
 from warded.flow.taint import USER, FlowIndex, TaintFinding, TrustRules, tool_label, trace
 from warded.flow.values import Kind
@@ -46,6 +46,7 @@ from warded.scan.types import SEVERITY, Finding, Response, Source
 from warded.scan.vault import redact
 from warded.store.approvals import SQLiteApprovalStore
 from warded.store.state import ALL_SESSIONS, SQLiteStateStore
+from warded.store.windows import SQLiteWindows
 
 _APPROVAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("warded_approval", default=None)
 
@@ -72,6 +73,7 @@ class Gateway:
         timer: Callable[[], float] = time.perf_counter,
         scanner: ScanPipeline | None = None,
         approvals: SQLiteApprovalStore | None = None,
+        windows: WindowStore | None = None,
     ) -> None:
         self.policy = policy
         self.scanner = scanner
@@ -93,7 +95,7 @@ class Gateway:
         self._clock = clock
         self._timer = timer
         self._lock = threading.RLock()
-        self._windows = SlidingWindows()
+        self._windows: WindowStore = windows if windows is not None else SlidingWindows()
         self._seen_paused: set[tuple[str, str]] = set()
         self._timeout_s = policy.spec.input.decision_timeout_ms / 1000.0
         self._closed = False
@@ -101,10 +103,14 @@ class Gateway:
         _open_gateways.add(self)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time) -> Gateway:
+    def from_file(
+        cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time, shared_windows: bool = False
+    ) -> Gateway:
         """Load ``warded.yaml`` (refusing it whole on any error) and open its audit log and state.
 
-        The audit signing key named by the policy is created (mode 0600) if it does not exist.
+        The audit signing key named by the policy is created (mode 0600) if it does not exist. With
+        ``shared_windows`` the limit and budget windows live in the SQLite file, so several worker
+        processes share circuit breakers.
         """
         policy = load_policy(path)
         scanner = build_scanner(policy) if policy.spec.scan.enabled else None
@@ -125,10 +131,11 @@ class Gateway:
         try:
             state = SQLiteStateStore(db_path, synchronous=sync)
             approvals = SQLiteApprovalStore(db_path, synchronous=sync)
+            windows = SQLiteWindows(db_path, synchronous=sync) if shared_windows else None
         except StoreError:
             audit.close()
             raise
-        return cls(policy, audit, state, clock=clock, scanner=scanner, approvals=approvals)
+        return cls(policy, audit, state, clock=clock, scanner=scanner, approvals=approvals, windows=windows)
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -693,6 +700,8 @@ class Gateway:
                     self.audit.close()
                 finally:
                     self.state.close()
+                    if isinstance(self._windows, SQLiteWindows):
+                        self._windows.close()
                     if self.approvals is not None:
                         self.approvals.close()
                     _open_gateways.discard(self)
@@ -741,11 +750,9 @@ def build_scanner(policy: CompiledPolicy) -> ScanPipeline:
     """The content-guard pipeline a policy asks for (raises ``ScannerLoadError`` if a scanner fails to load)."""
     spec = policy.spec.scan
     scanners = [load_scanner(name, spec.options.get(name)) for name in spec.scanners]
-    pipeline = ScanPipeline(scanners, responses=spec.responses, max_chars=spec.max_chars)
     # Warm up at start-up: models load lazily, and the first real call must not pay for it (it would
     # run over the decision's time budget and be denied).
-    pipeline.scan("warded start-up check", Source.USER)
-    return pipeline
+    return ScanPipeline(scanners, responses=spec.responses, max_chars=spec.max_chars).warm_up()
 
 
 def _resolve(value: str | Callable[[], str] | None, default: str | None, what: str) -> str:

@@ -54,7 +54,12 @@ def completion(content: str | None, *, tool_calls: list[dict[str, Any]] | None =
             "created": 1_700_000_000,
             "model": MODEL,
             "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool_calls else "stop"}
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if tool_calls else "stop",
+                }
             ],
             "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
         }
@@ -166,7 +171,7 @@ def serve(app: Any, *, lifespan: str = "off") -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="critical", lifespan=lifespan, ws="none", access_log=False, timeout_graceful_shutdown=2
+        app, log_level="error", lifespan=lifespan, ws="none", access_log=False, timeout_graceful_shutdown=2
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -256,7 +256,7 @@ class ExfiltrationScanner:
     #: DENY: a text whose links could not be checked may be the one that carries a secret out, and a
     #: renderer fetches images before any person could approve them.
     on_error: ClassVar[Response] = Response.DENY
-    budget_ms: ClassVar[float] = 50.0
+    budget_ms: ClassVar[float] = 250.0
 
     def __init__(self, allowed_domains: Sequence[str] = ()) -> None:
         if isinstance(allowed_domains, str):

@@ -39,7 +39,7 @@ class HiddenTextScanner:
     #: invariant, and what it would have reported (an instruction smuggled in tag characters, say) is exactly
     #: what a human approver could not see either: asking them would not be a real check.
     on_error: ClassVar[Response] = Response.DENY
-    budget_ms: ClassVar[float] = 50.0
+    budget_ms: ClassVar[float] = 250.0
 
     def scan(self, item: ScanInput) -> tuple[Finding, ...]:
         normalised = item.normalised

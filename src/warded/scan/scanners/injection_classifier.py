@@ -194,7 +194,7 @@ class InjectionClassifierScanner:
     id: ClassVar[str] = "injection_classifier"
     category: ClassVar[Category] = Category.PROMPT_INJECTION
     on_error: ClassVar[Response] = Response.REQUIRE_APPROVAL
-    budget_ms: ClassVar[float] = 100.0
+    budget_ms: ClassVar[float] = 250.0
 
     def __init__(self, strict: bool = False, threshold: float | None = None, model: Model | None = None) -> None:
         if threshold is not None and not 0.0 < threshold < 1.0:

@@ -419,7 +419,7 @@ class InjectionRulesScanner:
     id: ClassVar[str] = "injection_rules"
     category: ClassVar[Category] = Category.PROMPT_INJECTION
     on_error: ClassVar[Response] = Response.REQUIRE_APPROVAL
-    budget_ms: ClassVar[float] = 50.0
+    budget_ms: ClassVar[float] = 250.0
 
     def __init__(self, min_score: float = 0.0) -> None:
         if not 0.0 <= min_score <= 1.0:
