@@ -28,8 +28,18 @@ def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert "needs approval:" in out
 
 
+def test_chat_config_example_validates() -> None:
+    import yaml
+
+    from warded.proxy.chat_config import ChatProxySpec
+
+    (config,) = [b for b in _blocks("yaml") if b.startswith("upstream_url:")]
+    spec = ChatProxySpec.model_validate(yaml.safe_load(config))
+    assert spec.mask_pii
+
+
 def test_yaml_example_is_the_shipped_policy_and_loads(tmp_path: Path) -> None:
-    (block,) = _blocks("yaml")
-    assert block == EXAMPLE.read_text(encoding="utf-8")
+    policies = [b for b in _blocks("yaml") if b.startswith("# warded.yaml")]
+    assert policies == [EXAMPLE.read_text(encoding="utf-8")]
     policy = load_policy(write_demo_policy(str(tmp_path)))
     assert "mail-assistant" in policy.agents
