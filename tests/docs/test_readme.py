@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from warded.demo import write_demo_policy
 from warded.policy.compile import load_policy
+from warded.proxy.chat_config import ChatProxySpec
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "warded" / "examples" / "demo.yaml"
@@ -29,10 +31,6 @@ def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_chat_config_example_validates() -> None:
-    import yaml
-
-    from warded.proxy.chat_config import ChatProxySpec
-
     (config,) = [b for b in _blocks("yaml") if b.startswith("upstream_url:")]
     spec = ChatProxySpec.model_validate(yaml.safe_load(config))
     assert spec.mask_pii
