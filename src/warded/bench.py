@@ -79,6 +79,9 @@ def bench_policy_yaml(root: str) -> str:
         '  @id("no-large-counts-on-tool3")',
         '  forbid(principal, action, resource == Tool::"tool3")',
         "  when { context.args has count && context.args.count > 900 };",
+        # The content guard has its own benchmark (`warded bench scan`); this one measures decisions.
+        "scan:",
+        "  enabled: false",
         "audit:",
         "  path: bench-audit.db",
         "  key: bench-audit.key",
