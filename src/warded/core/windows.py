@@ -25,19 +25,28 @@ class WindowStore(Protocol):
 
 
 class SlidingWindows:
+    """In-memory windows for one process. Each key keeps its events and a running total, so counting
+    and summing cost O(1) plus the events that expired (a 24-hour budget does not re-add a day of
+    payments on every call)."""
+
     def __init__(self) -> None:
         self._events: dict[Hashable, deque[tuple[float, float]]] = {}
+        self._totals: dict[Hashable, float] = {}
 
     def _trim(self, key: Hashable, window: float, now: float) -> deque[tuple[float, float]] | None:
         events = self._events.get(key)
         if events is None:
             return None
         horizon = now - window
+        expired = 0.0
         while events and events[0][0] <= horizon:
-            events.popleft()
+            expired += events.popleft()[1]
         if not events:
             del self._events[key]
+            self._totals.pop(key, None)
             return None
+        if expired:
+            self._totals[key] -= expired
         return events
 
     def count(self, key: Hashable, window: float, now: float) -> int:
@@ -46,15 +55,17 @@ class SlidingWindows:
 
     def total(self, key: Hashable, window: float, now: float) -> float:
         events = self._trim(key, window, now)
-        return 0.0 if events is None else sum(a for _, a in events)
+        return 0.0 if events is None else self._totals[key]
 
     def add(self, key: Hashable, now: float, amount: float = 1.0) -> None:
         self._events.setdefault(key, deque()).append((now, amount))
+        self._totals[key] = self._totals.get(key, 0.0) + amount
 
     def reset_scope(self, scope: tuple[str, ...]) -> None:
         """Forget every window whose key is ``(anything, scope)``: used when a paused scope resumes."""
         for key in [k for k in self._events if isinstance(k, tuple) and len(k) == 2 and k[1] == scope]:
             del self._events[key]
+            self._totals.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._events)

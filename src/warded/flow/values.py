@@ -9,6 +9,7 @@ a tool argument is recognised even when the model (or an attacker) dresses it up
 from __future__ import annotations
 
 import datetime
+import functools
 import posixpath
 import urllib.parse
 from collections.abc import Iterator
@@ -105,12 +106,12 @@ def _date_key(kind: str, raw: str) -> str | None:
 
 def _dates(text: str) -> Iterator[Value]:
     for match in _DATES.finditer(text):
-        for group, raw in match.groupdict().items():
-            if raw:
-                key = _date_key(group, raw)
-                if key is not None:
-                    yield Value(Kind.DATE, key, _short(raw))
-                break
+        group = match.lastgroup
+        if group is not None:
+            raw = match.group(group)
+            key = _date_key(group, raw)
+            if key is not None:
+                yield Value(Kind.DATE, key, _short(raw))
 
 
 def _short(text: str) -> str:
@@ -175,10 +176,25 @@ def _from_match(group: str, raw: str) -> Iterator[Value]:
         yield Value(Kind.DOMAIN, fold(domain).rstrip(".").rstrip(_TRAILING), _short(domain))
 
 
+_MEMO_TEXT = 4096  # texts up to this length have their values memoised (extraction is pure)
+_MEMO_SIZE = 8192
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _extract_short(text: str) -> frozenset[Value]:
+    return frozenset(_extract(text))
+
+
 def extract(text: str) -> set[Value]:
     """Every action-driving value in ``text`` (bounded by ``MAX_TEXT`` and ``MAX_VALUES``)."""
     if not isinstance(text, str) or not text:
         return set()
+    if len(text) <= _MEMO_TEXT:
+        return set(_extract_short(text))
+    return _extract(text)
+
+
+def _extract(text: str) -> set[Value]:
     text = text[:MAX_TEXT]
     # Match on a view with look-alikes folded and percent-encoding undone, so disguises do not hide values.
     views = {text}
@@ -190,10 +206,9 @@ def extract(text: str) -> set[Value]:
     for view in views:
         out.update(_dates(view))
         for match in _SCANNER.finditer(view):
-            for group, raw in match.groupdict().items():
-                if raw:
-                    out.update(_from_match(group, raw))
-                    break
+            group = match.lastgroup
+            if group is not None:
+                out.update(_from_match(group, match.group(group)))
             if len(out) >= MAX_VALUES:
                 return out
     return out

@@ -327,6 +327,8 @@ class Gateway:
         if not isinstance(action.agent_id, str) or not isinstance(action.session_id, str):
             return ()
         index = self.flow.view(action.agent_id, action.session_id)
+        if not index:
+            return ()  # nothing untrusted has entered this session: nothing can be tainted
         ignore = frozenset(self.policy.spec.flow.ignore_arguments.get(tool.name, ()))
         return tuple(trace(action.arguments, index, kinds=self._flow_kinds, ignore=ignore))
 
