@@ -44,7 +44,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import anyio
@@ -268,14 +268,7 @@ class ChatProxy:
         client = self.client()
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
         req = client.build_request("POST", f"{self.upstream}/chat/completions", content=payload, headers=self._headers)
-        try:
-            resp = await client.send(req, stream=True)
-        except httpx.TimeoutException:
-            raise upstream_error(504, "the upstream did not answer in time", "upstream_timeout") from None
-        except httpx.HTTPError as exc:
-            raise upstream_error(
-                502, f"the upstream is unreachable ({type(exc).__name__})", "upstream_unavailable"
-            ) from None
+        resp = await _reach(client.send(req, stream=True))
         if resp.status_code != 200:
             try:
                 detail = await self._read(resp, 65536)
@@ -385,14 +378,7 @@ class ChatProxy:
         try:
             self._agent(request)
             client = self.client()
-            try:
-                resp = await client.get(f"{self.upstream}/models", headers=self._headers)
-            except httpx.TimeoutException:
-                raise upstream_error(504, "the upstream did not answer in time", "upstream_timeout") from None
-            except httpx.HTTPError as exc:
-                raise upstream_error(
-                    502, f"the upstream is unreachable ({type(exc).__name__})", "upstream_unavailable"
-                ) from None
+            resp = await _reach(client.get(f"{self.upstream}/models", headers=self._headers))
             if resp.status_code != 200:
                 raise _status_error(resp.status_code, resp.content[:65536])
             try:
@@ -496,6 +482,18 @@ def build_chat_app(gateway: Gateway, config: ChatProxySpec) -> Starlette:
     app = Starlette(routes=proxy.routes(), lifespan=lifespan)
     app.state.chat_proxy = proxy
     return app
+
+
+async def _reach(call: Awaitable[httpx.Response]) -> httpx.Response:
+    """Await an upstream request, turning transport failures into OpenAI-style errors (fail closed)."""
+    try:
+        return await call
+    except httpx.TimeoutException:
+        raise upstream_error(504, "the upstream did not answer in time", "upstream_timeout") from None
+    except httpx.HTTPError as exc:
+        raise upstream_error(
+            502, f"the upstream is unreachable ({type(exc).__name__})", "upstream_unavailable"
+        ) from None
 
 
 def create_chat_app(policy_path: str | os.PathLike[str], config: ChatProxySpec) -> Starlette:
