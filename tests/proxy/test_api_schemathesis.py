@@ -64,7 +64,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    spec = json.dumps({"api_keys": {"mailer": hash_api_key(KEY)}})
+    # A generous handler timeout: a loaded CI machine must not turn a slow answer into a 503 and a flake.
+    spec = json.dumps({"api_keys": {"mailer": hash_api_key(KEY)}, "request_timeout_s": 120})
     command = [sys.executable, "-m", "warded.proxy.serve", str(root / "warded.yaml"), "--port", str(port)]
     process = subprocess.Popen([*command, "--spec-json", spec], cwd=root, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
