@@ -293,3 +293,31 @@ def test_cedar_memo_does_not_change_answers(policy: CompiledPolicy) -> None:
     policy.cedar_cache.clear()
     third = [decide(policy, a).verdict for a in actions]
     assert first == second == third
+
+
+def test_cedar_sees_only_the_arguments_its_policies_read(compile_policy: Compile) -> None:
+    reads_one = compile_policy(
+        BASE
+        + """
+cedar: |
+  @id("no-tuesday-bodies")
+  forbid(principal, action, resource == Tool::"send_email") when { context.args has body && context.args.body like "*tuesday*" };
+"""
+    )
+    slice_ = reads_one.slices[("mailer", "send_email")]
+    assert slice_.arg_names == frozenset({"body"})
+    assert decide(reads_one, act("send_email", to=["a@example.com"], body="see you tuesday")).rule_ids == (
+        "no-tuesday-bodies",
+    )
+    assert decide(reads_one, act("send_email", to=["a@example.com"], body="see you")).verdict is Verdict.ALLOW
+    reads_all = compile_policy(
+        BASE
+        + """
+cedar: |
+  @id("exact-args")
+  forbid(principal, action, resource == Tool::"delete_email") when { context.args == {"id": 7} };
+"""
+    )
+    assert reads_all.slices[("mailer", "delete_email")].arg_names is None
+    assert decide(reads_all, act("delete_email", id=7)).rule_ids == ("exact-args",)
+    assert decide(reads_all, act("delete_email", id=8)).verdict is Verdict.ALLOW

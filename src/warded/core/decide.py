@@ -192,8 +192,9 @@ def _decide(
         context["session"] = action.session_id
         key += (action.session_id,)
     if slice_.uses_args:
+        given = dict(args) if slice_.arg_names is None else {k: v for k, v in args.items() if k in slice_.arg_names}
         try:
-            context["args"] = cd.to_cedar_value(dict(args))
+            context["args"] = cd.to_cedar_value(given)
         except ValueError as exc:
             return deny("warded.arguments_not_representable", f"arguments cannot be given to Cedar: {exc}", tier)
         key += (json.dumps(context["args"], sort_keys=True, separators=(",", ":")),)

@@ -125,6 +125,9 @@ class Slice:
     # alone can turn into REQUIRE_APPROVAL, so only then is Cedar asked again with approved=true.
     approval_rules: frozenset[str] = frozenset()
     approval_permit: bool = False  # some permit reads context.approved
+    # The argument names the slice's policies read (``context.args.x`` / ``context.args has x``), or None
+    # when some policy uses ``context.args`` as a whole: then every argument goes to Cedar.
+    arg_names: frozenset[str] | None = None
 
 
 def build_slice(policies: Iterable[CedarPolicy]) -> Slice:
@@ -132,6 +135,7 @@ def build_slice(policies: Iterable[CedarPolicy]) -> Slice:
     rule_ids: dict[str, str] = {}
     has_permit = uses_args = uses_session = approval_permit = False
     approval_rules: set[str] = set()
+    arg_names: set[str] | None = set()
     for i, policy in enumerate(policies):
         pid = f"p{i}"
         static[pid] = policy.est
@@ -143,7 +147,10 @@ def build_slice(policies: Iterable[CedarPolicy]) -> Slice:
         if policy.origin != "generated":
             # Conservative: any mention of the attribute name counts as a use.
             text = json.dumps(policy.est)
-            uses_args = uses_args or '"args"' in text
+            if '"args"' in text:
+                uses_args = True
+                names = _arg_attributes(policy.est)
+                arg_names = None if names is None or arg_names is None else arg_names | names
             uses_session = uses_session or '"session"' in text
     doc = {"staticPolicies": static, "templates": {}, "templateLinks": []}
     return Slice(
@@ -154,7 +161,39 @@ def build_slice(policies: Iterable[CedarPolicy]) -> Slice:
         uses_session,
         frozenset(approval_rules),
         approval_permit,
+        frozenset(arg_names) if arg_names is not None and uses_args else None,
     )
+
+
+_ARGS_NODE = {".": {"left": {"Var": "context"}, "attr": "args"}}
+
+
+def _arg_attributes(est: Mapping[str, Any]) -> set[str] | None:
+    """The attributes of ``context.args`` a policy reads, or None if it uses ``context.args`` otherwise
+    (as a whole value), in which case all arguments must be given to Cedar."""
+    names: set[str] = set()
+    whole = False
+
+    def walk(node: object, parent_reads_attr: bool) -> None:
+        nonlocal whole
+        if isinstance(node, dict):
+            if node == _ARGS_NODE:
+                if not parent_reads_attr:
+                    whole = True
+                return
+            for op in (".", "has"):
+                inner = node.get(op)
+                if isinstance(inner, dict) and inner.get("left") == _ARGS_NODE and isinstance(inner.get("attr"), str):
+                    names.add(inner["attr"])
+                    return
+            for value in node.values():
+                walk(value, False)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, False)
+
+    walk(est.get("conditions", []), False)
+    return None if whole else names
 
 
 @dataclass(frozen=True, slots=True)
