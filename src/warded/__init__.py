@@ -1,7 +1,8 @@
 """warded: defence in depth for LLM agents, outside the model.
 
 A deny-by-default gateway on every tool call (policy compiled to Cedar), circuit breakers
-and a kill switch, and a tamper-evident audit log.
+and a kill switch, a tamper-evident audit log, a content guard, untrusted-data flow control,
+signed approvals, and proxies for MCP and OpenAI-compatible APIs.
 """
 
 from warded.core.decide import SessionState, decide
@@ -11,6 +12,7 @@ from warded.errors import (
     AuditError,
     PolicyError,
     PolicyProblem,
+    ResultBlocked,
     StoreError,
     ToolDenied,
     VerificationError,
@@ -34,6 +36,7 @@ __all__ = [
     "PolicyError",
     "PolicyProblem",
     "Reason",
+    "ResultBlocked",
     "SessionState",
     "StoreError",
     "Tier",
