@@ -509,3 +509,31 @@ def test_module_entry_point_refuses_public_bind(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert b"not loopback" in result.stderr
+
+
+def test_slow_and_vanishing_clients_do_not_stop_the_server(server: Server, client: httpx.Client) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    # Slow-loris: connections that send half a request and then dribble, holding their sockets open.
+    loris = []
+    for _ in range(20):
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.sendall(b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n")
+        loris.append(sock)
+    # A client that sends a body in part and disconnects mid-request.
+    quitter = socket.create_connection((host, int(port)), timeout=5)
+    quitter.sendall(
+        b"POST /v1/decide HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + MAILER_KEY.encode() + b"\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"session_id": "s", "to'
+    )
+    quitter.close()
+    try:
+        for sock in loris:
+            sock.sendall(b"X-Slow: 1\r\n")
+        # Meanwhile, ordinary callers are answered and decisions are still made and recorded.
+        assert client.get("/healthz").status_code == 200
+        decision = _decide(client, "loris", "read_inbox")
+        assert decision["verdict"] == "allow"
+    finally:
+        for sock in loris:
+            sock.close()
+    assert client.get("/healthz").json()["status"] == "ok"
