@@ -158,7 +158,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.text == "-":
         data = sys.stdin.buffer.read()
-        text = data.decode("utf-8", "replace")
+        # Keep invalid bytes as surrogates: the scanner then reports scan.invalid_utf8 (and blocks)
+        # instead of silently scanning a repaired text.
+        text = data.decode("utf-8", "surrogateescape")
     else:
         text = args.text
     result = pipeline.scan(text, Source(args.source))
@@ -381,9 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve the decision API (uvicorn, loopback by default)")
     p.add_argument("--policy", default="warded.yaml")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--host", default=None, help="default: the policy's serve.host (127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="default: the policy's serve.port")
+    p.add_argument("--workers", type=int, default=None, help="default: the policy's serve.workers")
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
     p.set_defaults(func=_cmd_serve)
 

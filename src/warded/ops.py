@@ -170,6 +170,7 @@ def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str
         if not line.strip():
             continue
         record: dict[str, object]
+        item: object = None
         try:
             item = json.loads(line)
             if not isinstance(item, dict):
@@ -180,8 +181,8 @@ def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str
             source = Source(item.get("source", "user"))
             result = pipeline.scan(text, source)
             record = {"id": item.get("id"), **result.to_json()}
-        except (ValueError, TypeError) as exc:
-            ident = item.get("id") if isinstance(locals().get("item"), dict) else None
+        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
+            ident = item.get("id") if isinstance(item, dict) else None
             record = {"id": ident, "verdict": "block", "score": 1.0, "findings": [], "error": f"line {number}: {exc}"}
         out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         verdict = str(record["verdict"])

@@ -184,3 +184,16 @@ def test_bench_scan_prints_figures() -> None:
     assert figures["latency"]["2KB"]["chain"]["p50_ms"] > 0
     assert set(figures["other_categories_generated"]) == {"pii", "secret", "exfiltration", "hidden_text"}
     assert figures["injection_and_jailbreak_heldout"]["heldout"]["n_positive"] > 0
+
+
+def test_scan_refuses_unreadable_input_instead_of_repairing_it(tmp_path: Path) -> None:
+    raw = subprocess.run(
+        [*WARDED, "scan", "-"], input=b"hello \xff\xfe world", capture_output=True, timeout=120, check=False
+    )
+    assert raw.returncode == 3
+    assert "scan.invalid_utf8" in raw.stdout.decode()
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"id": "x", "text": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    result = run("scan", "--jsonl", str(deep))
+    assert result.returncode == 3, result.stderr
+    assert json.loads(result.stdout)["verdict"] == "block"

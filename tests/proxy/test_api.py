@@ -426,7 +426,7 @@ def test_internal_error_is_5xx_with_deny_never_allow(tmp_path: Path, monkeypatch
         response = c.post("/v1/decide", json={"session_id": "s", "tool": "read_inbox"}, headers=MAILER)
         assert response.status_code == 500
         assert response.json()["decision"]["verdict"] == "deny"
-        monkeypatch.setattr(app.state.warded.gateway, "guard_result", boom)
+        monkeypatch.setattr(app.state.warded.gateway, "inspect_result", boom)
         result = c.post("/v1/results", json={"session_id": "s", "tool": "read_inbox", "result": "x"}, headers=MAILER)
         assert result.status_code == 500
         assert result.json()["decision"]["verdict"] == "deny"
@@ -537,3 +537,15 @@ def test_slow_and_vanishing_clients_do_not_stop_the_server(server: Server, clien
         for sock in loris:
             sock.close()
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_api_keys_come_from_the_policys_serve_section(tmp_path: Path) -> None:
+    policy = _write_policy(tmp_path)
+    policy.write_text(POLICY + f"serve:\n  api_keys: {{mailer: {KEYS['mailer']}}}\n", encoding="utf-8")
+    with TestClient(create_app(str(policy))) as client:
+        allowed = client.post("/v1/decide", json={"session_id": "s", "tool": "read_inbox"}, headers=MAILER)
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.json()["verdict"] == "allow"
+        assert (
+            client.post("/v1/decide", json={"session_id": "s", "tool": "read_inbox"}, headers=OTHER).status_code == 401
+        )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from warded.core.inputs import check_arguments, check_identifiers
-from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, Reason, Tier, Verdict, deny
+from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, Reason, Verdict, deny
 from warded.flow.taint import TaintFinding
 from warded.policy import cedar as cd
 from warded.policy.compile import CompiledPolicy
@@ -307,8 +307,3 @@ def _deny_reasons(
         else:
             out.append(Reason(rule, messages.get(rule, "forbidden by a Cedar policy")))
     return tuple(out)
-
-
-def tier_of(policy: CompiledPolicy, tool: str) -> Tier | None:
-    compiled = policy.tools.get(tool)
-    return compiled.tier if compiled is not None else None

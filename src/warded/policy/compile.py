@@ -222,8 +222,6 @@ def compile_policy(
                 if tname not in spec.tools:
                     problem((kind, i, "tools", j), f"{kind}[{i}]: unknown tool {tname!r}")
     for i, budget in enumerate(spec.budgets):
-        if budget.on_exceed is OnExceed.PAUSE:
-            pass  # pausing on an exhausted budget is allowed
         for tname in budget.tools:
             tool = tools.get(tname)
             if tool is not None and budget.argument not in tool.checkers:

@@ -43,14 +43,13 @@ from starlette.routing import BaseRoute, Route
 from warded.approve.approvals import ApprovalRejected, RejectCode
 from warded.approve.files import MAX_APPROVAL_FILE_BYTES, decode_approval, submit_approval
 from warded.core.types import Action, Decision, Tier, Verdict, deny
-from warded.errors import ApprovalRequired, ResultBlocked, StoreError
+from warded.errors import StoreError
 from warded.policy.compile import load_policy
 from warded.proxy._metrics import Metrics
 from warded.proxy._openapi import openapi_document
 from warded.proxy.config import ServeConfigError, ServeSpec
-from warded.scan.pipeline import Applied
-from warded.scan.types import Source
-from warded.sdk.gateway import Gateway, _texts
+from warded.scan.types import Response as ScanResponse
+from warded.sdk.gateway import Gateway
 from warded.store.windows import SQLiteWindows
 
 __all__ = ["ApiError", "WardedApi", "authenticate", "create_app"]
@@ -301,36 +300,19 @@ async def _decide(request: Request, api: WardedApi) -> Response:
     return JSONResponse(decision_json(decision))
 
 
-def _report_findings(api: WardedApi, action: Action, value: object) -> list[dict[str, Any]]:
-    """What the content guard finds in ``value`` (reported to the caller; the gateway decides separately)."""
-    gw = api.gateway
-    if gw.scanner is None or not gw.policy.spec.scan.scan_results:
-        return []
-    found: list[tuple[str, Applied]] = []
-    for path, text in _texts(value, "result"):
-        found.extend((path, a) for a in gw.scanner.scan(text, Source.TOOL_OUTPUT, tool=action.tool).applied)
-    return [{"path": path, **a.to_json()} for path, a in found]
-
-
 def _guard(api: WardedApi, action: Action, value: object) -> dict[str, Any]:
-    findings = _report_findings(api, action, value)
-    out: dict[str, Any] = {"id": "", "findings": findings, "value": None, "redacted": False, "request_id": ""}
-    try:
-        guarded = api.gateway.guard_result(action, value)
-    except ResultBlocked as exc:
-        return {**out, "id": exc.decision.id, "response": "deny", "reasons": _reasons(exc.decision)}
-    except ApprovalRequired as exc:
-        reasons = _reasons(exc.decision)
-        return {
-            **out,
-            "id": exc.decision.id,
-            "response": "require_approval",
-            "request_id": exc.request_id,
-            "reasons": reasons,
-        }
-    redacted = guarded != value
+    check = api.gateway.inspect_result(action, value)
+    findings = [{"path": path, **a.to_json()} for path, a in check.findings]
+    decision = check.decision
+    out: dict[str, Any] = {"id": decision.id, "findings": findings, "value": None, "redacted": False}
+    out["request_id"] = decision.request_id
+    if decision.verdict is Verdict.DENY:
+        return {**out, "response": "deny", "reasons": _reasons(decision)}
+    if decision.verdict is Verdict.REQUIRE_APPROVAL:
+        return {**out, "response": "require_approval", "reasons": _reasons(decision)}
+    redacted = check.response is ScanResponse.REDACT
     response = "redact" if redacted else ("label" if findings else "allow")
-    return {**out, "response": response, "value": guarded, "redacted": redacted, "reasons": []}
+    return {**out, "response": response, "value": check.value, "redacted": redacted, "reasons": []}
 
 
 def _reasons(decision: Decision) -> list[dict[str, str]]:
@@ -501,7 +483,7 @@ def create_app(
     ``serve_spec.workers > 1``). Refuses (:class:`ServeConfigError`, ``PolicyError``) to build a half-configured
     app: unknown agents in the keys, or mTLS subjects (not supported yet).
     """
-    spec = serve_spec if serve_spec is not None else ServeSpec()
+    spec = serve_spec if serve_spec is not None else load_policy(policy_path).spec.serve
     if api_keys is not None:
         spec = ServeSpec.model_validate({**spec.model_dump(), "api_keys": dict(api_keys)})
     check_serve_config(policy_path, spec)
@@ -543,10 +525,6 @@ def _open_api(policy_path: str, spec: ServeSpec, shared_windows: bool) -> Warded
     try:
         db_path = gateway.policy.audit_path(gateway.policy.spec.audit.path)
         windows: SQLiteWindows | None = None
-        if gateway.scanner is not None:
-            # The scanners load their models on first use (~200 ms): do it now, not inside the first decision's
-            # time budget (which would turn it into a warded.timeout DENY).
-            gateway.scanner.scan("warded warm-up", Source.ARGUMENT)
         return WardedApi(gateway, spec, _KeyRing(spec.api_keys), Metrics(db_path), windows)
     except BaseException:
         gateway.close()

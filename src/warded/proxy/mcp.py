@@ -590,9 +590,6 @@ class _Setup:
 @contextlib.asynccontextmanager
 async def _proxy(setup: _Setup, session_id: str | None) -> Any:
     gw, agent_id, spec = setup.gw, setup.agent_id, setup.spec
-    if gw.scanner is not None:  # load the content guard's models now, not inside the first call's budget
-        for source in (Source.TOOL_OUTPUT, Source.ARGUMENT):
-            gw.scanner.scan("warm up the content guard", source)
     pins = _pin_store(gw)
     proxy: McpProxy | None = None
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from warded.errors import WardedError
+from warded.policy.compile import load_policy
 from warded.proxy.config import ServeConfigError, ServeSpec, is_loopback
 
 __all__ = ["main", "serve"]
@@ -26,22 +27,25 @@ GRACEFUL_SHUTDOWN_S = 10
 
 def serve(
     policy_path: str,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    workers: int = 1,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
     *,
     allow_public: bool = False,
     spec: ServeSpec | None = None,
 ) -> None:
     """Run the decision API until interrupted. ``spec`` (the policy's ``serve:``) supplies the API keys and limits;
-    ``host``, ``port`` and ``workers`` override it. Raises :class:`ServeConfigError` for a public address
+    ``host``, ``port`` and ``workers``, when given, override it. Raises :class:`ServeConfigError` for a public address
     without ``allow_public``, ``PolicyError`` for a bad policy, before any worker starts.
     """
     import uvicorn  # noqa: PLC0415 (only the serving process needs it)
 
     from warded.proxy.api import check_serve_config  # noqa: PLC0415
 
-    base = spec if spec is not None else ServeSpec()
+    base = spec if spec is not None else load_policy(policy_path).spec.serve
+    host = base.host if host is None else host
+    port = base.port if port is None else port
+    workers = base.workers if workers is None else workers
     public = allow_public or base.allow_public_bind
     if not public and not is_loopback(host):
         raise ServeConfigError(f"refusing to listen on {host!r}: not loopback (pass allow_public=True / --public)")
@@ -78,9 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m warded.proxy.serve")
     parser.add_argument("policy")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--public", action="store_true", help="allow a non-loopback address")
     parser.add_argument("--spec-json", default=None)
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar, cast
 
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, make_request, verify_approval
@@ -47,6 +47,17 @@ from warded.scan.vault import redact
 from warded.store.approvals import SQLiteApprovalStore
 from warded.store.state import ALL_SESSIONS, SQLiteStateStore
 from warded.store.windows import SQLiteWindows
+
+
+@dataclass(frozen=True, slots=True)
+class ResultCheck:
+    """The content guard's verdict on one tool result (see :meth:`Gateway.inspect_result`)."""
+
+    decision: Decision  # ALLOW: deliver ``value``; DENY / REQUIRE_APPROVAL: withheld
+    value: object  # what the agent may see (redacted where asked); None when withheld
+    findings: tuple[tuple[str, Applied], ...]  # (path in the result, finding with its response)
+    response: Response | None  # the most severe response, None when nothing was found
+
 
 _APPROVAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("warded_approval", default=None)
 
@@ -190,9 +201,11 @@ class Gateway:
         extra: dict[str, Any] = {}
         if request is not None:
             extra["approval"] = {"request_id": request.id, "used": decision.allowed}
-            if decision.allowed and not self._consume(request, now):
-                decision = deny("approval.replayed", "this approval has already been used", decision.tier)
-                extra["approval"]["used"] = False
+            if decision.allowed:
+                refusal = self._consume(request, now)
+                if refusal is not None:
+                    decision = replace(refusal, tier=decision.tier)
+                    extra["approval"]["used"] = False
         self._count(action, decision, now)
         if taint:
             extra["taint"] = [t.to_json() for t in taint]
@@ -230,13 +243,16 @@ class Gateway:
             return None, deny("approval.unverifiable", f"the approval could not be checked: {exc}")
         return request, None
 
-    def _consume(self, request: ApprovalRequest, now: float) -> bool:
+    def _consume(self, request: ApprovalRequest, now: float) -> Decision | None:
+        """Mark the approval used (once, across processes); a DENY if it cannot be."""
         if self.approvals is None:
-            return False
+            return deny("approval.unavailable", "this gateway has no approval store")
         try:
-            return self.approvals.consume(request, now)
-        except StoreError:
-            return False
+            if self.approvals.consume(request, now):
+                return None
+        except StoreError as exc:
+            return deny("approval.unverifiable", f"the approval could not be marked used: {exc}")
+        return deny("approval.replayed", "this approval has already been used")
 
     def _issue_token(self, action: Action, now: float) -> str:
         expires = now + self.policy.spec.approval.token_ttl
@@ -356,6 +372,16 @@ class Gateway:
         human (:class:`ApprovalRequired`); REDACT ones return it with the findings' spans redacted;
         LABEL ones return it unchanged. Every finding is recorded in the audit log.
         """
+        check = self.inspect_result(action, value)
+        if check.decision.verdict is Verdict.DENY:
+            raise ResultBlocked(check.decision)
+        if check.decision.verdict is Verdict.REQUIRE_APPROVAL:
+            raise ApprovalRequired(check.decision, check.decision.request_id)
+        return cast(R, check.value)
+
+    def inspect_result(self, action: Action, value: object) -> ResultCheck:
+        """:meth:`guard_result` without the exceptions: the verdict on the result, what the agent may see
+        (``None`` when withheld), and the findings. Records, audits and quarantines exactly the same way."""
         found: list[tuple[str, Applied]] = []
         if self.scanner is not None and self.policy.spec.scan.scan_results:
             for path, text in _texts(value, "result"):
@@ -365,7 +391,7 @@ class Gateway:
         self.record(action.agent_id, action.session_id, tool_label(action.tool), value)
         self._maybe_quarantine(action, found)
         if not found:
-            return value
+            return ResultCheck(Decision(Verdict.ALLOW, ()), value, (), None)
         worst = max((a.response for _, a in found), key=SEVERITY.__getitem__)
         unredactable = [a for _, a in found if a.response is Response.REDACT and a.finding.span is None]
         if worst is Response.REDACT and unredactable:
@@ -391,19 +417,16 @@ class Gateway:
                     decision = replace(decision, verdict=verdict)
             seq = self._append("result_scanned", body)
         decision = replace(decision, id=f"d{seq}", request_id=request_id)
-        if verdict is Verdict.DENY:
-            raise ResultBlocked(decision)
-        if verdict is Verdict.REQUIRE_APPROVAL:
-            raise ApprovalRequired(decision, request_id)
+        findings = tuple(found)
+        if verdict is not Verdict.ALLOW:
+            return ResultCheck(decision, None, findings, worst)
         if worst is Response.REDACT:
-            return _redact_texts(
-                value,
-                {
-                    path: [a.finding for p, a in found if p == path and a.response is Response.REDACT]
-                    for path, _ in found
-                },
-            )
-        return value
+            spans: dict[str, list[Finding]] = {}
+            for path, applied in found:
+                if applied.response is Response.REDACT:
+                    spans.setdefault(path, []).append(applied.finding)
+            return ResultCheck(decision, _redact_texts(value, spans), findings, worst)
+        return ResultCheck(decision, value, findings, worst)
 
     def _maybe_quarantine(self, action: Action, found: list[tuple[str, Applied]]) -> None:
         triggers = set(self.policy.spec.flow.quarantine_on) if self.flow is not None else set()
@@ -588,32 +611,6 @@ class Gateway:
 
     def _append(self, kind: str, body: Mapping[str, Any]) -> int:
         return self.audit.append(kind, body).seq
-
-    # -- kill switch -----------------------------------------------------------------------
-
-    def pause(self, agent_id: str, session_id: str, reason: str, *, by: str = "operator") -> bool:
-        with self._lock:
-            newly = self.state.pause(agent_id, session_id, reason, "operator.pause", self._clock())
-            self._append(
-                "session_paused",
-                {
-                    "agent_id": agent_id,
-                    "session_id": session_id,
-                    "rule_id": "operator.pause",
-                    "reason": reason,
-                    "by": by,
-                },
-            )
-            return newly
-
-    def resume(self, agent_id: str, session_id: str, *, by: str = "operator") -> bool:
-        with self._lock:
-            resumed = self.state.resume(agent_id, session_id)
-            self._append(
-                "session_resumed",
-                {"agent_id": agent_id, "session_id": session_id, "by": by, "was_paused": resumed},
-            )
-            return resumed
 
     # -- the decorator ---------------------------------------------------------------------
 

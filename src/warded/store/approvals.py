@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from types import TracebackType
 
 from warded.approve.approvals import (
     ApprovalRejected,
@@ -28,6 +26,7 @@ from warded.approve.approvals import (
 )
 from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
+from warded.store._sqlite import SQLiteStore
 
 __all__ = ["SCHEMA", "RequestStatus", "SQLiteApprovalStore", "UsedNonces"]
 
@@ -85,30 +84,14 @@ class UsedNonces:
         return isinstance(nonce, str) and self._store.is_used(nonce)
 
 
-class SQLiteApprovalStore:
+class SQLiteApprovalStore(SQLiteStore):
     """Approval requests and their signed verdicts in SQLite. Thread-safe; safe across processes.
 
     Every failure raises :class:`~warded.errors.StoreError`; callers fail closed.
     """
 
     def __init__(self, path: str, *, timeout_s: float = 5.0, synchronous: str = "NORMAL") -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
-        self.path = path
-        self._lock = threading.Lock()
-        self._closed = False
-        try:
-            self._db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open approval store {path!r}: {exc}") from exc
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise StoreError(f"cannot open approval store {path!r}: {exc}") from exc
+        super().__init__(path, what="approval store", schema=SCHEMA, timeout_s=timeout_s, synchronous=synchronous)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -116,8 +99,7 @@ class SQLiteApprovalStore:
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the thread lock; rolls back and raises StoreError on failure."""
         with self._lock:
-            if self._closed:
-                raise StoreError("the approval store is closed")
+            self._check_open()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -134,26 +116,11 @@ class SQLiteApprovalStore:
 
     def _read(self, what: str, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
         with self._lock:
-            if self._closed:
-                raise StoreError("the approval store is closed")
+            self._check_open()
             try:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot {what}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
-
-    def __enter__(self) -> SQLiteApprovalStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- requests --------------------------------------------------------------------------------
 

@@ -7,10 +7,10 @@ another process takes effect on the gateway's next check (one indexed read per c
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass
 
 from warded.errors import StoreError
+from warded.store._sqlite import SQLiteStore
 
 ALL_SESSIONS = "*all*"
 QUARANTINE = "flow.quarantine"  # the rule id of a quarantine: a pause that asks for approval instead of denying
@@ -36,27 +36,12 @@ class Pause:
     paused_at: float
 
 
-class SQLiteStateStore:
+class SQLiteStateStore(SQLiteStore):
     """Pauses in SQLite. Thread-safe; safe across processes."""
 
     def __init__(self, path: str, *, timeout_s: float = 5.0, synchronous: str = "NORMAL") -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            # Same durability as the audit log: NORMAL survives a process crash, FULL a power loss.
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open state store {path!r}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        # Same durability as the audit log: NORMAL survives a process crash, FULL a power loss.
+        super().__init__(path, what="state store", schema=_SCHEMA, timeout_s=timeout_s, synchronous=synchronous)
 
     # -- pauses ----------------------------------------------------------------------------
 

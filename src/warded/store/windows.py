@@ -23,12 +23,11 @@ import contextlib
 import json
 import math
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Hashable
-from types import TracebackType
 
 from warded.errors import StoreError
+from warded.store._sqlite import SQLiteStore
 
 __all__ = ["SCHEMA", "SQLiteWindows", "canonical_key"]
 
@@ -82,7 +81,7 @@ def _finite(value: float, what: str) -> float:
     return float(value)
 
 
-class SQLiteWindows:
+class SQLiteWindows(SQLiteStore):
     """Sliding-window counters in a SQLite file. Thread-safe; safe across processes."""
 
     def __init__(
@@ -94,35 +93,18 @@ class SQLiteWindows:
         prune_every_s: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
-        self.path = path
-        self._lock = threading.Lock()
-        self._closed = False
         self._windows: dict[str, float] = {}  # key -> the window last asked for (pruning only)
         self._longest = 0.0
         self._prune_every_s = prune_every_s
         self._monotonic = monotonic
         self._next_prune = monotonic() + prune_every_s
-        try:
-            self._db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open window store {path!r}: {exc}") from exc
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise StoreError(f"cannot open window store {path!r}: {exc}") from exc
+        super().__init__(path, what="window store", schema=SCHEMA, timeout_s=timeout_s, synchronous=synchronous)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
     def _run(self, what: str, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         # Caller holds self._lock.
-        if self._closed:
-            raise StoreError("the window store is closed")
+        self._check_open()
         try:
             return self._db.execute(sql, params)
         except sqlite3.Error as exc:
@@ -177,20 +159,6 @@ class SQLiteWindows:
             raise
         self._windows.clear()  # forget keys no longer in use; the next reads re-register them
         return removed
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
-
-    def __enter__(self) -> SQLiteWindows:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- the SlidingWindows interface -------------------------------------------------------------
 
