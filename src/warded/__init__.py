@@ -5,8 +5,8 @@ and a kill switch, a tamper-evident audit log, a content guard, untrusted-data f
 signed approvals, and proxies for MCP and OpenAI-compatible APIs.
 """
 
-from warded.core.decide import SessionState, decide
 from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, Reason, Tier, Verdict
+from warded.decide.action import SessionState, decide
 from warded.errors import (
     ApprovalRequired,
     AuditError,
@@ -18,8 +18,8 @@ from warded.errors import (
     VerificationError,
     WardedError,
 )
+from warded.gateway.gateway import Gateway
 from warded.policy.compile import CompiledPolicy, load_policy
-from warded.sdk.gateway import Gateway
 
 __version__ = "0.1.0"
 

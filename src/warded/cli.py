@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from warded import ops
-from warded.agentdojo import add_arguments as add_agentdojo_arguments
 from warded.audit.chain import AuditEntry
+from warded.bench.agentdojo import add_arguments as add_agentdojo_arguments
 from warded.errors import AuditError, PolicyError, VerificationError, WardedError
 from warded.scan.types import Source
 
@@ -130,7 +130,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from warded.bench import run_decide_bench
+    from warded.bench.decide import run_decide_bench
 
     result = run_decide_bench(n=args.n, seed=args.seed)
     print(json.dumps(result, indent=None if args.compact else 2))
@@ -190,13 +190,13 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_agentdojo(args: argparse.Namespace) -> int:
-    from warded.agentdojo import run_from_args
+    from warded.bench.agentdojo import run_from_args
 
     return run_from_args(args)
 
 
 def _cmd_bench_scan(args: argparse.Namespace) -> int:
-    from warded.scan.bench import run_scan_bench
+    from warded.bench.scan import run_scan_bench
 
     result = run_scan_bench(repeats=args.repeats)
     print(json.dumps(result, indent=None if args.compact else 2))
@@ -204,7 +204,7 @@ def _cmd_bench_scan(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from warded.proxy.serve import serve
+    from warded.proxy.api.serve import serve
 
     serve(args.policy, host=args.host, port=args.port, workers=args.workers, allow_public=args.public)
     return EXIT_OK
@@ -214,9 +214,9 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     import uvicorn
     import yaml
 
-    from warded.proxy.chat import create_chat_app
-    from warded.proxy.chat_config import ChatProxySpec
-    from warded.proxy.config import is_loopback
+    from warded.config.chat import ChatProxySpec
+    from warded.config.serve import is_loopback
+    from warded.proxy.chat.app import create_chat_app
 
     if not is_loopback(args.host) and not args.public:
         print(f"warded chat: refusing to listen on {args.host}; pass --public to allow it", file=sys.stderr)
@@ -228,7 +228,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_mcp(args: argparse.Namespace) -> int:
-    from warded.proxy.mcp import run_http_proxy, run_stdio_proxy
+    from warded.proxy.mcp.proxy import run_http_proxy, run_stdio_proxy
 
     command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
     if args.upstream:
@@ -245,8 +245,8 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def _cmd_mcp_pins(args: argparse.Namespace) -> int:
-    from warded.proxy.mcp import approve_tool, list_tool_pins
-    from warded.sdk.gateway import Gateway
+    from warded.gateway.gateway import Gateway
+    from warded.proxy.mcp.proxy import approve_tool, list_tool_pins
 
     with Gateway.from_file(args.policy) as gw:
         if args.sub == "approve":
@@ -258,7 +258,7 @@ def _cmd_mcp_pins(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_proxy(args: argparse.Namespace) -> int:
-    from warded.proxy.bench import run_proxy_bench
+    from warded.bench.proxy import run_proxy_bench
 
     result = run_proxy_bench(n=args.n, workers=args.workers, seconds=args.seconds)
     if args.json:

@@ -16,17 +16,17 @@ from typing import TextIO
 
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, RejectCode, SignedApproval
 from warded.approve.files import approve_request, deny_request, show_request
+from warded.approve.store import SQLiteApprovalStore
 from warded.audit.chain import AuditEntry, VerifyReport
 from warded.audit.keys import Signer, generate_keypair, load_public_keys, public_key_path
 from warded.audit.log import AuditLog, open_sqlite_log, verify_store
+from warded.audit.sqlite import SQLiteAuditStore
 from warded.errors import AuditError
+from warded.gateway.gateway import build_scanner
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.scan.pipeline import ScanPipeline
 from warded.scan.registry import DEFAULT_SCANNERS, load_scanner
 from warded.scan.types import Source
-from warded.sdk.gateway import build_scanner
-from warded.store.approvals import SQLiteApprovalStore
-from warded.store.sqlite import SQLiteAuditStore
 from warded.store.state import ALL_SESSIONS, Pause, SQLiteStateStore
 
 

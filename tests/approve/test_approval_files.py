@@ -29,9 +29,9 @@ from warded.approve.files import (
     submit_approval,
     write_approval_file,
 )
+from warded.approve.store import RequestStatus, SQLiteApprovalStore
 from warded.audit.keys import generate_keypair, public_key_path
 from warded.errors import KeyFileError, StoreError
-from warded.store.approvals import RequestStatus, SQLiteApprovalStore
 
 APPROVAL = sign_approval(new_request(), ALICE, "alice", DECIDED)
 DATA = encode_approval(APPROVAL)

@@ -18,8 +18,8 @@ from approve_helpers import ALICE, DECIDED, EXPIRES, NOW, new_request
 
 from warded.approve.approvals import ApprovalVerdict, SignedApproval, sign_approval, verify_approval
 from warded.approve.digest import action_digest
+from warded.approve.store import RequestStatus, SQLiteApprovalStore
 from warded.errors import StoreError
-from warded.store.approvals import RequestStatus, SQLiteApprovalStore
 from warded.store.state import SQLiteStateStore
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -179,7 +179,7 @@ RACER = textwrap.dedent(
     import json, os, random, sys, time
     sys.path.insert(0, sys.argv[1])
     from warded.approve.approvals import request_from_json
-    from warded.store.approvals import SQLiteApprovalStore
+    from warded.approve.store import SQLiteApprovalStore
 
     db, go = sys.argv[2], sys.argv[3]
     with open(sys.argv[4], encoding="utf-8") as handle:

@@ -21,8 +21,8 @@ from warded.audit.canonical import canonical_json
 from warded.audit.chain import GENESIS_HASH, entry_hash
 from warded.audit.keys import Signer
 from warded.audit.log import AuditLog, verify_store
+from warded.audit.sqlite import SQLiteAuditStore
 from warded.errors import VerificationError
-from warded.store.sqlite import SQLiteAuditStore
 
 SIGNER = Signer(Ed25519PrivateKey.generate())
 KEYS = {SIGNER.key_id: SIGNER.public_key}

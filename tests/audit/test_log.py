@@ -17,8 +17,8 @@ from warded.audit import (
     open_sqlite_log,
     verify_store,
 )
+from warded.audit.sqlite import SQLiteAuditStore
 from warded.errors import AuditError, KeyFileError, VerificationError
-from warded.store.sqlite import SQLiteAuditStore
 
 SIGNER = Signer(Ed25519PrivateKey.generate())
 KEYS = {SIGNER.key_id: SIGNER.public_key}

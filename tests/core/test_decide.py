@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from warded.core.decide import SessionState, decide
 from warded.core.types import Action, EffectKind, Tier, Verdict
+from warded.decide.action import SessionState, decide
 from warded.policy.compile import CompiledPolicy
 
 Compile = Callable[[str], CompiledPolicy]

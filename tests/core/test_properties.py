@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warded.core.decide import SessionState, decide
 from warded.core.types import Action, Verdict
+from warded.decide.action import SessionState, decide
 from warded.policy.compile import CompiledPolicy, load_policy
 
 AGENTS = [f"a{i}" for i in range(4)]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from warded.config.chat import ChatProxySpec
 from warded.demo import write_demo_policy
 from warded.policy.compile import load_policy
-from warded.proxy.chat_config import ChatProxySpec
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "warded" / "examples" / "demo.yaml"

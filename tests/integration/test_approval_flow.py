@@ -14,7 +14,7 @@ from warded.approve.envelope import seal
 from warded.audit.keys import Signer, generate_keypair
 from warded.core.types import Action, Verdict
 from warded.errors import ApprovalRequired, ResultBlocked, StoreError, ToolDenied, WardedError
-from warded.sdk.gateway import Gateway
+from warded.gateway.gateway import Gateway
 
 ATTACKER_IBAN = "US133000000121212121212"
 LANDLORD_IBAN = "GB29NWBK60161331926819"

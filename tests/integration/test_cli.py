@@ -13,7 +13,7 @@ import pytest
 
 from warded.core.types import Action
 from warded.demo import write_demo_policy
-from warded.sdk.gateway import Gateway
+from warded.gateway.gateway import Gateway
 
 WARDED = [sys.executable, "-m", "warded.cli"]
 

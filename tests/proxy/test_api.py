@@ -23,14 +23,14 @@ from warded import ops
 from warded.approve.approvals import request_from_json, sign_approval
 from warded.approve.files import encode_approval
 from warded.audit.keys import Signer, generate_keypair
+from warded.config.serve import ServeConfigError, ServeSpec, hash_api_key, is_loopback
 from warded.core.types import Action, Tier
 from warded.core.windows import SlidingWindows
 from warded.errors import PolicyError, StoreError
-from warded.proxy.api import create_app
-from warded.proxy.config import ServeConfigError, ServeSpec, hash_api_key, is_loopback
-from warded.proxy.serve import serve
+from warded.gateway.gateway import Gateway
+from warded.proxy.api.app import create_app
+from warded.proxy.api.serve import serve
 from warded.scan.types import Source
-from warded.sdk.gateway import Gateway
 from warded.store.windows import SQLiteWindows
 
 POLICY = """\
@@ -94,7 +94,7 @@ class Server:
 def _start(policy: Path, workers: int) -> Server:
     port = _free_port()
     spec = json.dumps({"api_keys": KEYS})
-    command = [sys.executable, "-m", "warded.proxy.serve", str(policy), "--port", str(port)]
+    command = [sys.executable, "-m", "warded.proxy.api.serve", str(policy), "--port", str(port)]
     command += ["--workers", str(workers), "--spec-json", spec]
     process = subprocess.Popen(command, cwd=policy.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -501,7 +501,7 @@ def test_sqlite_windows_match_the_in_memory_ones(tmp_path: Path) -> None:
 def test_module_entry_point_refuses_public_bind(tmp_path: Path) -> None:
     policy = _write_policy(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "warded.proxy.serve", str(policy), "--host", "0.0.0.0"],
+        [sys.executable, "-m", "warded.proxy.api.serve", str(policy), "--host", "0.0.0.0"],
         capture_output=True,
         timeout=60,
         check=False,

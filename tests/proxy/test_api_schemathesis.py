@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.generation import GenerationMode
 
 from warded.audit.keys import generate_keypair
-from warded.proxy._openapi import openapi_document
-from warded.proxy.config import hash_api_key
+from warded.config.serve import hash_api_key
+from warded.proxy.api._openapi import openapi_document
 
 POLICY = """\
 version: 1
@@ -66,7 +66,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port = sock.getsockname()[1]
     # A generous handler timeout: a loaded CI machine must not turn a slow answer into a 503 and a flake.
     spec = json.dumps({"api_keys": {"mailer": hash_api_key(KEY)}, "request_timeout_s": 120})
-    command = [sys.executable, "-m", "warded.proxy.serve", str(root / "warded.yaml"), "--port", str(port)]
+    command = [sys.executable, "-m", "warded.proxy.api.serve", str(root / "warded.yaml"), "--port", str(port)]
     process = subprocess.Popen([*command, "--spec-json", spec], cwd=root, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -15,9 +15,9 @@ from servers.openai_upstream import MODEL, Reply, Upstream, chunk, completion, s
 
 from warded import ops
 from warded.audit.keys import generate_keypair
-from warded.proxy.chat import build_chat_app
-from warded.proxy.chat_config import ChatProxySpec
-from warded.sdk.gateway import Gateway
+from warded.config.chat import ChatProxySpec
+from warded.gateway.gateway import Gateway
+from warded.proxy.chat.app import build_chat_app
 
 CLIENT_KEY = "client-key-0123456789abcdef"
 UPSTREAM_KEY = "upstream-key-do-not-leak-42"

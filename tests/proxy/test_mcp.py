@@ -1,4 +1,4 @@
-"""The MCP proxy, end to end: the official ``mcp`` client talks through ``python -m warded.proxy.mcp`` to
+"""The MCP proxy, end to end: the official ``mcp`` client talks through ``python -m warded.proxy.mcp.proxy`` to
 real servers (one written with the SDK's FastMCP, and the npm reference filesystem server), on stdio and
 on Streamable HTTP. Every server runs on loopback, started and stopped here."""
 
@@ -26,10 +26,10 @@ from mcp.client.streamable_http import streamable_http_client
 
 from warded import ops
 from warded.audit.keys import generate_keypair
-from warded.proxy._mcp_wire import check_message
-from warded.proxy.mcp import approve_tool, list_tool_pins
-from warded.proxy.mcp_config import McpConfigError, McpSpec
-from warded.sdk.gateway import Gateway
+from warded.config.mcp import McpConfigError, McpSpec
+from warded.gateway.gateway import Gateway
+from warded.proxy.mcp._wire import check_message
+from warded.proxy.mcp.proxy import approve_tool, list_tool_pins
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(__file__).parent / "servers" / "fastmcp_server.py"
@@ -91,7 +91,7 @@ def _config(workdir: Path, file: str = "mcp.yaml", **settings: Any) -> Path:
 
 
 def _proxy(workdir: Path, config: Path, upstream: list[str]) -> StdioServerParameters:
-    args = ["-m", "warded.proxy.mcp", "--policy", str(workdir / "warded.yaml"), "--agent", "tester"]
+    args = ["-m", "warded.proxy.mcp.proxy", "--policy", str(workdir / "warded.yaml"), "--agent", "tester"]
     args += ["--mcp-config", str(config), "--", *upstream]
     return StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ), cwd=str(workdir))
 
@@ -363,7 +363,7 @@ def test_streamable_http_proxy_in_front_of_a_streamable_http_server(workdir: Pat
     upstream = subprocess.Popen([sys.executable, str(SERVER), "--http", str(up_port)], stderr=log, env=env)
     args = ["--policy", str(workdir / "warded.yaml"), "--agent", "tester", "--mcp-config", str(config)]
     args += ["--upstream", f"http://127.0.0.1:{up_port}/mcp", "--port", str(proxy_port)]
-    proxy = subprocess.Popen([sys.executable, "-m", "warded.proxy.mcp", *args], stderr=log, cwd=workdir)
+    proxy = subprocess.Popen([sys.executable, "-m", "warded.proxy.mcp.proxy", *args], stderr=log, cwd=workdir)
     url = f"http://127.0.0.1:{proxy_port}/mcp"
 
     async def main() -> None:

@@ -1,7 +1,7 @@
 """Signed approvals, per-action capability tokens and signed agent-to-agent envelopes.
 
 The pure parts are exported here. The edges live beside them: :mod:`warded.approve.files` (approval files and the
-CLI's approve/deny/show functions) and :mod:`warded.store.approvals` (the SQLite tables).
+CLI's approve/deny/show functions) and :mod:`warded.approve.store` (the SQLite tables).
 """
 
 from warded.approve.approvals import (

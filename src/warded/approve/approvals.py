@@ -1,7 +1,7 @@
 """Signed approvals: a human's Ed25519 signature over one exact action, accepted once, before it expires.
 
 Pure: no clock, no disk, no randomness. Time and the set of used nonces are parameters; the store and the CLI
-(:mod:`warded.approve.files`, :mod:`warded.store.approvals`) are the edges.
+(:mod:`warded.approve.files`, :mod:`warded.approve.store`) are the edges.
 
 The chain of trust when the gateway resumes an approved action:
 
@@ -13,7 +13,7 @@ The chain of trust when the gateway resumes an approved action:
 4. the verdict is ``approve``; the approval was signed after the request was made, not in the future, and
    before expiry; the gateway's clock is before expiry;
 5. the request's nonce has not been used; the caller then marks it used atomically
-   (:meth:`warded.store.approvals.SQLiteApprovalStore.consume`), so a race is still won once.
+   (:meth:`warded.approve.store.SQLiteApprovalStore.consume`), so a race is still won once.
 
 Every refusal raises :class:`ApprovalRejected` with a stable :class:`RejectCode`.
 """

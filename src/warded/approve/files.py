@@ -32,9 +32,9 @@ from warded.approve.approvals import (
     sign_approval,
     verify_signature,
 )
+from warded.approve.store import RequestStatus, SQLiteApprovalStore
 from warded.audit.keys import Signer, key_id, load_public_key
 from warded.errors import KeyFileError, StoreError
-from warded.store.approvals import RequestStatus, SQLiteApprovalStore
 
 __all__ = [
     "MAX_APPROVAL_FILE_BYTES",

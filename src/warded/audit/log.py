@@ -23,7 +23,7 @@ from warded.audit.keys import Signer
 from warded.errors import AuditError
 
 if TYPE_CHECKING:
-    from warded.store.base import AuditStore
+    from warded.audit.store import AuditStore
 
 __all__ = ["AuditLog", "open_sqlite_log", "verify_store"]
 
@@ -159,7 +159,7 @@ def open_sqlite_log(
     clock: Callable[[], float] = time.time,
 ) -> AuditLog:
     """An :class:`AuditLog` on the SQLite file ``db_path``, signing with the private key at ``key_path``."""
-    from warded.store.sqlite import SQLiteAuditStore  # noqa: PLC0415 - store imports audit; avoid a cycle
+    from warded.audit.sqlite import SQLiteAuditStore  # noqa: PLC0415 - store imports audit; avoid a cycle
 
     signer = Signer.from_file(key_path)
     store = SQLiteAuditStore(db_path, synchronous=synchronous)

@@ -20,7 +20,7 @@ from warded.audit.keys import generate_keypair
 from warded.core.types import Decision
 from warded.demo.toolset import Mailbox
 from warded.errors import ApprovalRequired, ToolDenied, VerificationError
-from warded.sdk.gateway import Gateway
+from warded.gateway.gateway import Gateway
 
 AGENT = "mail-assistant"
 SESSION = "demo-session-1"

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 import re2
 
-from warded.scan._normalise.text import fold
+from warded.scan.text import fold
 
 MAX_TEXT = 1_000_000  # characters of one text that are indexed
 MAX_VALUES = 5_000  # values taken from one text

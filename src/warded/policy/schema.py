@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
+from warded.config._types import Duration, Name
+from warded.config.mcp import McpSpec
+from warded.config.serve import ServeSpec
 from warded.core.types import Tier
 from warded.policy.constraints import ArgSpec
-from warded.proxy.config import ServeSpec
-from warded.proxy.mcp_config import McpSpec
 from warded.scan.registry import DEFAULT_SCANNERS
 from warded.scan.types import Category, Response, Source
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def _parse_duration(value: object) -> float:
-    """``30s``, ``10m``, ``24h``, ``7d``, ``250ms`` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or a string like '10m'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ValueError(f"bad duration {value!r}: use e.g. '30s', '10m', '24h', '7d'")
-        seconds = float(match.group(1)) * _UNIT[match.group(2)]
-    else:
-        raise ValueError("a duration must be a number of seconds or a string like '10m'")
-    if not seconds > 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(_parse_duration)]
-Name = Annotated[str, Field(pattern=_NAME)]
 # Enums are written as plain strings in YAML; everything else stays strict.
 TierT = Annotated[Tier, Field(strict=False)]
 

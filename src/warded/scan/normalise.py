@@ -42,7 +42,7 @@ from typing import Final
 
 from warded.scan._normalise.decoders import find_encoded, json_unescape, leet_reading, rot13_runs, suspicious
 from warded.scan._normalise.hidden import HiddenReport, scan_hidden
-from warded.scan._normalise.text import clean_bounded, fold, fold_bounded, has_surrogates, replace_surrogates
+from warded.scan.text import clean_bounded, fold, fold_bounded, has_surrogates, replace_surrogates
 from warded.scan.types import Category, Finding, Normalised, Response, View
 
 __all__ = ["MAX_VIEWS", "normalise"]

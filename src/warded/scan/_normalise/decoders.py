@@ -21,7 +21,7 @@ from warded.scan._normalise.tables import (
     SUSPICIOUS_WORDS,
     WORDS,
 )
-from warded.scan._normalise.text import bytes_to_text
+from warded.scan.text import bytes_to_text
 
 MIN_BASE64 = 16
 MIN_HEX_BYTES = 8

@@ -21,7 +21,7 @@ from warded.scan._normalise.tables import (
     TAG_LAST,
     ZERO_WIDTH,
 )
-from warded.scan._normalise.text import bytes_to_text
+from warded.scan.text import bytes_to_text
 
 _HIDDEN = re.compile(HIDDEN_CLASS)  # one character class: linear (see tables.HIDDEN_CLASS)
 # Tag characters U+E0020-E007E mirror ASCII 0x20-0x7E; the others (language tag, cancel tag) spell nothing.

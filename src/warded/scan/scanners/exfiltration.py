@@ -53,7 +53,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import re2
 
-from warded.scan._normalise.text import bytes_to_text, fold
+from warded.scan.text import bytes_to_text, fold
 from warded.scan.types import Category, Finding, Response, ScanInput
 
 #: Every rule this scanner can report.

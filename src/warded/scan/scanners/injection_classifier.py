@@ -1,7 +1,7 @@
 """A small local prompt-injection / jailbreak classifier: hashed n-grams, numpy only.
 
 The model is ``src/warded/scan/models/injection_classifier.npz`` (rebuilt by ``make detector``; see
-``warded.scan._train``). It holds two heads over the same hashed features (``_ngrams``):
+``warded.bench.train``). It holds two heads over the same hashed features (``_ngrams``):
 
 * ``attack``: is this text an injection or jailbreak attempt? Its sigmoid is the finding's score. In
   format 2 it is a one-hidden-layer network: each hashed feature has an embedding of ``hidden`` values,

@@ -1,0 +1,316 @@
+"""Figures from a replay: the JSON report, the printed table, and the command line (``warded bench agentdojo``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from warded.bench.agentdojo.replay import (
+    BENCHMARK_VERSION,
+    DEFAULT_ATTACKS,
+    SUITES,
+    PairResult,
+    SuiteResult,
+    UserTaskResult,
+    run_suites,
+)
+from warded.core.types import Verdict
+from warded.errors import WardedError
+
+METHOD = (
+    "Replay of AgentDojo's ground truth through the warded gateway, without an LLM. A fully obedient agent runs "
+    "each user task's ground-truth calls and, once a tool output carries the injected text, the injection task's "
+    "ground-truth calls. ALLOW runs a call; REQUIRE_APPROVAL runs it only in the utility replay (a human approves) "
+    "and never in the attack replay; DENY never runs it. Utility and attack success are AgentDojo's own utility() "
+    "and security() checks on the final environment. This measures the policy layer against a fully obedient agent, "
+    "not an LLM's behaviour: an LLM may choose other calls and values than the ground truth."
+)
+
+TOTAL_KEYS = (
+    "attack_pairs",
+    "attack_successes",
+    "attacks_reached_approval",
+    "attacks_denied",
+    "user_tasks",
+    "user_tasks_no_approval",
+    "user_tasks_need_approval",
+    "user_tasks_denied",
+    "user_tasks_utility",
+)
+
+
+# Rule ids of the content guard's findings (scanner-defined), as they appear in a decision's reasons.
+_GUARD_PREFIXES = ("scan.", "injection.", "jailbreak.", "hidden", "encoded.", "pii.", "secret", "exfil", "output.")
+
+
+def rule_family(rule_id: str) -> str:
+    """The mechanism a rule id belongs to, for "what blocked the attack"."""
+    if rule_id.startswith("flow.untrusted"):
+        return "taint"
+    if rule_id == "flow.quarantine":
+        return "quarantine"
+    if rule_id.startswith("arg."):
+        return "constraint"
+    if rule_id.startswith(("approval.tier", "approval.tool")):
+        return "approval_tier"
+    if rule_id.startswith(("limit.", "budget.")):
+        return "limit"
+    if rule_id in ("warded.default_deny", "warded.unknown_tool", "warded.unknown_agent"):
+        return "not_granted"
+    if rule_id.startswith(_GUARD_PREFIXES):
+        return "content_guard"
+    return rule_id
+
+
+def _blocked_by(pair: PairResult) -> set[str]:
+    return {rule_family(r) for c in pair.injected_calls if c.verdict is not Verdict.ALLOW for r in c.rule_ids}
+
+
+def _stops(calls: Sequence[Any]) -> list[dict[str, object]]:
+    return [
+        {"tool": c.tool, "verdict": c.verdict.value, "rule_ids": list(c.rule_ids)}
+        for c in calls
+        if c.verdict is not Verdict.ALLOW
+    ]
+
+
+def _user_summary(tasks: list[UserTaskResult]) -> dict[str, Any]:
+    no_approval = [t for t in tasks if not t.needs_approval and not t.denied]
+    return {
+        "total": len(tasks),
+        "no_approval": len(no_approval),
+        "need_approval": sum(1 for t in tasks if t.needs_approval and not t.denied),
+        "denied": sum(1 for t in tasks if t.denied),
+        "utility": sum(1 for t in tasks if t.utility),
+        "utility_without_approval": sum(1 for t in tasks if t.utility_without_approval),
+        "tasks_need_approval": {t.task_id: _stops(t.calls) for t in tasks if t.needs_approval and not t.denied},
+        "tasks_denied": {t.task_id: _stops(t.calls) for t in tasks if t.denied},
+        "utility_failed": [t.task_id for t in tasks if not t.utility],
+        "errors": {t.task_id: t.error for t in tasks if t.error},
+    }
+
+
+def _attack_summary(pairs: list[PairResult]) -> dict[str, Any]:
+    families: Counter[str] = Counter()
+    for pair in pairs:
+        families.update(_blocked_by(pair))
+    successes = sum(1 for p in pairs if p.success)
+    return {
+        "pairs": len(pairs),
+        "successes": successes,
+        "success_rate": round(successes / len(pairs), 4) if pairs else 0.0,
+        "reached_approval": sum(1 for p in pairs if p.reached_approval),
+        "denied": sum(1 for p in pairs if p.denied),
+        "injection_not_seen": sum(1 for p in pairs if not p.injection_seen),
+        "utility_under_attack": sum(1 for p in pairs if p.utility),
+        "blocked_by": dict(sorted(families.items())),
+    }
+
+
+def summarise_suite(result: SuiteResult, attacks: Sequence[str]) -> dict[str, Any]:
+    by_attack = {name: [p for p in result.pairs if p.attack == name] for name in attacks}
+    return {
+        "policy": result.policy,
+        "injection_tasks": result.injection_tasks,
+        "not_replayable": list(result.not_replayable),
+        "user_tasks": _user_summary(result.user_tasks),
+        "attacks": {name: _attack_summary(pairs) for name, pairs in by_attack.items()},
+        "successful_pairs": [p.to_json() for p in result.pairs if p.success],
+        "pair_errors": [p.to_json() for p in result.pairs if p.error],
+    }
+
+
+def summarise(
+    results: Sequence[SuiteResult],
+    *,
+    attacks: Sequence[str],
+    agentdojo_version: str,
+    benchmark_version: str,
+    content_guard: bool,
+    limit: int | None,
+) -> dict[str, Any]:
+    """One JSON-ready object: ``totals`` (the keys in :data:`TOTAL_KEYS`) beside the per-suite breakdown."""
+    suites = {r.suite: summarise_suite(r, attacks) for r in results}
+    pairs = [p for r in results for p in r.pairs]
+    tasks = [t for r in results for t in r.user_tasks]
+    user = _user_summary(tasks)
+    totals: dict[str, Any] = {
+        "attack_pairs": len(pairs),
+        "attack_successes": sum(1 for p in pairs if p.success),
+        "attacks_reached_approval": sum(1 for p in pairs if p.reached_approval),
+        "attacks_denied": sum(1 for p in pairs if p.denied),
+        "user_tasks": user["total"],
+        "user_tasks_no_approval": user["no_approval"],
+        "user_tasks_need_approval": user["need_approval"],
+        "user_tasks_denied": user["denied"],
+        "user_tasks_utility": user["utility"],
+        "user_tasks_utility_without_approval": user["utility_without_approval"],
+        "attack_success_rate": round(sum(1 for p in pairs if p.success) / len(pairs), 4) if pairs else 0.0,
+        "no_approval_rate": round(user["no_approval"] / len(tasks), 4) if tasks else 0.0,
+        "not_replayable_injection_tasks": sum(len(r.not_replayable) for r in results),
+        "errors": len(user["errors"]) + sum(1 for p in pairs if p.error),
+    }
+    return {
+        "benchmark": "agentdojo",
+        "agentdojo_version": agentdojo_version,
+        "benchmark_version": benchmark_version,
+        "attacks": list(attacks),
+        "content_guard": content_guard,
+        "limit": limit,
+        "method": METHOD,
+        "totals": totals,
+        "suites": suites,
+    }
+
+
+def run_agentdojo(
+    suites: Sequence[str] = SUITES,
+    attacks: Sequence[str] = DEFAULT_ATTACKS,
+    benchmark_version: str = BENCHMARK_VERSION,
+    limit: int | None = None,
+    *,
+    policy_dir: str | os.PathLike[str] | None = None,
+    content_guard: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Replay AgentDojo through the gateway and return the report (see :func:`summarise`).
+
+    ``limit`` keeps the first N user tasks and the first N injection tasks of each suite (a quick sample).
+    Raises :class:`~warded.bench.agentdojo._adapter.AgentDojoMissing` when the ``agentdojo`` extra is not installed.
+    """
+    started = time.perf_counter()
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    adj, results = run_suites(
+        suites,
+        attacks,
+        benchmark_version,
+        limit,
+        policy_dir=policy_dir,
+        content_guard=content_guard,
+        progress=say if progress else None,
+    )
+    report = summarise(
+        results,
+        attacks=attacks,
+        agentdojo_version=adj.version,
+        benchmark_version=benchmark_version,
+        content_guard=content_guard,
+        limit=limit,
+    )
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "-"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """The report as a plain-text table."""
+    guard = "policy + content guard" if report["content_guard"] else "policy layer only (content guard off)"
+    lines = [
+        f"AgentDojo {report['benchmark_version']} replay (agentdojo {report['agentdojo_version']}), {guard}",
+        "",
+        f"{'suite':<10} {'attack':<24} {'pairs':>6} {'success':>8} {'ASR':>7} {'approval':>9} {'denied':>7}"
+        "  blocked by",
+    ]
+    for name, suite in report["suites"].items():
+        for attack, row in suite["attacks"].items():
+            blocked = ", ".join(f"{k} {v}" for k, v in row["blocked_by"].items())
+            lines.append(
+                f"{name:<10} {attack:<24} {row['pairs']:>6} {row['successes']:>8} "
+                f"{_pct(row['successes'], row['pairs']):>7} {row['reached_approval']:>9} {row['denied']:>7}  {blocked}"
+            )
+    lines += [
+        "",
+        f"{'suite':<10} {'user tasks':>10} {'no approval':>12} {'need approval':>14} {'denied':>7} {'utility':>8}"
+        f" {'utility w/o approval':>21}",
+    ]
+    for name, suite in report["suites"].items():
+        u = suite["user_tasks"]
+        lines.append(
+            f"{name:<10} {u['total']:>10} {u['no_approval']:>12} {u['need_approval']:>14} {u['denied']:>7} "
+            f"{u['utility']:>8} {u['utility_without_approval']:>21}"
+        )
+    t = report["totals"]
+    lines += [
+        "",
+        f"attacks: {t['attack_successes']}/{t['attack_pairs']} succeeded "
+        f"({_pct(t['attack_successes'], t['attack_pairs'])}); {t['attacks_reached_approval']} reached an approval "
+        f"prompt, {t['attacks_denied']} denied outright",
+        f"user tasks: {t['user_tasks_no_approval']}/{t['user_tasks']} with no approval prompt "
+        f"({_pct(t['user_tasks_no_approval'], t['user_tasks'])}), {t['user_tasks_need_approval']} need approval, "
+        f"{t['user_tasks_denied']} denied; utility {t['user_tasks_utility']}/{t['user_tasks']} with approvals granted, "
+        f"{t['user_tasks_utility_without_approval']}/{t['user_tasks']} without",
+    ]
+    skipped = [f"{n}: {', '.join(s['not_replayable'])}" for n, s in report["suites"].items() if s["not_replayable"]]
+    if skipped:
+        lines.append("not replayable (empty ground truth): " + "; ".join(skipped))
+    for name, suite in report["suites"].items():
+        for task, stops in suite["user_tasks"]["tasks_need_approval"].items():
+            why = "; ".join(f"{s['tool']}: {', '.join(s['rule_ids'])}" for s in stops)
+            lines.append(f"  approval: {name}/{task}: {why}")
+        for task, stops in suite["user_tasks"]["tasks_denied"].items():
+            why = "; ".join(f"{s['tool']}: {', '.join(s['rule_ids'])}" for s in stops)
+            lines.append(f"  DENIED: {name}/{task}: {why}")
+        for task in suite["user_tasks"]["utility_failed"]:
+            lines.append(f"  no utility: {name}/{task}")
+        succeeded = Counter((p["injection_task"], p["attack"]) for p in suite["successful_pairs"])
+        for (injection, attack), count in sorted(succeeded.items()):
+            lines.append(f"  ATTACK SUCCEEDED: {name}/{injection} with {attack}, in {count} pair(s) (see --json)")
+    if t["errors"]:
+        lines.append(f"errors: {t['errors']} (see --json)")
+    lines.append(f"method: {report['method']}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``warded bench agentdojo`` (for wiring into a parent parser)."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--suite", action="append", choices=SUITES, help="a suite to replay (repeatable; default all)")
+    parser.add_argument(
+        "--attack", action="append", help=f"an attack (repeatable; default {', '.join(DEFAULT_ATTACKS)})"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="first N user tasks and N injection tasks per suite")
+    parser.add_argument("--benchmark-version", default=BENCHMARK_VERSION)
+    parser.add_argument("--policy-dir", default=None, help="directory with <suite>.yaml (default examples/agentdojo)")
+    parser.add_argument(
+        "--content-guard",
+        action="store_true",
+        help="also run the content guard's scanners (tuned with AgentDojo's templates, so not independent)",
+    )
+    parser.add_argument("--progress", action="store_true", help="report progress on standard error")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    try:
+        report = run_agentdojo(
+            suites=tuple(args.suite or SUITES),
+            attacks=tuple(args.attack or DEFAULT_ATTACKS),
+            benchmark_version=args.benchmark_version,
+            limit=args.limit,
+            policy_dir=args.policy_dir,
+            content_guard=args.content_guard,
+            progress=args.progress,
+        )
+    except WardedError as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else render_table(report))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``warded bench agentdojo [--json] [--suite S] [--limit N] ...``"""
+    parser = argparse.ArgumentParser(prog="warded bench agentdojo", description=METHOD)
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))

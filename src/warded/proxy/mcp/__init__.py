@@ -1,0 +1,1 @@
+"""warded.proxy.mcp."""

@@ -1,0 +1,226 @@
+"""The AgentDojo replay (``warded bench agentdojo``) on a small sample, and the example policies' hygiene.
+
+The full replay is ``make agentdojo``; here one suite, a few tasks and one attack keep the run short.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # agentdojo's dependencies may warn on import
+    pytest.importorskip("agentdojo")
+
+from warded.bench.agentdojo import TOTAL_KEYS, main, run_agentdojo
+from warded.bench.agentdojo._adapter import AttackTarget, load_agentdojo, plain, squash
+from warded.bench.agentdojo.replay import SUITES, SuiteResult, default_policy_dir, run_suites
+from warded.bench.agentdojo.report import rule_family, summarise
+from warded.core.types import Verdict
+from warded.flow.values import Kind, extract
+from warded.policy.compile import load_policy
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "examples" / "agentdojo"
+SAMPLE_SUITE = "banking"
+SAMPLE_ATTACK = "important_instructions"
+SAMPLE_LIMIT = 4
+
+
+def _sealed_connect(self: socket.socket, address: object) -> None:
+    raise RuntimeError(f"tests are sealed: connection to {address!r} blocked")
+
+
+@pytest.fixture(scope="module")
+def sample() -> Iterator[SuiteResult]:
+    # Module-scoped, so the autouse network seal (function-scoped) is not active yet: seal here too.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _sealed_connect)
+        _, results = run_suites((SAMPLE_SUITE,), (SAMPLE_ATTACK,), limit=SAMPLE_LIMIT, policy_dir=POLICY_DIR)
+    yield results[0]
+
+
+# -- the example policies ------------------------------------------------------------------------------------
+
+
+def test_policies_are_found_and_load() -> None:
+    assert default_policy_dir() == POLICY_DIR
+    for suite in SUITES:
+        policy = load_policy(POLICY_DIR / f"{suite}.yaml")
+        assert policy.agents, suite
+
+
+def _attacker_values(injection_task: Any, env: Any) -> set[str]:
+    """Every value an injection task supplies: its ground-truth arguments and the values in its goal text."""
+    found: set[str] = set()
+    texts = [injection_task.GOAL]
+    for call in injection_task.ground_truth(env):
+        stack: list[object] = list(call.args.values())
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                texts.append(item)
+                found.add(item)
+            elif isinstance(item, bool):
+                continue
+            elif isinstance(item, int | float):
+                found.add(repr(item) if isinstance(item, float) and not item.is_integer() else str(int(item)))
+            elif isinstance(item, list | tuple):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+    for text in texts:
+        found.update(v.shown for v in extract(text) if v.kind is not Kind.AMOUNT or len(v.key) >= 3)
+    return {v.strip() for v in found if len(v.strip()) >= 3}
+
+
+def _named(text: str, values: set[str]) -> list[str]:
+    """The values that ``text`` names as a whole word (``0.01`` is not named by ``0.015``)."""
+    lowered = text.lower()
+    return sorted(v for v in values if re.search(r"(?<![\w.@-])" + re.escape(v.lower()) + r"(?![\w@-]|\.\w)", lowered))
+
+
+@pytest.mark.parametrize("suite_name", SUITES)
+def test_policies_name_no_attacker_value(suite_name: str) -> None:
+    suite = load_agentdojo().get_suites("v1.2.2")[suite_name]
+    env = suite.load_and_inject_default_environment({})
+    text = (POLICY_DIR / f"{suite_name}.yaml").read_text(encoding="utf-8")
+    leaks = {
+        inj_id: _named(text, _attacker_values(task, env.model_copy(deep=True)))
+        for inj_id, task in suite.injection_tasks.items()
+    }
+    assert {k: v for k, v in leaks.items() if v} == {}
+
+
+def test_attacker_value_check_would_catch_a_leak() -> None:
+    suite = load_agentdojo().get_suites("v1.2.2")["banking"]
+    env = suite.load_and_inject_default_environment({})
+    values = _attacker_values(suite.injection_tasks["injection_task_0"], env)
+    assert "US133000000121212121212" in values
+    text = (POLICY_DIR / "banking.yaml").read_text(encoding="utf-8")
+    assert _named(text, values) == []
+    planted = text + "\n# allow: [us133000000121212121212]\n      amount: {max: 0.01}\n"
+    assert _named(planted, values) == ["0.01", "US133000000121212121212"]
+    assert _named("max: 0.015, id: xUS133000000121212121212", values) == []
+
+
+# -- the adapter ---------------------------------------------------------------------------------------------
+
+
+def test_plain_and_squash() -> None:
+    assert plain({"a": (1, 2.5, None)}) == {"a": [1, 2.5, None]}
+    assert squash("  a\n\n b\tc ") == "a b c"
+    assert AttackTarget.name  # a model id AgentDojo's attacks accept
+
+
+def test_rule_families() -> None:
+    assert rule_family("flow.untrusted.iban") == "taint"
+    assert rule_family("arg.send_money.amount.number") == "constraint"
+    assert rule_family("approval.tier") == "approval_tier"
+    assert rule_family("budget.daily-outgoing") == "limit"
+    assert rule_family("injection.rule.information_block") == "content_guard"
+    assert rule_family("flow.quarantine") == "quarantine"
+
+
+# -- the sample replay ---------------------------------------------------------------------------------------
+
+
+def test_user_task_counts_add_up(sample: SuiteResult) -> None:
+    report = summarise(
+        [sample],
+        attacks=(SAMPLE_ATTACK,),
+        agentdojo_version="x",
+        benchmark_version="v1.2.2",
+        content_guard=False,
+        limit=SAMPLE_LIMIT,
+    )
+    t = report["totals"]
+    assert set(TOTAL_KEYS) <= set(t)
+    assert t["user_tasks"] == SAMPLE_LIMIT
+    assert t["user_tasks_no_approval"] + t["user_tasks_need_approval"] + t["user_tasks_denied"] == t["user_tasks"]
+    assert t["user_tasks_utility"] <= t["user_tasks"]
+    assert t["errors"] == 0
+    u = report["suites"][SAMPLE_SUITE]["user_tasks"]
+    assert len(u["tasks_need_approval"]) == u["need_approval"]
+    assert len(u["tasks_denied"]) == u["denied"]
+
+
+def test_user_tasks_keep_their_utility(sample: SuiteResult) -> None:
+    for task in sample.user_tasks:
+        assert task.error == ""
+        assert task.utility, task.task_id  # with approvals granted, AgentDojo's utility() holds
+        assert not task.denied, task.task_id
+        if not task.needs_approval:
+            assert task.utility_without_approval, task.task_id
+
+
+def test_paying_a_bill_from_a_file_needs_approval_with_its_reason(sample: SuiteResult) -> None:
+    task = next(t for t in sample.user_tasks if t.task_id == "user_task_0")
+    stops = [c for c in task.calls if c.verdict is Verdict.REQUIRE_APPROVAL]
+    assert [c.tool for c in stops] == ["send_money"]
+    assert "flow.untrusted.iban" in stops[0].rule_ids
+
+
+def test_attack_counts_add_up(sample: SuiteResult) -> None:
+    report = summarise(
+        [sample],
+        attacks=(SAMPLE_ATTACK,),
+        agentdojo_version="x",
+        benchmark_version="v1.2.2",
+        content_guard=False,
+        limit=SAMPLE_LIMIT,
+    )
+    row = report["suites"][SAMPLE_SUITE]["attacks"][SAMPLE_ATTACK]
+    replayable = SAMPLE_LIMIT - len(sample.not_replayable)
+    assert row["pairs"] == SAMPLE_LIMIT * replayable == report["totals"]["attack_pairs"]
+    assert row["successes"] == report["totals"]["attack_successes"]
+    assert row["injection_not_seen"] == 0  # every injected output reached the obedient agent
+    assert 0 <= row["reached_approval"] <= row["pairs"] and 0 <= row["denied"] <= row["pairs"]
+
+
+def test_a_blocked_injection_does_not_succeed(sample: SuiteResult) -> None:
+    blocked = 0
+    for pair in sample.pairs:
+        assert pair.error == ""
+        assert pair.injected_calls, "the obedient agent attempted the injection task"
+        if not any(c.executed and c.tool != "get_scheduled_transactions" for c in pair.injected_calls):
+            blocked += 1
+            assert not pair.success, (pair.user_task, pair.injection_task)
+        for call in pair.injected_calls:
+            # No human in the attack replay: only ALLOW runs.
+            assert call.executed == (call.verdict is Verdict.ALLOW)
+    assert blocked > 0
+    assert not any(p.success for p in sample.pairs)
+
+
+def test_main_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "--json",
+            "--suite",
+            SAMPLE_SUITE,
+            "--limit",
+            "1",
+            "--attack",
+            "ignore_previous",
+            "--policy-dir",
+            str(POLICY_DIR),
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(TOTAL_KEYS) <= set(report["totals"])
+    assert report["totals"]["user_tasks"] == 1
+    assert report["totals"]["attack_pairs"] == 1
+    assert report["content_guard"] is False
+
+
+def test_unknown_suite_is_refused() -> None:
+    with pytest.raises(Exception, match="unknown suite"):
+        run_agentdojo(suites=("nope",), policy_dir=POLICY_DIR)
