@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from enum import StrEnum
 
 from warded.approve.approvals import (
     ApprovalRejected,
@@ -62,7 +63,7 @@ CREATE INDEX IF NOT EXISTS used_nonces_by_expiry ON used_nonces (expires_at);
 """The two tables this store owns (created if missing; other modules own other tables in the same file)."""
 
 
-class RequestStatus:
+class RequestStatus(StrEnum):
     """The ``status`` values of a ``signed_approvals`` row."""
 
     PENDING = "pending"  # waiting for a human
@@ -172,12 +173,12 @@ class SQLiteApprovalStore(SQLiteStore):
         )
         return self._parse_request(rows[0]) if rows else None
 
-    def status(self, request_id: str) -> str | None:
+    def status(self, request_id: str) -> RequestStatus | None:
         """The request's :class:`RequestStatus` value, or None if there is no such request."""
         rows = self._read(
             "read approval status", "SELECT status FROM signed_approvals WHERE request_id = ?", (request_id,)
         )
-        return str(rows[0][0]) if rows else None
+        return RequestStatus(str(rows[0][0])) if rows else None
 
     def pending(self, now: float | None = None) -> list[ApprovalRequest]:
         """Requests still waiting for a human, oldest first (only the unexpired ones when ``now`` is given)."""

@@ -36,11 +36,18 @@ class Reason:
         return {"rule_id": self.rule_id, "message": self.message}
 
 
+class ObligationKind(StrEnum):
+    """What the audit writer must do with a value before it is stored."""
+
+    HASH_IN_AUDIT = "hash_in_audit"  # an argument the policy marks ``secret``: stored as a salted hash
+    REDACT_IN_AUDIT = "redact_in_audit"  # a finding asked for redaction: its spans never rest in plaintext
+
+
 @dataclass(frozen=True, slots=True)
 class Obligation:
     """Something the caller must do with an allowed action, e.g. redact an argument in logs."""
 
-    kind: str
+    kind: ObligationKind
     target: str
     rule_id: str
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from warded.core.inputs import check_arguments, check_identifiers
-from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, Reason, Verdict, deny
+from warded.core.types import Action, Decision, Effect, EffectKind, Obligation, ObligationKind, Reason, Verdict, deny
 from warded.flow.taint import TaintFinding
 from warded.policy import cedar as cd
 from warded.policy.compile import CompiledPolicy
@@ -208,11 +208,11 @@ def _decide(
             effects=tuple(effects),
         )
     obligations = tuple(
-        Obligation("hash_in_audit", f"arguments.{name}", f"arg.{tool.name}.{name}.secret")
+        Obligation(ObligationKind.HASH_IN_AUDIT, f"arguments.{name}", f"arg.{tool.name}.{name}.secret")
         for name in sorted(tool.secret_args)
         if name in args
     ) + tuple(
-        Obligation("redact_in_audit", f"arguments.{arg}", a.finding.rule_id)
+        Obligation(ObligationKind.REDACT_IN_AUDIT, f"arguments.{arg}", a.finding.rule_id)
         for arg, a in scan
         if a.response is Response.REDACT and arg not in tool.secret_args
     )

@@ -13,7 +13,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from warded.scan.normalise import normalise
-from warded.scan.types import SEVERITY, Category, Finding, Normalised, Response, ScanInput, Scanner, Source, View
+from warded.scan.types import (
+    SEVERITY,
+    Category,
+    Finding,
+    Normalised,
+    Response,
+    ScanInput,
+    Scanner,
+    ScanVerdict,
+    Source,
+    View,
+)
 
 R = Response
 SUGGESTED = "suggested"  # in a response table: take the scanner's own suggestion for that finding
@@ -53,12 +64,6 @@ DEFAULT_RESPONSES: Mapping[Category, Mapping[Source, Rule]] = {
 }  # fmt: skip
 
 
-class Verdict:
-    ALLOW = "allow"
-    FLAG = "flag"
-    BLOCK = "block"
-
-
 @dataclass(frozen=True, slots=True)
 class Applied:
     """A finding and the response the policy gives it for this source."""
@@ -84,11 +89,11 @@ class ScanResult:
         return max((a.response for a in self.applied), key=SEVERITY.__getitem__)
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> ScanVerdict:
         response = self.response
         if response is None:
-            return Verdict.ALLOW
-        return Verdict.BLOCK if response is Response.DENY else Verdict.FLAG
+            return ScanVerdict.ALLOW
+        return ScanVerdict.BLOCK if response is Response.DENY else ScanVerdict.FLAG
 
     @property
     def score(self) -> float:

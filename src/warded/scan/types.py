@@ -41,6 +41,14 @@ class Response(StrEnum):
 SEVERITY = {Response.LABEL: 0, Response.REDACT: 1, Response.REQUIRE_APPROVAL: 2, Response.DENY: 3}
 
 
+class ScanVerdict(StrEnum):
+    """A scan's overall outcome (``warded scan`` exits 0, 1, 3); not the gateway's ``Verdict``."""
+
+    ALLOW = "allow"  # nothing found
+    FLAG = "flag"  # found something that does not deny (label, redact, approval)
+    BLOCK = "block"  # found something that denies
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One thing a scanner found. ``rule_id`` is stable (e.g. ``pii.iban``, ``injection.rule.ignore_previous``).
