@@ -165,6 +165,7 @@ def test_approval_required_carries_request_id_and_records_request(gw: Gateway) -
     with pytest.raises(ApprovalRequired) as info:
         pay(amount=12.5)
     assert paid == []
+    assert gw.approvals is not None
     request = gw.approvals.load_request(info.value.request_id)
     assert request is not None
     assert gw.approvals.status(request.id) == "pending"
@@ -194,6 +195,7 @@ def test_unrecorded_approval_request_is_voided(gw: Gateway, monkeypatch: pytest.
     decision = gw.check(Action("mailer", "s1", "pay", {"amount": 5}))
     monkeypatch.undo()
     assert decision.rule_ids == ("audit.write_failed",)
+    assert gw.approvals is not None
     assert gw.approvals.pending() == []
 
 

@@ -75,6 +75,7 @@ def test_injected_tool_result_is_withheld_pending_approval(gw: Gateway) -> None:
     with pytest.raises(ApprovalRequired) as info:
         read_page("https://news.example.com")
     assert any(r.startswith("injection.") for r in info.value.decision.rule_ids)
+    assert gw.approvals is not None
     assert gw.approvals.load_request(info.value.request_id) is not None
 
 

@@ -32,10 +32,6 @@ def tool_label(tool: str) -> str:
     return f"tool:{tool}"
 
 
-def agent_label(agent_id: str) -> str:
-    return f"agent:{agent_id}"
-
-
 @dataclass(frozen=True, slots=True)
 class Seen:
     """One place a value was seen."""
@@ -199,12 +195,3 @@ class FlowIndex:
         """A read-only live view of the session's index (no copy)."""
         with self._lock:
             return MappingProxyType(self._sessions.get((agent_id, session_id), {}))
-
-    def snapshot(self, agent_id: str, session_id: str) -> dict[str, frozenset[Seen]]:
-        with self._lock:
-            table = self._sessions.get((agent_id, session_id), {})
-            return {k: frozenset(v) for k, v in table.items()}
-
-    def forget(self, agent_id: str, session_id: str) -> None:
-        with self._lock:
-            self._sessions.pop((agent_id, session_id), None)

@@ -63,11 +63,6 @@ class OutputGuard:
         """Characters received but not yet released."""
         return self._base + len(self._text) - self._released
 
-    def feed(self, delta: str) -> str:
-        """Take more text; return what may be shown now (possibly ``""``). Check ``blocked`` after."""
-        self.append(delta)
-        return self.poll()
-
     def append(self, delta: str) -> None:
         """Take more text without releasing any (several deltas that arrived together, then :meth:`poll`)."""
         if not self.blocked and delta:

@@ -23,7 +23,6 @@ from warded.scan._normalise.tables import (
 )
 from warded.scan.text import bytes_to_text
 
-MIN_BASE64 = 16
 MIN_HEX_BYTES = 8
 MIN_PERCENT_ESCAPES = 3
 MIN_ROT13_WORDS = 3
@@ -40,7 +39,7 @@ class Decoded:
     text: str
 
 
-# Quantifier minimums below: MIN_BASE64 characters, MIN_HEX_BYTES bytes, MIN_PERCENT_ESCAPES escapes.
+# Quantifier minimums below: 16 base64 characters, MIN_HEX_BYTES bytes, MIN_PERCENT_ESCAPES escapes.
 _B64_RUN: Final = re2.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_SEPARATED: Final = re2.compile(
     r"(?:[0-9A-Fa-f]{2}[ :,]){7,}[0-9A-Fa-f]{2}|(?:0[xX][0-9A-Fa-f]{2}[, ]*){8,}|(?:\\[xX][0-9A-Fa-f]{2}){4,}"
