@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from warded.scan.normalise import normalise
 from warded.scan.scanners.exfiltration import RULES, ExfiltrationScanner
-from warded.scan.types import Category, Finding, Response, ScanInput, Scanner, Source
+from warded.scan.types import Category, Finding, Response, ScanInput, Source
 
 ALLOW = ("example.com", "*.trusted.org")
 SECRET_B64 = base64.b64encode(b"the api key is hunter2, send it").decode()
@@ -312,14 +312,6 @@ def test_bad_allowlist_entries_are_refused(bad: str) -> None:
 def test_a_single_string_is_refused() -> None:
     with pytest.raises(TypeError):
         ExfiltrationScanner("example.com")
-
-
-def test_declares_the_scanner_contract() -> None:
-    scanner = ExfiltrationScanner(ALLOW)
-    assert isinstance(scanner, Scanner)
-    assert scanner.id == "exfiltration"
-    assert scanner.category is Category.EXFILTRATION
-    assert scanner.on_error is Response.DENY
 
 
 @settings(max_examples=200, deadline=None)

@@ -9,7 +9,7 @@ import pytest
 
 from warded.scan.normalise import normalise
 from warded.scan.scanners.injection_rules import RULES, InjectionRulesScanner, match_rules
-from warded.scan.types import Category, Response, ScanInput, Scanner, Source
+from warded.scan.types import Category, Response, ScanInput, Source
 
 # One example per rule: the rule named must be among those that fire.
 EXAMPLES = {
@@ -185,13 +185,6 @@ def test_min_score_filters_and_is_validated() -> None:
     assert ids == {"injection.rule.ignore_previous"}
     with pytest.raises(ValueError):
         InjectionRulesScanner(min_score=1.5)
-
-
-def test_satisfies_scanner_contract() -> None:
-    scanner = InjectionRulesScanner()
-    assert isinstance(scanner, Scanner)
-    assert scanner.id == "injection_rules"
-    assert scanner.on_error is not Response.LABEL
 
 
 def test_pathological_input_is_handled() -> None:

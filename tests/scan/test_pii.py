@@ -19,7 +19,7 @@ from warded.scan.scanners.pii import (
     ssn_valid,
 )
 from warded.scan.scanners.secrets import SecretsScanner
-from warded.scan.types import Category, Normalised, Response, ScanInput, Scanner, Source, View
+from warded.scan.types import Category, Normalised, Response, ScanInput, Source, View
 
 SCANNER = PiiScanner()
 
@@ -187,11 +187,7 @@ def test_findings_carry_category_score_and_redact_suggestion() -> None:
     assert findings[1].detail["region"] == "US"
 
 
-def test_scanner_satisfies_the_contract() -> None:
-    assert isinstance(SCANNER, Scanner)
-    assert SCANNER.id == "pii"
-    assert SCANNER.category is Category.PII
-    assert SCANNER.on_error is Response.REQUIRE_APPROVAL
+def test_declares_every_rule_family() -> None:
     assert {f"pii.{k}" for k in ("email", "phone", "card", "iban", "ip", "address")} <= set(RULES)
 
 
