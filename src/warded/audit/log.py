@@ -67,7 +67,6 @@ class AuditLog:
         existing = store.checkpoints()
         self._last_checkpoint_seq = max((cp.seq for cp in existing if isinstance(cp.seq, int)), default=0)
         self._last_checkpoint_time = float(clock())
-        self._unsigned = 0  # appends by this log since its last checkpoint
         self._writer = secrets.token_hex(8)
 
     @property
@@ -84,7 +83,6 @@ class AuditLog:
             self._check_open()
             now = float(self._clock())
             entry = self._store.append(kind, now, body)
-            self._unsigned += 1
             if entry.seq % self._every == 0 or now - self._last_checkpoint_time >= self._seconds:
                 self._sign(entry.seq, entry.hash, now)
             return entry
@@ -189,7 +187,6 @@ class AuditLog:
         self._store.add_checkpoint(cp)
         self._last_checkpoint_seq = max(self._last_checkpoint_seq, seq)
         self._last_checkpoint_time = now
-        self._unsigned = 0
         return cp
 
 

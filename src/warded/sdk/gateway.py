@@ -979,13 +979,13 @@ def _audit_value(value: object, depth: int = 0) -> object:
 
 
 def _hidden_texts(scanned: list[tuple[Text, Applied]], out: dict[str, str]) -> None:
-    """Add to ``out`` the plaintext of every finding the audit must not keep: secrets and PII whatever the
-    response, and anything the policy answers with ``redact``. A finding without a span hides its whole text."""
+    """Add to ``out`` the plaintext of every finding the audit must not keep: whatever the policy answers
+    with ``redact``, and credentials (``secret`` findings) whatever the response, since a working key is
+    never evidence worth keeping (the finding's fingerprint names it). A finding without a span hides its
+    whole text."""
     for item, applied in scanned:
         finding = applied.finding
-        if item.index < 0 or not (
-            applied.response is Response.REDACT or finding.category in (Category.SECRET, Category.PII)
-        ):
+        if item.index < 0 or not (applied.response is Response.REDACT or finding.category is Category.SECRET):
             continue
         text = item.text
         if finding.span is None:

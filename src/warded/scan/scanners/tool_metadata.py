@@ -38,6 +38,7 @@ proxy runs it on every tool definition it lists, and a policy may name it like a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -59,7 +60,11 @@ def _gap(words: int) -> str:
 
 
 def _any(*phrases: str) -> str:
-    """An alternation of phrases; a space in a phrase matches any run of separators."""
+    """An alternation of phrases; a space in a phrase matches any run of separators (so a phrase must not put
+    a space inside a character class, where the substitution would break it)."""
+    for phrase in phrases:
+        if re.search(r"\[[^\]]* ", phrase):
+            raise ValueError(f"a space inside a character class in phrase {phrase[:60]!r}")
     return "(?:" + "|".join(p.replace(" ", _S) for p in phrases) + ")"
 
 
@@ -88,13 +93,17 @@ _CRED_PATH = _any(
     r"\B\.gnupg\b", r"\bsecring\.gpg\b", r"/etc/(?:shadow|passwd|sudoers|master\.passwd)\b",
     r"\bkeychains?\b", r"\bkeyring\b", r"\B\.password-store\b", r"\bwallet\.dat\b", r"\bkey4\.db\b",
     r"\blogins\.json\b", r"\bcookies\.sqlite\b", r"\blogin data\b",
-    r"\b(?:chrome|chromium|firefox|edge|brave|safari|opera|browser)" + _AP + r"s?[ /_-](?:user[ _-]data|profiles?|"
-    r"cookies|saved[ _-]passwords|passwords|login[ _-]data|local[ _-]state)\b",
+    r"\b(?:chrome|chromium|firefox|edge|brave|safari|opera|browser)" + _AP + r"s?[/_-]?(?:user[_-]?data|profiles?|"
+    r"cookies|saved[_-]?passwords|passwords|login[_-]?data|local[_-]?state|history|autofill|sessions?)\b",
     r"\bmcp\.json\b", r"\bclaude_desktop_config\.json\b", r"\B\.cursor[/\\]",
     r"\B\.(?:bash|zsh|python|psql|mysql)_history\b", r"\B\.env(?:\.[a-z]+)?\b",
     r"\bcredentials\.json\b", r"\bsecrets?\.(?:json|ya?ml|toml|env)\b", r"\bservice[-_]?account[\pL\pN_-]*\.json\b",
     r"\B\.config[/\\]gcloud\b", r"\bapplication_default_credentials\b", r"\B\.azure[/\\]", r"\B\.vault-token\b",
     r"\bterraform\.tfstate\b", r"\bkey material\b",
+    # CLI token files and package-manager credentials
+    r"\B\.config[/\\](?:gh|hub|op|doctl|heroku)\b", r"\bhosts\.yml\b", r"\bcredentials\.tfrc\.json\b",
+    r"\B\.cargo[/\\]credentials", r"\B\.m2[/\\]settings\.xml\b", r"\bgradle\.properties\b",
+    r"\bauth\.json\b", r"\B\.local[/\\]share[/\\]keyrings\b",
     r"\b(?:ssh|aws|gpg|gnupg|kube|docker)(?: config(?:uration)?)? (?:folder|directory|dir)\b",
     # an environment variable named for a secret (GITHUB_TOKEN, OPENAI_API_KEY); upper case, so raw view only
     r"(?-i:\b[A-Z][A-Z0-9]*_(?:[A-Z0-9]+_)*(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|"
@@ -148,7 +157,7 @@ _EN_VERB = _any(
     "upload", "post", "attach", "append", "add", "insert", "paste", "copy", "provide", "supply", "forward",
     "transmit", "embed", "dump", "print", "write", "collect", "extract", "exfiltrate", "share", "submit", "output",
     "return", "leak", "email", "e-mail", "mail", "encode", "bcc", "cc", "sync", "back up", "backup", "transfer",
-    "bundle", "pack", "stuff", "zip", "gather", "mention", "report", "relay", "mirror", "log",
+    "bundle", "pack", "stuff", "zip", "gather", "mention", "relay", "mirror",
 )
 # Imperatives and infinitives in es, de, fr, pt, it (accents stripped, as in the normalised view).
 _XX_VERB = _any(
@@ -540,10 +549,14 @@ _PRECEDENCE = _either(
     _any("takes?", "have", "has") + _S + _any("priority", "precedence") + _S + "over" + _S
     + _opt("all", "any", "the", "other", "every", "your")
     + _any("tools?", "instructions?", "descriptions?", "rules?", "guidelines?"),
+    _any("(?:higher|greater|more|top) priority (?:than|over)", "more important than", "outranks?")
+    + _S + _opt("the", "any", "all", "every", "other", "your")
+    + _either(_USER, _any("tools?", "instructions?", "requests?", "system")),
     _any("supersedes?", "overrides?", "replaces?") + _S + _opt("all", "any", "the", "every", "your")
     + _any("other", "previous", "prior", "existing") + _S + _any("tools?", "instructions?", "descriptions?", "rules?"),
     _any("ignore", "disregard", "override") + _S + _opt("the", "all", "any", "safety", "security")
-    + _any("instructions?", "descriptions?", "rules?", "guidance", "guidelines?", "warnings?", "advice") + _S + _any("of", "in", "from", "for") + _S
+    + _any("instructions?", "descriptions?", "rules?", "guidance", "guidelines?", "warnings?", "advice") + _S
+    + _any("of", "in", "from", "for") + _S
     + _opt("the", "all", "any", "every", "other") + _TOOL + r"\b",
 )
 
