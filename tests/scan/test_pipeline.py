@@ -9,7 +9,7 @@ from typing import ClassVar
 import pytest
 
 from warded.scan.pipeline import ScanPipeline
-from warded.scan.registry import DEFAULT_SCANNERS, ScannerLoadError, load_scanner
+from warded.scan.registry import DEFAULT_SCANNERS, ScannerLoadError, available, load_scanner
 from warded.scan.types import Category, Finding, Normalised, Response, ScanInput, Source, View
 
 
@@ -170,7 +170,9 @@ def test_a_failing_load_step_refuses_to_start() -> None:
 
 
 def test_builtin_scanners_all_have_a_load_step() -> None:
-    for name in DEFAULT_SCANNERS:
+    builtin = sorted(name for name, target in available().items() if target.startswith("warded."))
+    assert set(DEFAULT_SCANNERS) <= set(builtin)
+    for name in builtin:
         scanner = load_scanner(name)
         assert callable(getattr(scanner, "warm_up", None)), name
         scanner.warm_up()  # type: ignore[attr-defined]

@@ -174,7 +174,10 @@ def _worker(policy: str, barrier: Any, out: Any) -> None:
     try:
         for r in range(ROUNDS):
             barrier.wait(timeout=60)
-            for kind, action in (("delete", Action("a", f"d{r}", "delete")), ("pay", Action("a", f"p{r}", "pay", {"amount": 4}))):
+            for kind, action in (
+                ("delete", Action("a", f"d{r}", "delete")),
+                ("pay", Action("a", f"p{r}", "pay", {"amount": 4})),
+            ):
                 decisions = [gw.check(action) for _ in range(CALLS)]
                 refusals = sorted({rule for d in decisions if not d.allowed for rule in d.rule_ids})
                 out.put((r, kind, sum(d.allowed for d in decisions), refusals))

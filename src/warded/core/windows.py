@@ -94,7 +94,9 @@ class SlidingWindows:
         """See :meth:`WindowStore.reserve`. Atomic because one process owns these windows and the caller
         (the gateway) holds its lock across reading, deciding and reserving."""
         for i, claim in enumerate(claims):
-            current = self.count(claim.key, claim.window, now) if claim.counted else self.total(claim.key, claim.window, now)
+            current = (
+                self.count(claim.key, claim.window, now) if claim.counted else self.total(claim.key, claim.window, now)
+            )
             if not claim.fits(current):
                 return i
         for claim in claims:

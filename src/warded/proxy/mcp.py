@@ -454,10 +454,12 @@ def _definition_scanner(general: ScanPipeline | None) -> ScanPipeline:
     hidden-text detection and the tool-metadata rules alone."""
     if general is None:
         return ScanPipeline([HiddenTextScanner(), ToolMetadataScanner()]).warm_up()
-    scanners = list(general.scanners)
+    scanners = list(general.scanners)  # already warmed by the gateway
     if not any(s.id == ToolMetadataScanner.id for s in scanners):
-        scanners.append(ToolMetadataScanner())
-    return ScanPipeline(scanners, responses=general.responses, max_chars=general.max_chars).warm_up()
+        added = ToolMetadataScanner()
+        added.warm_up()
+        scanners.append(added)
+    return ScanPipeline(scanners, responses=general.responses, max_chars=general.max_chars)
 
 
 def _poisons(category: Category, score: float, response: Response) -> bool:

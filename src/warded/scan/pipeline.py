@@ -190,7 +190,9 @@ class ScanPipeline:
             try:
                 load()
             except Exception as exc:
-                raise ScannerLoadError(f"scanner {scanner.id!r} failed to warm up: {type(exc).__name__}: {exc}") from exc
+                raise ScannerLoadError(
+                    f"scanner {scanner.id!r} failed to warm up: {type(exc).__name__}: {exc}"
+                ) from exc
         for text in WARM_UP_TEXTS:
             for source in Source:
                 self.scan(text, source)
@@ -266,7 +268,8 @@ class ScanPipeline:
                 found.append(
                     _error(
                         f"{scanner.id}.timeout",
-                        f"scanner {scanner.id!r} took {elapsed:.1f} ms of CPU time, over its {scanner.budget_ms:g} ms budget",
+                        f"scanner {scanner.id!r} took {elapsed:.1f} ms of CPU time, "
+                        f"over its {scanner.budget_ms:g} ms budget",
                         scanner.on_error,
                     )
                 )

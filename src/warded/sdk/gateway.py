@@ -231,7 +231,7 @@ class Gateway:
                 (Reason("warded.timeout", f"decision took {spent}, over the time budget"),),
                 decision.tier,
             )
-        decision = self._take_slots(action, decision, state, findings, taint, now)
+        decision = self._take_slots(action, decision, state=state, findings=findings, taint=taint, now=now)
         decision = self._apply_effects(action, decision, now, pause_scope)
         extra: dict[str, Any] = {}
         if request is not None:
@@ -632,6 +632,7 @@ class Gateway:
         self,
         action: Action,
         decision: Decision,
+        *,
         state: SessionState,
         findings: ArgumentFindings,
         taint: tuple[TaintFinding, ...],

@@ -218,7 +218,9 @@ class SQLiteWindows(SQLiteStore):
                         return i
                 for text, scope, _window, amount in rows:
                     self._run(
-                        "reserve window slots", "INSERT INTO window_events VALUES (?, ?, ?, ?)", (text, scope, now, amount)
+                        "reserve window slots",
+                        "INSERT INTO window_events VALUES (?, ?, ?, ?)",
+                        (text, scope, now, amount),
                     )
                 self._run("reserve window slots", "COMMIT", ())
             except BaseException:

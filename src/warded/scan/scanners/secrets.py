@@ -327,9 +327,10 @@ def is_sequential(value: str) -> bool:
 #: Words a stand-in contains (judged case-insensitively). Six letters or more: a shorter word turns up in
 #: random base-62 text too often (``dummy`` in about 1 of 10^6 random 36-character tokens).
 _TOKEN_PLACEHOLDER_WORDS = (
-    "example", "sample", "dummykey", "dummytoken", "dummysecret", "placeholder", "changeme", "replaceme", "redacted", "notreal", "fakekey",
-    "faketoken", "yourkey", "yourtoken", "yoursecret", "yourapi", "yourgithub", "yourslack", "goeshere",
-    "tokenhere", "keyhere", "secrethere", "insertyour", "insertkey", "inserttoken",
+    "example", "sample", "dummykey", "dummytoken", "dummysecret", "placeholder", "changeme", "replaceme",
+    "redacted", "notreal", "fakekey", "faketoken", "yourkey", "yourtoken", "yoursecret", "yourapi",
+    "yourgithub", "yourslack", "goeshere", "tokenhere", "keyhere", "secrethere", "insertyour", "insertkey",
+    "inserttoken",
 )  # fmt: skip
 _FILLER = frozenset("xX*#.")  # not "0": hex tokens hold runs of 0 more often
 _DIGIT_CYCLES = "01234567890123456789" * 2
