@@ -39,6 +39,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(exc.diagnostics(), file=sys.stderr)
         return EXIT_BAD
+    for warning in policy.warnings:
+        print(warning, file=sys.stderr)
     print(
         f"{args.policy}: OK — {len(policy.agents)} agents, {len(policy.tools)} tools, "
         f"{len(policy.limits)} limits, {len(policy.budgets)} budgets, {len(policy.cedar_policies)} Cedar policies"
@@ -49,7 +51,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     db, keys = ops.resolve_log(args.policy, args.db, args.pubkey)
     try:
-        report = ops.verify_log(db, keys)
+        report = ops.verify_log(
+            db,
+            keys,
+            policy_path=args.policy,
+            checkpoint_every=args.checkpoint_every,
+            allow_empty=args.allow_empty,
+            expect_stopped=args.stopped,
+            anchor_paths=args.anchor,
+        )
     except VerificationError as exc:
         where = f" (first bad entry: seq {exc.seq})" if exc.seq is not None else ""
         print(f"audit log FAILED verification{where}: {exc}", file=sys.stderr)
@@ -58,6 +68,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"audit log FAILED verification: {exc}", file=sys.stderr)
         return EXIT_BAD
     print(report.summary())
+    if args.sub == "anchor" or args.export_anchor:
+        line = ops.anchor_line(report)
+        if args.export_anchor:
+            ops.write_anchor(args.export_anchor, line)
+        if args.sub == "anchor":
+            print(line)
     return EXIT_OK
 
 
@@ -211,11 +227,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    import uvicorn
     import yaml
 
     from warded.config.chat import ChatProxySpec
     from warded.config.serve import is_loopback
+    from warded.proxy._http_server import GuardedConfig, run
     from warded.proxy.chat.app import create_chat_app
 
     if not is_loopback(args.host) and not args.public:
@@ -223,7 +239,8 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with open(args.config, encoding="utf-8") as fh:
         spec = ChatProxySpec.model_validate(yaml.safe_load(fh))
-    uvicorn.run(create_chat_app(args.policy, spec), host=args.host, port=args.port, log_level="warning")
+    app = create_chat_app(args.policy, spec)
+    run(GuardedConfig(app, limits=spec.http_limits, host=args.host, port=args.port, log_level="warning"))
     return EXIT_OK
 
 
@@ -298,14 +315,45 @@ def build_parser() -> argparse.ArgumentParser:
             _cmd_verify,
             "verify the hash chain and signed checkpoints; exit 1 naming the first bad entry",
         ),
+        (
+            "anchor",
+            _cmd_verify,
+            "verify, then print the last signed head as one line to keep outside the log (verify --anchor)",
+        ),
         ("tail", _cmd_tail, "print the last entries"),
         ("show", _cmd_show, "print one entry by seq (or decision id dN)"),
     ):
         p = audit.add_parser(name, help=helptext)
         p.add_argument("--policy", default=None, help="policy file naming the audit database and key")
         p.add_argument("--db", default=None, help="audit database (overrides the policy's)")
-        if name == "verify":
+        if name in {"verify", "anchor"}:
             p.add_argument("--pubkey", action="append", default=[], help="trusted public key file (repeatable)")
+            p.add_argument(
+                "--anchor",
+                action="append",
+                default=[],
+                metavar="FILE",
+                help="anchor file (from `warded audit anchor`/--export-anchor): the log must contain its heads",
+            )
+            p.add_argument(
+                "--export-anchor",
+                default=None,
+                metavar="FILE",
+                help="after a successful verification, append the last signed head to FILE",
+            )
+            p.add_argument(
+                "--checkpoint-every",
+                type=int,
+                default=None,
+                metavar="N",
+                help="checkpoint gap to accept for a log that declares no schedule (default: the policy's)",
+            )
+            p.add_argument("--allow-empty", action="store_true", help="accept a log with no entries")
+            p.add_argument(
+                "--stopped",
+                action="store_true",
+                help="every gateway is stopped: the log must end with a signed clean shutdown",
+            )
         if name == "tail":
             p.add_argument("-n", type=int, default=20)
             p.add_argument("--json", action="store_true")

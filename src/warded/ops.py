@@ -17,7 +17,8 @@ from typing import TextIO
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, RejectCode, SignedApproval
 from warded.approve.files import approve_request, deny_request, show_request
 from warded.approve.store import SQLiteApprovalStore
-from warded.audit.chain import AuditEntry, VerifyReport
+from warded.audit.anchor import format_anchor, parse_anchors
+from warded.audit.chain import DEFAULT_CHECKPOINT_EVERY, AuditEntry, Checkpoint, VerifyReport, VerifyRules
 from warded.audit.keys import Signer, generate_keypair, load_public_keys, public_key_path
 from warded.audit.log import AuditLog, open_sqlite_log, verify_store
 from warded.audit.sqlite import SQLiteAuditStore
@@ -121,14 +122,59 @@ def resolve_log(policy_path: str | None, db: str | None, pubkeys: Sequence[str])
     return db, list(pubkeys)
 
 
-def verify_log(db: str, pubkeys: Sequence[str]) -> VerifyReport:
-    """Verify the whole log; raises ``VerificationError`` naming the first bad entry."""
+def verify_log(
+    db: str,
+    pubkeys: Sequence[str],
+    *,
+    policy_path: str | None = None,
+    checkpoint_every: int | None = None,
+    allow_empty: bool = False,
+    expect_stopped: bool = False,
+    anchor_paths: Sequence[str] = (),
+) -> VerifyReport:
+    """Verify the whole log; raises ``VerificationError`` naming the first bad entry.
+
+    The gap accepted between checkpoints comes from the schedules the log declares; for a log that declares
+    none, from ``checkpoint_every``, else the policy's ``audit.checkpoint_every``, else the default. Each
+    anchor file's heads must be in the log (``AuditError`` if a file cannot be read or parsed).
+    """
+    if checkpoint_every is None:
+        checkpoint_every = (
+            load_policy(policy_path).spec.audit.checkpoint_every
+            if policy_path is not None
+            else DEFAULT_CHECKPOINT_EVERY
+        )
+    rules = VerifyRules(checkpoint_every=checkpoint_every, allow_empty=allow_empty, expect_stopped=expect_stopped)
+    anchors: list[Checkpoint] = []
+    for path in anchor_paths:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read(1 << 20)
+        except OSError as exc:
+            raise AuditError(f"cannot read anchor file {path!r}: {exc}") from exc
+        anchors.extend(parse_anchors(text))
     keys = load_public_keys(pubkeys)
     store = SQLiteAuditStore(db)
     try:
-        return verify_store(store, keys)
+        return verify_store(store, keys, rules, anchors)
     finally:
         store.close()
+
+
+def anchor_line(report: VerifyReport) -> str:
+    """The anchor to keep after a successful verification: the last signed head, one line."""
+    if report.last_checkpoint is None:
+        raise AuditError("the log has no checkpoint to anchor")
+    return format_anchor(report.last_checkpoint)
+
+
+def write_anchor(path: str, line: str) -> None:
+    """Append ``line`` to the anchor file ``path`` (a file keeps every anchor taken; all are checked)."""
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        raise AuditError(f"cannot write anchor file {path!r}: {exc}") from exc
 
 
 def tail_log(db: str, n: int) -> list[AuditEntry]:

@@ -16,6 +16,7 @@ from warded.audit.chain import (
     GENESIS_HASH,
     AuditEntry,
     Checkpoint,
+    VerifyRules,
     checkpoint_message,
     entry_hash,
     entry_hash_canonical,
@@ -104,15 +105,14 @@ def test_fully_signed_log_has_no_warning() -> None:
     assert "WARNING" not in report.summary()
 
 
-def test_unsigned_log_reports_everything_as_tail() -> None:
-    report = verify_chain(make_entries(5), [], KEYS)
-    assert report.last_checkpoint_seq is None
-    assert report.unsigned_tail == 5
-    assert "no checkpoint" in report.summary()
+def test_log_without_any_checkpoint_is_refused() -> None:
+    # Every checkpoint deleted: nothing in the log is signed, so nothing in it can be trusted.
+    expect_bad(make_entries(5), [], None, "no checkpoint: 5 entries and none signed")
 
 
-def test_empty_log() -> None:
-    report = verify_chain([], [], KEYS)
+def test_empty_log_is_refused_unless_expected() -> None:
+    expect_bad([], [], None, "the log is empty")
+    report = verify_chain([], [], KEYS, VerifyRules(allow_empty=True))
     assert (report.entries, report.head_seq, report.head_hash, report.unsigned_tail) == (
         0,
         0,
@@ -159,9 +159,10 @@ def test_equivalent_but_non_canonical_stored_body_is_detected() -> None:
     body = {"amount": 1e16}
     digest = entry_hash(GENESIS_HASH, 1, 5.0, "k", body)
     honest = AuditEntry(1, 5.0, "k", body, GENESIS_HASH, digest, body_json=b'{"amount":1e+16}')
-    assert verify_chain([honest], [], KEYS).entries == 1
+    signed = [SIGNER.sign_checkpoint(1, digest, 6.0)]
+    assert verify_chain([honest], signed, KEYS).entries == 1
     forged = dataclasses.replace(honest, body_json=b'{"amount":1E+16}')
-    expect_bad([forged], [], 1, "hash mismatch")
+    expect_bad([forged], signed, 1, "hash mismatch")
 
 
 @pytest.mark.parametrize("deleted", [1, 2, 5])

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from warded.audit.canonical import canonical_json
-from warded.audit.chain import GENESIS_HASH, entry_hash
+from warded.audit.chain import GENESIS_HASH, VerifyReport, VerifyRules, entry_hash
 from warded.audit.keys import Signer
 from warded.audit.log import verify_store
 from warded.audit.sqlite import SQLiteAuditStore
@@ -30,6 +30,13 @@ KEYS = {SIGNER.key_id: SIGNER.public_key}
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "warded.db"
+
+
+def verify_signed(store: SQLiteAuditStore) -> VerifyReport:
+    """These tests are about the store's chain: sign its head, accept any checkpoint gap, then verify."""
+    seq, head = store.head()
+    store.add_checkpoint(SIGNER.sign_checkpoint(seq, head, 9.5))
+    return verify_store(store, KEYS, VerifyRules(checkpoint_every=10**9))
 
 
 def fill(store: SQLiteAuditStore, n: int) -> None:
@@ -64,7 +71,7 @@ def test_append_chains_entries(db: Path) -> None:
         assert store.get(1) == first
         assert store.get(2) == second
         assert store.get(3) is None
-        assert verify_store(store, KEYS).entries == 2
+        assert verify_signed(store).entries == 2
 
 
 def test_returned_entry_does_not_alias_caller_body(db: Path) -> None:
@@ -95,7 +102,7 @@ def test_iter_tail_and_batches(db: Path) -> None:
         assert [e.seq for e in store.tail(3)] == [2098, 2099, 2100]
         assert store.tail(0) == []
         assert len(store.tail(10_000)) == 2100
-        assert verify_store(store, KEYS).entries == 2100
+        assert verify_signed(store).entries == 2100
 
 
 def test_checkpoints_round_trip(db: Path) -> None:
@@ -115,7 +122,7 @@ def test_reopen_continues_the_chain(db: Path) -> None:
         fill(store, 3)
     with SQLiteAuditStore(db, synchronous="FULL") as store:
         assert store.append("k", 1.0, {}).seq == 4
-        assert verify_store(store, KEYS).entries == 4
+        assert verify_signed(store).entries == 4
 
 
 def test_wal_and_synchronous(db: Path) -> None:
@@ -217,7 +224,7 @@ def test_append_after_another_writer_chains_after_the_real_head(db: Path) -> Non
         second.append("k", 2.0, {"n": 2})  # second has never seen first's entry: it must discover it
         first.append("k", 3.0, {"n": 3})  # first's cached head is stale: it must re-read
         assert [e.seq for e in first.iter_entries()] == [1, 2, 3]
-        assert verify_store(first, KEYS).entries == 3
+        assert verify_signed(first).entries == 3
 
 
 @pytest.mark.parametrize(
@@ -269,7 +276,7 @@ def test_threads_share_one_store(db: Path) -> None:
         for t in threads:
             t.join()
         assert errors == []
-        assert verify_store(store, KEYS).entries == 800
+        assert verify_signed(store).entries == 800
 
 
 WORKER = """
@@ -316,7 +323,7 @@ def test_two_processes_append_one_valid_chain(db: Path, tmp_path: Path) -> None:
         assert returncode == 0, err.decode()
 
     with SQLiteAuditStore(db) as store:
-        report = verify_store(store, KEYS)
+        report = verify_signed(store)
         assert report.entries == 2 * count
         by_worker: dict[int, list[int]] = {1: [], 2: []}
         for entry in store.iter_entries():

@@ -54,7 +54,8 @@ def _spec(tree: Path, **extra: object) -> dict[str, Any]:
 # (case, value with {t} for the tmp dir and {m} for the root, passes?)
 CASES = [
     ("absolute inside", "{m}/inbox/a.eml", True),
-    ("relative joins the first root", "inbox/a.eml", True),
+    ("relative path without a declared base", "inbox/a.eml", False),
+    ("dot without a declared base", ".", False),
     ("file that does not exist yet", "{m}/new/draft.eml", True),
     ("symlink to a file inside", "{m}/inlink.eml", True),
     ("double slash collapses", "/{m}//inbox//a.eml", True),
@@ -110,10 +111,12 @@ def test_every_element_of_a_list_is_checked(tree: Path) -> None:
     spec = _spec(tree) | {"type": "array"}
     check = checker(spec).check
     m = tree / "srv" / "mail"
-    assert check([f"{m}/inbox/a.eml", "inbox/a.eml"]) == []
+    assert check([f"{m}/inbox/a.eml", f"{m}/inlink.eml"]) == []
     assert check([]) == []
     [violation] = check([f"{m}/inbox/a.eml", f"{m}/evil.eml"])
     assert "(element 1)" in violation.message
+    [violation] = check([f"{m}/inbox/a.eml", "inbox/a.eml"])
+    assert "(element 1)" in violation.message and "declares no base" in violation.message
 
 
 def test_without_symlink_resolution_only_the_lexical_path_counts(tree: Path) -> None:
@@ -126,7 +129,6 @@ def test_without_symlink_resolution_only_the_lexical_path_counts(tree: Path) -> 
 def test_root_that_is_a_symlink_is_resolved_at_compile_time(tree: Path) -> None:
     check = checker({"path": {"roots": [str(tree / "rootlink")]}}).check
     assert check(f"{tree}/rootlink/inbox/a.eml") == []
-    assert check("inbox/a.eml") == []
     assert check(f"{tree}/rootlink/evil.eml") != []
     # Named through the target directory: lexically outside the configured root, so refused.
     assert check(f"{tree}/srv/mail/inbox/a.eml") != []
@@ -135,9 +137,12 @@ def test_root_that_is_a_symlink_is_resolved_at_compile_time(tree: Path) -> None:
 def test_several_roots(tree: Path) -> None:
     check = checker({"path": {"roots": [str(tree / "srv" / "mail"), str(tree / "srv" / "mail2")]}}).check
     assert check(f"{tree}/srv/mail2/x.eml") == []
-    assert check("inbox/a.eml") == []  # relative: first root
-    assert check("x.eml") == []  # does not exist under the first root; still inside it
+    assert check("inbox/a.eml") != []  # relative, and no base declared
     assert check(f"{tree}/outside/secret.eml") != []
+    roots = [str(tree / "srv" / "mail"), str(tree / "srv" / "mail2")]
+    with_base = checker({"path": {"roots": roots, "base": str(tree / "srv" / "mail2")}}).check
+    assert with_base("x.eml") == []  # joined to base, not to the first root
+    assert with_base("../mail/inbox/a.eml") == []
 
 
 def test_absolute_glob_matches_the_absolute_path(tree: Path) -> None:
@@ -194,6 +199,8 @@ BAD_SPECS = [
     ({"roots": []}, "roots is empty"),
     ({"roots": ["srv/mail"]}, "not an absolute path"),
     ({"roots": ["/srv/mail\x00"]}, "control or invisible character"),
+    ({"roots": ["/srv"], "base": "srv"}, "path.base 'srv' is not an absolute path"),
+    ({"roots": ["/srv"], "base": "/srv/\u200b"}, "control or invisible character"),
     ({"roots": ["/srv"], "globs": ["a**b"]}, "whole path segment"),
     ({"roots": ["/srv"], "globs": ["[abc"]}, "unclosed"),
     ({"roots": ["/srv"], "globs": ["a//b"]}, "empty, '.' or '..'"),
@@ -213,9 +220,9 @@ def test_unusable_specs_are_refused(path: dict[str, Any], needle: str) -> None:
 
 
 def test_relative_value_resolves_like_the_documentation_says(tree: Path) -> None:
-    # Same answer as realpath(first root / value) being inside the root.
+    # With a declared base: same answer as realpath(base / value) being inside the root.
     m = tree / "srv" / "mail"
-    check = checker({"path": {"roots": [str(m)]}}).check
+    check = checker({"path": {"roots": [str(m)], "base": str(m)}}).check
     for value in ["inbox/a.eml", "inlink.eml", "evil.eml", "dirlink", "."]:
         real = os.path.realpath(m / value)
         inside = real == str(m) or real.startswith(str(m) + "/")

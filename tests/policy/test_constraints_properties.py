@@ -56,7 +56,7 @@ SEGMENTS = st.sampled_from(
 @given(segments=st.lists(SEGMENTS, max_size=8), absolute=st.booleans(), resolve=st.booleans())
 def test_a_passing_path_is_inside_the_root(tree: Path, segments: list[str], absolute: bool, resolve: bool) -> None:
     root = str(tree / "root")
-    check = checker({"path": {"roots": [root], "resolve_symlinks": resolve}}).check
+    check = checker({"path": {"roots": [root], "base": root, "resolve_symlinks": resolve}}).check
     value = ("/".join([root, *segments]) if absolute else "/".join(segments)) or "."
     if check(value) != []:
         return
@@ -72,7 +72,7 @@ def test_a_passing_path_is_inside_the_root(tree: Path, segments: list[str], abso
 @given(value=st.text(max_size=60))
 def test_random_text_paths(tree: Path, value: str) -> None:
     root = str(tree / "root")
-    violations = checker({"path": {"roots": [root], "deny_globs": ["**/b/**"]}}).check(value)
+    violations = checker({"path": {"roots": [root], "base": root, "deny_globs": ["**/b/**"]}}).check(value)
     assert all(isinstance(v, Violation) for v in violations)
     if not violations:
         real = os.path.realpath(value if value.startswith("/") else root + "/" + value)

@@ -34,6 +34,7 @@ def test_good_policy_loads(write_policy: Write) -> None:
     policy = load_policy(write_policy(GOOD))
     assert set(policy.agents) == {"a"}
     assert len(policy.digest) == 64
+    assert policy.warnings == ()
 
 
 @pytest.mark.parametrize(
@@ -77,6 +78,11 @@ def test_good_policy_loads(write_policy: Write) -> None:
         ("- just\n- a list\n", 1, "mapping"),
         ("version: 1\nagents: !!python/object:os.system {}\n", 2, "YAML"),
         ("version: 1\nbase: &b {tools: [t]}\nagents:\n  a:\n    <<: *b\n", 5, "merge keys"),
+        ("version: 1\nbase: &b {tools: [t]}\nagents:\n  a:\n    <<: *b\n", 2, "anchors"),
+        (GOOD + "x: *nothing\n", 8, "aliases"),
+        (GOOD.replace("tier: read", "tier: !!str read"), 7, "tags"),
+        (GOOD + "x: " + "[" * 100 + "]" * 100 + "\n", 8, "nesting deeper"),
+        (GOOD.replace("version: 1", "version: " + "9" * 200), 1, "number literal"),
     ],
 )
 def test_problems_name_file_and_line(write_policy: Write, text: str, line: int, needle: str) -> None:

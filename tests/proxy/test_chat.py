@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import openai
 import pytest
+from pydantic import BaseModel, Field
 from servers.openai_upstream import MODEL, Reply, Upstream, chunk, completion, serve, stream, tool_call
 
 from warded import ops
@@ -334,6 +336,107 @@ def test_oversized_request_is_refused(proxy: Proxy, upstream: tuple[Upstream, st
         ask(proxy(max_request_bytes=2048), "x " * 2000)
     assert info.value.status_code == 413 and info.value.code == "request_too_large"
     assert upstream[0].requests == []
+
+
+# -- the request allow-list ------------------------------------------------------------------------
+
+
+class Unit(enum.StrEnum):
+    CELSIUS = "celsius"
+    FAHRENHEIT = "fahrenheit"
+
+
+class Place(BaseModel):
+    city: str = Field(description="City name")
+    country: str | None = None
+
+
+class GetWeather(BaseModel):
+    """Weather for a place."""
+
+    place: Place
+    unit: Unit = Unit.CELSIUS
+    days: int = Field(default=1, ge=1, le=7)
+
+
+def test_a_full_request_from_the_official_client_is_forwarded_unchanged(
+    proxy: Proxy, upstream: tuple[Upstream, str]
+) -> None:
+    """Every field on the allow-list, as the ``openai`` client and pydantic build them, reaches the
+    upstream as sent: the allow-list refuses what it cannot read, not what real clients send."""
+    up, _ = upstream
+    up.script = [completion("Sunny.")]
+    messages: list[Any] = [
+        {"role": "developer", "content": [{"type": "text", "text": "Answer briefly."}]},
+        {"role": "user", "name": "alice", "content": "What's the weather in Paris?"},
+        {"role": "assistant", "tool_calls": [tool_call("call_1", "get_weather", {"city": "Paris"})]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "Sunny, 21 C."}]},
+    ]
+    params: dict[str, Any] = {
+        "tools": [openai.pydantic_function_tool(GetWeather, name="get_weather")],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "parallel_tool_calls": False,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "frequency_penalty": 0.1,
+        "presence_penalty": -0.1,
+        "n": 1,
+        "max_completion_tokens": 256,
+        "seed": 42,
+        "stop": ["\n\nUser:"],
+        "logit_bias": {"50256": -100},
+        "logprobs": True,
+        "top_logprobs": 2,
+        "user": "user-1234",
+        "metadata": {"ticket": "T-1"},
+        "store": False,
+        "service_tier": "auto",
+        "reasoning_effort": "low",
+        "prediction": {"type": "content", "content": "It is sunny in Paris."},
+    }
+    ask_with = proxy().chat.completions.create
+    resp = ask_with(model=MODEL, messages=messages, **params)
+    assert resp.choices[0].message.content == "Sunny."
+    sent = up.requests[0]
+    messages[2]["tool_calls"][0]["function"]["arguments"] = '{"city":"Paris"}'  # canonical JSON
+    assert sent == {"model": MODEL, "messages": messages, **params}
+
+
+def test_a_pydantic_response_format_is_forwarded_unchanged(proxy: Proxy, upstream: tuple[Upstream, str]) -> None:
+    up, _ = upstream
+    up.script = [completion('{"place": {"city": "Paris", "country": null}, "unit": "celsius", "days": 1}')]
+    parsed = proxy().chat.completions.parse(
+        model=MODEL, messages=[{"role": "user", "content": "Weather?"}], response_format=GetWeather
+    )
+    assert parsed.choices[0].message.parsed == GetWeather(place=Place(city="Paris"))
+    schema = up.requests[0]["response_format"]["json_schema"]["schema"]
+    assert schema["$defs"]["Place"]["properties"]["city"] == {
+        "description": "City name",
+        "title": "City",
+        "type": "string",
+    }
+
+
+def test_unscanned_media_is_refused_unless_configured_and_then_audited(
+    proxy: Proxy, upstream: tuple[Upstream, str], gateway: Gateway
+) -> None:
+    up, _ = upstream
+    up.script = [completion("A cat.")]
+    image: list[Any] = [
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                     {"type": "image_url", "image_url": {"url": "https://example.com/cat.png",
+                                                                         "detail": "low"}}]}
+    ]  # fmt: skip
+    with pytest.raises(openai.BadRequestError) as info:
+        proxy().chat.completions.create(model=MODEL, messages=image)
+    assert info.value.code == "unscannable_content"
+    assert up.requests == []
+    resp = proxy(unsafe_forward_unscanned_media=True).chat.completions.create(model=MODEL, messages=image)
+    assert resp.choices[0].message.content == "A cat."
+    assert up.requests[0]["messages"] == image
+    kinds = [e.body for e in gateway.audit.store.iter_entries() if e.kind == "chat_input_unscanned"]
+    assert kinds == [{"agent_id": "agent-a", "session_id": kinds[0]["session_id"], "message": "messages[0]",
+                      "parts": ["image_url"]}]  # fmt: skip
 
 
 # -- upstream failures -----------------------------------------------------------------------------

@@ -182,27 +182,46 @@ def test_fastmcp_tools_are_vetted_and_calls_decided_before_forwarding(workdir: P
     assert refused == {"add", "nonexistent"}
 
 
-def test_rug_pull_hides_the_changed_tool_until_an_operator_approves_it(workdir: Path) -> None:
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param("2", id="description-changed"),
+        pytest.param("3", id="readOnlyHint-flipped-to-true"),
+        pytest.param("4", id="meta-gains-a-note"),
+    ],
+)
+def test_rug_pull_hides_the_changed_tool_until_an_operator_approves_it(workdir: Path, variant: str) -> None:
     upstream = [sys.executable, str(SERVER)]
+    seen: list[dict[str, Any]] = []
 
     async def run(variant: str, expect_visible: bool) -> CallResult:
         config = _config(workdir, f"mcp-{variant}.yaml", name="fastmcp-test", env={"TOOL_VARIANT": variant})
         async with _session(_proxy(workdir, config, upstream), workdir) as session:
-            assert ("weather" in await _tools(session)) is expect_visible
+            with anyio.fail_after(30):
+                listed = {t.name: t for t in (await session.list_tools()).tools}
+            assert ("weather" in listed) is expect_visible
+            if "weather" in listed:
+                seen.append(listed["weather"].model_dump(mode="json", by_alias=True, exclude_none=True))
             return await _call(session, "weather", {"city": "Oslo"})
 
     async def main() -> None:
         assert await run("1", True) == (False, "sunny in Oslo")  # first sight pins
-        error, text = await run("2", False)  # the description changed: rug pull
+        error, text = await run(variant, False)  # the definition changed: rug pull
         assert error and "mcp.tool_changed" in text
         assert _calls(workdir) == ["weather"]
         with Gateway.from_file(workdir / "warded.yaml") as gw:
             waiting = [p for p in list_tool_pins(gw, "fastmcp-test") if p.tool == "weather"]
             assert waiting[0].candidate is not None
             approve_tool(gw, "fastmcp-test", "weather", by="alice")
-        assert await run("2", True) == (False, "sunny in Oslo")  # approved: pinned anew
+        assert await run(variant, True) == (False, "sunny in Oslo")  # approved: pinned anew
 
     _run(main)
+    # The client is shown exactly the definitions that were pinned, annotations and _meta included.
+    assert seen[0]["annotations"] == {"readOnlyHint": False, "destructiveHint": False}
+    assert seen[1] != seen[0]
+    with contextlib.closing(sqlite3.connect(workdir / "audit.db")) as db:
+        (pinned,) = db.execute("SELECT definition FROM mcp_tool_pins WHERE tool = 'weather'").fetchone()
+    assert json.loads(pinned) == seen[1]
     alerts = [a for a in _audit(workdir, "alert") if a["rule_id"] == "mcp.tool_changed"]
     assert len(alerts) == 1 and alerts[0]["tool"] == "weather"
     assert _audit(workdir, "mcp_tool_approved")[0]["by"] == "alice"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import ClassVar
 
 import pytest
 
 from warded.scan.pipeline import ScanPipeline
+from warded.scan.registry import DEFAULT_SCANNERS, ScannerLoadError, available, load_scanner
 from warded.scan.types import Category, Finding, Normalised, Response, ScanInput, Source, View
 
 
@@ -109,3 +111,68 @@ def test_failing_normaliser_denies() -> None:
     result = ScanPipeline([WordScanner()], normaliser=broken).scan("ignore previous", Source.USER)
     assert "scan.normalise.error" in {a.finding.rule_id for a in result.applied}
     assert result.verdict == "block"
+
+
+class Waiting(WordScanner):
+    """Waits without working (as a scanner blocked on a lock or on I/O would)."""
+
+    id: ClassVar[str] = "waiting"
+    on_error: ClassVar[Response] = Response.REQUIRE_APPROVAL
+    budget_ms: ClassVar[float] = 1.0
+
+    def scan(self, item: ScanInput) -> Sequence[Finding]:
+        time.sleep(0.05)
+        return []
+
+
+def test_budget_measures_cpu_time_not_waiting() -> None:
+    result = pipeline(Waiting()).scan("hello", Source.USER)  # 50 ms of waiting against a 1 ms budget
+    assert result.applied == ()
+    assert result.timings_ms["waiting"] < 1.0
+
+
+def test_wall_clock_backstop_denies_whatever_the_on_error_response() -> None:
+    result = pipeline(Waiting(), wall_limit_ms=10.0).scan("hello", Source.USER)
+    assert [(a.finding.rule_id, a.response) for a in result.applied] == [("waiting.timeout", Response.DENY)]
+    with pytest.raises(ValueError):
+        pipeline(Waiting(), wall_limit_ms=0.0)
+
+
+class Loading(WordScanner):
+    id: ClassVar[str] = "loading"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.loads = 0
+        self.scans = 0
+
+    def warm_up(self) -> None:
+        if self.fail:
+            raise OSError("model file missing")
+        self.loads += 1
+
+    def scan(self, item: ScanInput) -> Sequence[Finding]:
+        self.scans += 1
+        return super().scan(item)
+
+
+def test_warm_up_runs_each_scanners_load_step_then_sample_scans() -> None:
+    scanner = Loading()
+    p = pipeline(scanner, WordScanner())
+    assert not p.warmed
+    assert p.warm_up() is p
+    assert p.warmed and scanner.loads == 1 and scanner.scans > 0
+
+
+def test_a_failing_load_step_refuses_to_start() -> None:
+    with pytest.raises(ScannerLoadError, match="loading"):
+        pipeline(Loading(fail=True)).warm_up()
+
+
+def test_builtin_scanners_all_have_a_load_step() -> None:
+    builtin = sorted(name for name, target in available().items() if target.startswith("warded."))
+    assert set(DEFAULT_SCANNERS) <= set(builtin)
+    for name in builtin:
+        scanner = load_scanner(name)
+        assert callable(getattr(scanner, "warm_up", None)), name
+        scanner.warm_up()  # type: ignore[attr-defined]

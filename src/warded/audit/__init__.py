@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from warded.audit.anchor import format_anchor, parse_anchor, parse_anchors
 from warded.audit.canonical import canonical_json
 from warded.audit.chain import (
     GENESIS_HASH,
     AuditEntry,
     Checkpoint,
     VerifyReport,
+    VerifyRules,
     checkpoint_message,
     entry_hash,
     verify_chain,
@@ -22,6 +24,7 @@ from warded.audit.keys import (
     load_public_keys,
 )
 from warded.audit.log import AuditLog, open_sqlite_log, verify_store
+from warded.audit.redact import scrub
 from warded.audit.secrets import hash_secret, is_secret_record, matches_secret
 
 __all__ = [
@@ -31,9 +34,11 @@ __all__ = [
     "Checkpoint",
     "Signer",
     "VerifyReport",
+    "VerifyRules",
     "canonical_json",
     "checkpoint_message",
     "entry_hash",
+    "format_anchor",
     "generate_keypair",
     "hash_secret",
     "is_secret_record",
@@ -43,6 +48,9 @@ __all__ = [
     "load_public_keys",
     "matches_secret",
     "open_sqlite_log",
+    "parse_anchor",
+    "parse_anchors",
+    "scrub",
     "verify_chain",
     "verify_checkpoint",
     "verify_store",

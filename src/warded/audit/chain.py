@@ -4,8 +4,16 @@ Entry ``n`` (``n >= 1``) carries ``hash = sha256(canonical_json({"body", "kind",
 where ``prev`` is the hash of entry ``n - 1`` (:data:`GENESIS_HASH` for entry 1). Editing, deleting,
 inserting or reordering entries breaks the chain. A :class:`Checkpoint` is an Ed25519 signature over
 ``(seq, head_hash, ts, key_id)``; it pins the chain up to ``seq`` so that cutting entries off the end
-(truncation) is detected too. Entries after the last checkpoint are not covered: :class:`VerifyReport`
-reports how many there are.
+(truncation) is detected too.
+
+Checkpoints are also *due*: a writer signs every entry whose seq is a multiple of its ``checkpoint_every``
+(N), signs its opening entry and signs the head at a clean shutdown. Each writer records its schedule in its
+opening entry (body key :data:`SCHEDULE_KEY`), which the opening checkpoint signs. So a log whose
+checkpoints were deleted, or whose signed end was cut off, is refused: between two checkpoints (and after
+the last one) there may be at most N entries, N being the largest schedule declared in the signed part of
+the log (or :attr:`VerifyRules.checkpoint_every` when it declares none). The at most N entries after the
+last checkpoint (what a crash may leave) are reported as the unsigned tail: their truncation or rewriting
+is detectable only against an external anchor (a checkpoint kept outside the log, see :func:`verify_chain`).
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ from warded.errors import AuditError, VerificationError
 __all__ = [
     "CHECKPOINT_DOMAIN",
     "GENESIS_HASH",
+    "SCHEDULE_KEY",
     "AuditEntry",
     "Checkpoint",
     "VerifyReport",
+    "VerifyRules",
     "checkpoint_message",
     "decode_body",
     "entry_hash",
@@ -42,6 +52,12 @@ GENESIS_HASH = "0" * 64
 
 CHECKPOINT_DOMAIN = b"warded-audit-checkpoint-v1\n"
 """Prefix of every signed checkpoint message, so the key signs nothing else by accident."""
+
+SCHEDULE_KEY = "$audit"
+"""Body key of the entries a writer appends about itself: ``{"writer", "checkpoint_every",
+"checkpoint_seconds", "key_id"}`` when it opens, ``{"writer", "closed": true}`` at a clean shutdown."""
+
+DEFAULT_CHECKPOINT_EVERY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +90,34 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyRules:
+    """What :func:`verify_chain` expects of a log beyond a valid chain.
+
+    ``checkpoint_every`` is the largest gap between checkpoints accepted when the signed part of the log
+    declares no schedule of its own (a log written without :meth:`~warded.audit.log.AuditLog.start`).
+    ``allow_empty`` accepts a log with no entries at all (otherwise an empty log is refused: it is what
+    deleting every row looks like). ``expect_stopped`` says every writer has shut down: the log must then
+    end with a signed clean shutdown, so a log cut back to an earlier checkpoint is refused.
+    """
+
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    allow_empty: bool = False
+    expect_stopped: bool = False
+
+    def __post_init__(self) -> None:
+        every = self.checkpoint_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise AuditError(f"checkpoint_every must be an int >= 1, got {every!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyReport:
     """What a successful verification established.
 
-    ``unsigned_tail`` entries follow the last checkpoint: they are hash-chained but not signed, so
-    removing them (truncation) or rewriting them wholesale would not be detected.
+    ``unsigned_tail`` entries follow the last checkpoint (at most ``checkpoint_every``, what a crash may
+    leave): they are hash-chained but not signed, so removing or rewriting them is detected only by an
+    anchor taken later. ``last_checkpoint`` is the signed head to export as the next anchor;
+    ``anchored_seq`` the highest anchor the log was checked against.
     """
 
     entries: int
@@ -87,18 +126,24 @@ class VerifyReport:
     head_hash: str
     last_checkpoint_seq: int | None
     unsigned_tail: int
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    last_checkpoint: Checkpoint | None = None
+    anchored_seq: int | None = None
 
     def summary(self) -> str:
         """A human description, including the truncation caveat when there is an unsigned tail."""
         text = f"audit log OK: {self.entries} entries, {self.checkpoints} checkpoints, head seq {self.head_seq}"
         if self.last_checkpoint_seq is None:
-            text += "; no checkpoint"
+            text += "; no checkpoint (empty log)"
         else:
             text += f"; last checkpoint at seq {self.last_checkpoint_seq}"
+        if self.anchored_seq is not None:
+            text += f"; contains the anchored head at seq {self.anchored_seq}"
         if self.unsigned_tail:
             text += (
-                f". WARNING: {self.unsigned_tail} entries after the last checkpoint are not signed; "
-                "their truncation or wholesale rewrite would not be detected"
+                f". WARNING: {self.unsigned_tail} entries after the last checkpoint are not signed (up to "
+                f"{self.checkpoint_every} are accepted, e.g. after a crash); their truncation or rewrite is "
+                "detected only against an anchor taken after them"
             )
         return text
 
@@ -181,20 +226,38 @@ def verify_chain(
     entries: Iterable[AuditEntry],
     checkpoints: Sequence[Checkpoint],
     public_keys: Mapping[str, Ed25519PublicKey],
+    rules: VerifyRules | None = None,
+    anchors: Sequence[Checkpoint] = (),
 ) -> VerifyReport:
     """Verify a whole log, streaming ``entries`` (seq order, from 1) one at a time.
 
     Raises VerificationError whose ``seq`` names the first bad entry: an edited entry, a missing,
     inserted, duplicated or reordered one, a checkpoint with a bad signature or unknown key or whose
     ``head_hash`` differs from the entry at its seq, or a checkpoint beyond the end of the log
-    (truncation; ``seq`` is then the first missing entry).
+    (truncation; ``seq`` is then the first missing entry). Then the schedule (see the module docstring):
+    an empty log (unless ``rules.allow_empty``), a non-empty log without a checkpoint, more than N entries
+    without a checkpoint anywhere (a deleted checkpoint) or at the end (a deleted last checkpoint, or
+    entries forged after it), and a clean shutdown not followed by a checkpoint are refused.
+
+    ``anchors`` are signed heads kept outside the log (:func:`warded.audit.anchor.parse_anchor`): each must
+    be signed by a trusted key and the log must contain its head, entry for entry, so a log rolled back
+    past an anchor, or replaced by another log, is refused.
     """
+    rules = rules if rules is not None else VerifyRules()
     by_seq: dict[int, list[tuple[Checkpoint, str | None]]] = {}
     for cp in checkpoints:
         if not isinstance(cp.seq, int) or isinstance(cp.seq, bool) or cp.seq < 1:
             raise VerificationError(f"checkpoint with invalid seq {cp.seq!r}", seq=None)
         by_seq.setdefault(cp.seq, []).append((cp, _checkpoint_problem(cp, public_keys)))
+    anchored: dict[int, list[Checkpoint]] = {}
+    for given in anchors:
+        problem = _checkpoint_problem(given, public_keys)
+        if problem is not None or not isinstance(given.seq, int) or isinstance(given.seq, bool) or given.seq < 1:
+            raise VerificationError(f"anchor at seq {given.seq!r}: {problem or 'invalid seq'}", seq=None)
+        anchored.setdefault(given.seq, []).append(given)
 
+    declared: list[tuple[int, int]] = []  # (seq, checkpoint_every) of each writer's opening entry
+    closed: list[int] = []  # seqs of clean-shutdown entries
     expected = 1
     prev = GENESIS_HASH
     for entry in entries:
@@ -228,24 +291,76 @@ def verify_chain(
                 raise VerificationError(f"checkpoint at seq {seq}: {problem}", seq=seq)
             if cp.head_hash != computed:
                 raise VerificationError(f"checkpoint at seq {seq}: signed head hash differs from entry {seq}", seq=seq)
+        if any(a.head_hash != computed for a in anchored.get(seq, ())):
+            raise VerificationError(
+                f"entry {seq} differs from the anchored head at seq {seq}: the log was replaced or rewritten",
+                seq=seq,
+            )
+        schedule = entry.body.get(SCHEDULE_KEY) if isinstance(entry.body, dict) else None
+        if isinstance(schedule, dict):
+            every = schedule.get("checkpoint_every")
+            if isinstance(every, int) and not isinstance(every, bool) and every >= 1:
+                declared.append((seq, every))
+            if schedule.get("closed") is True:
+                closed.append(seq)
         prev = computed
         expected += 1
 
     head_seq = expected - 1
+    if anchored and max(anchored) > head_seq:
+        raise VerificationError(
+            f"log rolled back: it ends at seq {head_seq} but the anchor pins seq {max(anchored)}",
+            seq=head_seq + 1,
+        )
     beyond = [s for s in by_seq if s > head_seq]
     if beyond:
         raise VerificationError(
             f"log truncated: it ends at seq {head_seq} but a checkpoint covers seq {min(beyond)}",
             seq=head_seq + 1,
         )
-    last_checkpoint_seq = max(by_seq) if by_seq else None
+    signed = sorted(set(by_seq) | set(anchored))
+    if head_seq == 0 and not rules.allow_empty:
+        raise VerificationError("the log is empty (every entry deleted?); pass allow_empty if that is expected")
+    if head_seq > 0 and not signed:
+        raise VerificationError(
+            f"no checkpoint: {head_seq} entries and none signed (the checkpoints were deleted)", seq=None
+        )
+    last_signed = signed[-1] if signed else 0
+    every = max((n for s, n in declared if s <= last_signed), default=rules.checkpoint_every)
+    previous = 0
+    for seq in [*signed, head_seq]:
+        if seq - previous > every:
+            where = "after the last one" if seq == head_seq and seq not in by_seq else f"before seq {seq}"
+            raise VerificationError(
+                f"checkpoint missing: entries {previous + 1}..{seq} ({seq - previous}) have none {where}, but "
+                f"one is due every {every} entries (a checkpoint was deleted, or entries were cut and forged)",
+                seq=previous + every + 1,
+            )
+        previous = seq
+    unsigned_closes = [s for s in closed if s > last_signed]
+    if unsigned_closes:
+        raise VerificationError(
+            f"entry {unsigned_closes[0]} records a clean shutdown but no checkpoint signs it "
+            "(its closing checkpoint was deleted)",
+            seq=unsigned_closes[0],
+        )
+    if rules.expect_stopped and head_seq > 0 and (head_seq not in closed or last_signed < head_seq):
+        raise VerificationError(
+            f"the log does not end with a signed clean shutdown (it ends at seq {head_seq}, last signed "
+            f"{last_signed}): the writer crashed, is still running, or the end of the log was cut off",
+            seq=head_seq,
+        )
+    last_checkpoint = by_seq[max(by_seq)][0][0] if by_seq else None
     return VerifyReport(
         entries=head_seq,
         checkpoints=len(checkpoints),
         head_seq=head_seq,
         head_hash=prev,
-        last_checkpoint_seq=last_checkpoint_seq,
-        unsigned_tail=head_seq - (last_checkpoint_seq or 0),
+        last_checkpoint_seq=max(by_seq) if by_seq else None,
+        unsigned_tail=head_seq - last_signed,
+        checkpoint_every=every,
+        last_checkpoint=last_checkpoint,
+        anchored_seq=max(anchored) if anchored else None,
     )
 
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from warded.audit.chain import (
+    SCHEDULE_KEY,
     AuditEntry,
     Checkpoint,
     VerifyReport,
+    VerifyRules,
     entry_hash,
     entry_hash_canonical,
     verify_chain,
@@ -31,9 +34,12 @@ __all__ = ["AuditLog", "open_sqlite_log", "verify_store"]
 class AuditLog:
     """Append-only, hash-chained audit log with signed checkpoints. Thread-safe.
 
-    A checkpoint is signed after every ``checkpoint_every`` appends by this log, or on the first append
-    once ``checkpoint_seconds`` have passed since the last one; :meth:`close` signs the remaining tail.
-    Several processes may each run an ``AuditLog`` on the same database: each signs its own appends.
+    A checkpoint is signed on every append whose seq is a multiple of ``checkpoint_every`` (N), and on the
+    first append once ``checkpoint_seconds`` have passed since this log's last one; :meth:`close` signs the
+    remaining tail. Because the multiples are global, several processes appending to one database (each
+    running its own ``AuditLog``) still leave at most N entries between checkpoints, which is what
+    verification requires (:func:`~warded.audit.chain.verify_chain`). A writer that wants its schedule
+    checked opens with :meth:`start` and ends with ``close(final=...)``.
     """
 
     def __init__(
@@ -61,7 +67,7 @@ class AuditLog:
         existing = store.checkpoints()
         self._last_checkpoint_seq = max((cp.seq for cp in existing if isinstance(cp.seq, int)), default=0)
         self._last_checkpoint_time = float(clock())
-        self._unsigned = 0  # appends by this log since its last checkpoint
+        self._writer = secrets.token_hex(8)
 
     @property
     def store(self) -> AuditStore:
@@ -77,9 +83,35 @@ class AuditLog:
             self._check_open()
             now = float(self._clock())
             entry = self._store.append(kind, now, body)
-            self._unsigned += 1
-            if self._unsigned >= self._every or now - self._last_checkpoint_time >= self._seconds:
+            if entry.seq % self._every == 0 or now - self._last_checkpoint_time >= self._seconds:
                 self._sign(entry.seq, entry.hash, now)
+            return entry
+
+    def start(self, kind: str, body: Mapping[str, Any]) -> AuditEntry:
+        """Append this writer's opening entry, declaring its checkpoint schedule, and sign it at once.
+
+        ``body`` gains :data:`~warded.audit.chain.SCHEDULE_KEY` with this writer's id, ``checkpoint_every``,
+        ``checkpoint_seconds`` and key id; verification derives the gap it accepts between checkpoints from
+        it. A head left unsigned by a writer that crashed is signed first, so the crash tail stays within
+        the schedule.
+        """
+        if SCHEDULE_KEY in body:
+            raise AuditError(f"the body key {SCHEDULE_KEY!r} is reserved for the audit log")
+        declared = {
+            **body,
+            SCHEDULE_KEY: {
+                "writer": self._writer,
+                "checkpoint_every": self._every,
+                "checkpoint_seconds": self._seconds,
+                "key_id": self._signer.key_id,
+            },
+        }
+        with self._lock:
+            self._check_open()
+            self._checkpoint_head(force=True)
+            now = float(self._clock())
+            entry = self._store.append(kind, now, declared)
+            self._sign(entry.seq, entry.hash, now)
             return entry
 
     def checkpoint(self) -> Checkpoint | None:
@@ -88,21 +120,33 @@ class AuditLog:
             self._check_open()
             return self._checkpoint_head()
 
-    def verify(self, public_keys: Mapping[str, Ed25519PublicKey] | None = None) -> VerifyReport:
+    def verify(
+        self, public_keys: Mapping[str, Ed25519PublicKey] | None = None, rules: VerifyRules | None = None
+    ) -> VerifyReport:
         """Verify the whole store; by default trusting only this log's own signing key."""
         keys = public_keys if public_keys is not None else {self._signer.key_id: self._signer.public_key}
-        return verify_store(self._store, keys)
+        return verify_store(self._store, keys, rules or VerifyRules(checkpoint_every=self._every, allow_empty=True))
 
-    def close(self) -> None:
-        """Sign the unsigned tail (if any) and close the store. Idempotent."""
+    def close(self, final: tuple[str, Mapping[str, Any]] | None = None) -> None:
+        """Append ``final`` (a clean-shutdown entry ``(kind, body)``) if given, sign the unsigned tail (if
+        any) and close the store. Idempotent. The final entry is marked (``{"closed": true}`` under
+        :data:`~warded.audit.chain.SCHEDULE_KEY`), so verification refuses a log where it is not signed."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             try:
-                self._checkpoint_head()
+                if final is not None:
+                    kind, body = final
+                    if SCHEDULE_KEY in body:
+                        raise AuditError(f"the body key {SCHEDULE_KEY!r} is reserved for the audit log")
+                    marked = {**body, SCHEDULE_KEY: {"writer": self._writer, "closed": True}}
+                    self._store.append(kind, float(self._clock()), marked)
             finally:
-                self._store.close()
+                try:
+                    self._checkpoint_head()
+                finally:
+                    self._store.close()
 
     def __enter__(self) -> AuditLog:
         return self
@@ -116,9 +160,12 @@ class AuditLog:
         if self._closed:
             raise AuditError("audit log is closed")
 
-    def _checkpoint_head(self) -> Checkpoint | None:
-        # Caller holds self._lock.
+    def _checkpoint_head(self, *, force: bool = False) -> Checkpoint | None:
+        # Caller holds self._lock. ``force`` re-reads the signed seqs (another writer may have signed).
         seq, head_hash = self._store.head()
+        if force and seq > self._last_checkpoint_seq:
+            signed = self._store.checkpoints()
+            self._last_checkpoint_seq = max((cp.seq for cp in signed if isinstance(cp.seq, int)), default=0)
         if seq == 0 or seq <= self._last_checkpoint_seq:
             return None
         entry = self._store.get(seq)
@@ -140,13 +187,17 @@ class AuditLog:
         self._store.add_checkpoint(cp)
         self._last_checkpoint_seq = max(self._last_checkpoint_seq, seq)
         self._last_checkpoint_time = now
-        self._unsigned = 0
         return cp
 
 
-def verify_store(store: AuditStore, public_keys: Mapping[str, Ed25519PublicKey]) -> VerifyReport:
-    """Verify everything in ``store`` (checkpoints read first, entries streamed)."""
-    return verify_chain(store.iter_entries(), store.checkpoints(), public_keys)
+def verify_store(
+    store: AuditStore,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    rules: VerifyRules | None = None,
+    anchors: Sequence[Checkpoint] = (),
+) -> VerifyReport:
+    """Verify everything in ``store`` (checkpoints read first, entries streamed); see :func:`verify_chain`."""
+    return verify_chain(store.iter_entries(), store.checkpoints(), public_keys, rules, anchors)
 
 
 def open_sqlite_log(

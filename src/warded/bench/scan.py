@@ -197,7 +197,7 @@ def detection(pipeline: ScanPipeline, *, seed: int = 5, negatives: int = 400) ->
 
 
 def run_scan_bench(*, repeats: int = 200) -> dict[str, Any]:
-    pipeline = ScanPipeline([load_scanner(name) for name in DEFAULT_SCANNERS])
+    pipeline = ScanPipeline([load_scanner(name) for name in DEFAULT_SCANNERS]).warm_up()
     injection = evaluate_detector(with_latency=False)
     return {
         "benchmark": "scan",

@@ -13,6 +13,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from warded.config._types import Name
+from warded.config.http import HttpLimits
 
 
 class ClientKey(BaseModel):
@@ -49,8 +50,11 @@ class ChatProxySpec(BaseModel):
     max_request_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
     max_response_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30)
 
-    #: Mask PII in messages going upstream (placeholders) and restore it in what comes back.
+    #: Mask PII in everything going upstream (placeholders) and restore it in what comes back.
     mask_pii: bool = False
+    #: Forward image, audio and file content parts although warded cannot scan them (their URL, file
+    #: name and id are still scanned and masked; their pixels, sound and bytes are not). Off: refused.
+    unsafe_forward_unscanned_media: bool = False
     #: Domains model output may link to; when set, overrides the policy's ``exfiltration`` allowlist
     #: for model output (``example.com`` exactly, ``*.example.com`` for subdomains).
     allowed_link_domains: list[str] | None = None
@@ -62,6 +66,8 @@ class ChatProxySpec(BaseModel):
     #: Conversations (PII vaults, scan caches) kept in memory; the least recently used are dropped.
     max_conversations: int = Field(default=4096, ge=1, le=1_000_000)
     session_header: str = "x-warded-session"
+    #: The listener's header/body read timeouts and connection caps (see ``warded.config.http``).
+    http_limits: HttpLimits = Field(default_factory=HttpLimits)
 
     @field_validator("models")
     @classmethod

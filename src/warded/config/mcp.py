@@ -3,7 +3,7 @@
 The upstream's credentials live here, in warded's configuration (or warded's own environment, referenced
 as ``${NAME}``), never in the agent's: the agent talks to warded, and only warded talks to the server.
 Secret values print as ``'**********'``. The policy schema can embed :class:`McpSpec` without an import
-cycle (this module imports only :mod:`warded.errors`).
+cycle (this module imports only :mod:`warded.errors` and :mod:`warded.config.http`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from warded.config._types import Duration
+from warded.config.http import HttpLimits
 from warded.errors import WardedError
 
 __all__ = ["McpConfigError", "McpSpec", "PinMode"]
@@ -68,6 +69,8 @@ class McpSpec(BaseModel):
     scan_descriptions: bool = True
     # Hand the upstream the single-use capability token of each allowed call in ``_meta``.
     forward_capability: bool = True
+    # The HTTP transport's listener: header/body read timeouts and connection caps (warded.config.http).
+    http_limits: HttpLimits = Field(default_factory=HttpLimits)
 
     def server_key(self, command: list[str] | None = None, url: str | None = None) -> str:
         """The name tool pins are kept under: ``name``, else the upstream's command line or URL."""

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from warded.config._types import Name
+from warded.config.http import HttpLimits
 from warded.errors import WardedError
 
 __all__ = ["ServeConfigError", "ServeSpec", "hash_api_key", "is_loopback", "new_api_key"]
@@ -41,6 +42,8 @@ class ServeSpec(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_json_depth: int = Field(default=64, ge=4, le=512)
     request_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    # Header/body read timeouts and connection caps of each worker's listener (warded.config.http).
+    http_limits: HttpLimits = Field(default_factory=HttpLimits)
     # Listening on anything but loopback must be asked for by name.
     allow_public_bind: bool = False
     # mTLS: agent id -> the client certificate's subject commonName (needs uvicorn's --ssl-ca-certs and

@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from warded.core.types import Action, Reason
+from warded.core.walk import MAX_ITEMS
+
+__all__ = ["MAX_ID_CHARS", "MAX_ITEMS", "bad_text", "check_arguments", "check_identifiers"]
 
 MAX_ID_CHARS = 256
-MAX_ITEMS = 100_000
 
 
-def _bad_text(text: str) -> str | None:
+def bad_text(text: str) -> str | None:
+    """The rule id a text breaks (``input.invalid_utf8``: a lone surrogate; ``input.nul_byte``), or ``None``."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -35,18 +38,21 @@ def check_identifiers(action: Action) -> Reason | None:
     ):
         if not isinstance(value, str) or not value:
             return Reason("input.bad_identifier", f"{name} must be a non-empty string")
+        bad = bad_text(value)  # before the printable check: a lone surrogate is not printable either
+        if bad is not None:
+            return Reason(bad, f"{name} is not valid text")
         if len(value) > MAX_ID_CHARS:
             return Reason("input.bad_identifier", f"{name} is longer than {MAX_ID_CHARS} characters")
         if not value.isprintable():
             return Reason("input.bad_identifier", f"{name} contains control or non-printable characters")
-        bad = _bad_text(value)
-        if bad is not None:
-            return Reason(bad, f"{name} is not valid text")
     if not isinstance(action.arguments, Mapping):
         return Reason("input.unsupported_type", "arguments must be a mapping of names to values")
     for label in action.labels:
-        if not isinstance(label, str) or _bad_text(label) is not None or len(label) > MAX_ID_CHARS:
+        if not isinstance(label, str) or len(label) > MAX_ID_CHARS:
             return Reason("input.bad_identifier", "labels must be short, valid strings")
+        bad = bad_text(label)
+        if bad is not None:
+            return Reason(bad, "a label is not valid text")
     return None
 
 
@@ -81,7 +87,7 @@ def check_arguments(arguments: Mapping[str, Any], max_bytes: int, max_depth: int
             for key, item in value.items():
                 if not isinstance(key, str):
                     return Reason("input.unsupported_type", f"{where[:80]} has a non-string key")
-                bad = _bad_text(key)
+                bad = bad_text(key)
                 if bad is not None:
                     return Reason(bad, f"{where[:80]} has a key that is not valid text")
                 total += len(key)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from warded.core.walk import DEEPEST
 from warded.flow.values import Kind, Value, argument_values, extract
 
 USER = "user"
@@ -106,12 +107,12 @@ def texts_of(value: object, where: str = "") -> Iterable[tuple[str, str]]:
             continue
         elif isinstance(item, int | float):
             yield path, repr(item)
-        elif depth < 32 and isinstance(item, Mapping):
+        elif depth < DEEPEST and isinstance(item, Mapping):
             for k, v in item.items():
                 if isinstance(k, str):
                     yield path, k  # keys carry values too (e.g. {"alice@example.com": "read"})
                 stack.append((v, f"{path}.{k}" if path else str(k), depth + 1))
-        elif depth < 32 and isinstance(item, list | tuple):
+        elif depth < DEEPEST and isinstance(item, list | tuple):
             stack.extend((v, f"{path}[]", depth + 1) for v in item)
 
 

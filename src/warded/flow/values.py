@@ -19,6 +19,7 @@ from enum import StrEnum
 
 import re2
 
+from warded.core.walk import DEEPEST
 from warded.scan.text import fold
 
 MAX_TEXT = 1_000_000  # characters of one text that are indexed
@@ -216,7 +217,9 @@ def _extract(text: str) -> set[Value]:
 
 def argument_values(value: object) -> set[Value]:
     """The values an argument carries: numbers as amounts, texts as everything in them, and a short
-    text as a whole (an account id like ``ACC-7`` is a value even if no pattern recognises it)."""
+    text as a whole (an account id like ``ACC-7`` is a value even if no pattern recognises it). Mapping
+    keys carry values too (``{"DE89…": 100}``); they are read for what patterns find in them. Reads as deep
+    as any policy lets arguments nest, so that nothing the input check accepted is left untraced."""
     out: set[Value] = set()
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
@@ -233,8 +236,11 @@ def argument_values(value: object) -> set[Value]:
             whole = fold(_unquote(item)).strip()
             if not found and 4 <= len(whole) <= 128:
                 out.add(Value(Kind.TOKEN, "".join(whole.split()), _short(item)))
-        elif depth < 16 and isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif depth < 16 and isinstance(item, list | tuple):
+        elif depth < DEEPEST and isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str):
+                    out.update(extract(key))
+                stack.append((child, depth + 1))
+        elif depth < DEEPEST and isinstance(item, list | tuple):
             stack.extend((v, depth + 1) for v in item)
     return out

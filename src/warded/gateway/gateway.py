@@ -30,10 +30,12 @@ from warded.approve.envelope import OpenedMessage, open_envelope
 from warded.approve.store import SQLiteApprovalStore
 from warded.audit.keys import generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
+from warded.audit.redact import scrub, secret_texts
 from warded.audit.secrets import hash_secret
-from warded.core.inputs import check_arguments
+from warded.core.inputs import bad_text, check_arguments, check_identifiers
 from warded.core.types import Action, Decision, EffectKind, Reason, Tier, Verdict, deny
-from warded.core.windows import SlidingWindows, WindowStore
+from warded.core.walk import ARGUMENT_ITEMS, MAX_ITEMS, RESULT_DEPTH, Limits, Text, map_texts, walk
+from warded.core.windows import Claim, SlidingWindows, WindowStore
 from warded.decide.action import ArgumentFindings, SessionState, decide
 from warded.errors import ApprovalRequired, AuditError, ResultBlocked, StoreError, ToolDenied, WardedError
 from warded.flow.taint import USER, FlowIndex, TaintFinding, TrustRules, tool_label, trace
@@ -43,7 +45,7 @@ from warded.policy.compile import CompiledPolicy, load_policy
 from warded.policy.schema import BudgetSpec, Count, LimitSpec, Scope
 from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.registry import load_scanner
-from warded.scan.types import SEVERITY, Finding, Response, Source
+from warded.scan.types import SEVERITY, Category, Finding, Response, Source
 from warded.scan.vault import redact
 from warded.store.state import ALL_SESSIONS, SQLiteStateStore
 from warded.store.windows import SQLiteWindows
@@ -65,6 +67,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 MAX_AUDIT_STRING = 4096
+#: Calls whose hidden texts (see ``_hidden_for``) are remembered between ``check`` and ``inspect_result``.
+HIDDEN_CACHE = 64
+#: An ALLOW whose limit slots other workers keep taking is decided again at most this many times.
+RESERVE_ATTEMPTS = 4
+#: The decision's wall-clock backstop, as a multiple of its CPU-time budget (``decision_timeout_ms``).
+WALL_LIMIT_FACTOR = 20
 
 
 class Gateway:
@@ -81,12 +89,15 @@ class Gateway:
         state: SQLiteStateStore,
         *,
         clock: Callable[[], float] = time.time,
-        timer: Callable[[], float] = time.perf_counter,
+        timer: Callable[[], float] = time.thread_time,
+        wall_timer: Callable[[], float] = time.perf_counter,
         scanner: ScanPipeline | None = None,
         approvals: SQLiteApprovalStore | None = None,
         windows: WindowStore | None = None,
     ) -> None:
         self.policy = policy
+        if scanner is not None and not scanner.warmed:
+            scanner.warm_up()  # load every model and table now, not inside the first caller's time budget
         self.scanner = scanner
         self.approvals = approvals
         self._tokens = TokenVerifier({audit.signer.key_id: audit.signer.public_key}, clock)
@@ -105,12 +116,19 @@ class Gateway:
         self.state = state
         self._clock = clock
         self._timer = timer
+        self._wall_timer = wall_timer
         self._lock = threading.RLock()
         self._windows: WindowStore = windows if windows is not None else SlidingWindows()
         self._seen_paused: set[tuple[str, str]] = set()
+        # Plaintext the policy says to hide, found while scanning a call's arguments: {id(action): (action,
+        # {text: rule id})}. Kept so the result of the same call is audited without scanning them again.
+        self._hidden_cache: dict[int, tuple[Action, dict[str, str]]] = {}
         self._timeout_s = policy.spec.input.decision_timeout_ms / 1000.0
         self._closed = False
-        self._append("gateway_started", {"policy": policy.source, "policy_sha256": policy.digest, "pid": os.getpid()})
+        started: dict[str, object] = {"policy": policy.source, "policy_sha256": policy.digest, "pid": os.getpid()}
+        if policy.warnings:  # e.g. a raw Cedar permit broader than the YAML grants: on the record
+            started["policy_warnings"] = [str(w) for w in policy.warnings]
+        self.audit.start("gateway_started", started)
         _open_gateways.add(self)
 
     @classmethod
@@ -164,9 +182,10 @@ class Gateway:
         except Exception as exc:  # fail closed, and try to record why
             decision = deny("warded.internal_error", f"gateway error ({type(exc).__name__}: {str(exc)[:200]})")
             try:
-                entry = self._append(
-                    "decision", {"action": _audit_action(action, frozenset()), "decision": decision.to_json()}
-                )
+                hidden = self._secret_texts(action)  # no scan here: hide at least what policy marks secret
+                audited = _audit_action(action, self._secret_args(action), hidden)
+                body = {"action": audited, "decision": decision.to_json()}
+                entry = self._append("decision", scrub(body, hidden))
                 return replace(decision, id=f"d{entry}")
             except Exception:
                 return decision
@@ -174,6 +193,16 @@ class Gateway:
     def _check(self, action: Action, approval: str | None, with_token: bool) -> Decision:
         if self._closed:
             return deny("warded.gateway_closed", "the gateway is closed")
+        # Identifiers reach the stores (SQLite) before decide() runs: refuse bad ones first.
+        bad = check_identifiers(action) if isinstance(action, Action) else None
+        if bad is None and approval is not None and (not isinstance(approval, str) or not approval):
+            bad = Reason("input.bad_identifier", "the approval must be a non-empty request id")
+        elif bad is None and approval is not None:
+            problem = bad_text(approval)
+            if problem is not None:
+                bad = Reason(problem, "the approval request id is not valid text")
+        if bad is not None:
+            return self._record(action, Decision(Verdict.DENY, (bad,)))
         now = self._clock()
         try:
             state, pause_scope = self._state_for(action, now)
@@ -186,17 +215,23 @@ class Gateway:
             if refusal is not None:
                 return self._record(action, refusal, extra={"approval": {"request_id": approval, "refused": True}})
             state = replace(state, approved=True)
-        started = self._timer()
+        # The time budget measures this thread's CPU time (the work the decision did), not the wall clock:
+        # a busy machine or a wait for the GIL must not turn a normal decision into a DENY. A generous
+        # wall-clock limit stays as the backstop for work that does not run on this thread's CPU (a
+        # scanner blocked on I/O or a lock); reaching it is a DENY as well.
+        started, wall_started = self._timer(), self._wall_timer()
         findings = self._scan_arguments(action)
         taint = self._trace(action)
         decision = decide(self.policy, action, state, findings, taint)
-        elapsed = self._timer() - started
-        if elapsed > self._timeout_s:
+        elapsed, wall = self._timer() - started, self._wall_timer() - wall_started
+        if elapsed > self._timeout_s or wall > self._timeout_s * WALL_LIMIT_FACTOR:
+            spent = f"{elapsed * 1000:.1f} ms of CPU time, {wall * 1000:.1f} ms in all"
             decision = Decision(
                 Verdict.DENY,
-                (Reason("warded.timeout", f"decision took {elapsed * 1000:.1f} ms, over the time budget"),),
+                (Reason("warded.timeout", f"decision took {spent}, over the time budget"),),
                 decision.tier,
             )
+        decision = self._take_slots(action, decision, state=state, findings=findings, taint=taint, now=now)
         decision = self._apply_effects(action, decision, now, pause_scope)
         extra: dict[str, Any] = {}
         if request is not None:
@@ -357,13 +392,60 @@ class Gateway:
         limits = self.policy.spec.input
         if check_arguments(action.arguments, limits.max_argument_bytes, limits.max_argument_depth) is not None:
             return ()  # malformed or oversized: decide() denies it without anyone reading it
-        found: list[tuple[str, Applied]] = []
-        for path, text in _texts(action.arguments):
-            result = self.scanner.scan(
-                text, Source.ARGUMENT, tool=action.tool if isinstance(action.tool, str) else None
-            )
-            found.extend((path, applied) for applied in result.applied)
-        return tuple(found)
+        bounds = self.argument_limits()
+        tool = action.tool if isinstance(action.tool, str) else None
+        found = _scan_value(self.scanner, action.arguments, Source.ARGUMENT, tool=tool, bounds=bounds)
+        self._remember_hidden(action, found)
+        return tuple((t.path, a) for t, a in found)
+
+    # -- what the policy says to hide ----------------------------------------------------------
+
+    def _remember_hidden(self, action: Action, scanned: list[tuple[Text, Applied]]) -> None:
+        hidden: dict[str, str] = {}
+        _hidden_texts(scanned, hidden)
+        with self._lock:
+            self._hidden_cache.pop(id(action), None)
+            self._hidden_cache[id(action)] = (action, hidden)
+            while len(self._hidden_cache) > HIDDEN_CACHE:
+                del self._hidden_cache[next(iter(self._hidden_cache))]
+
+    def _secret_args(self, action: object) -> frozenset[str]:
+        if not isinstance(action, Action) or not isinstance(action.tool, str):
+            return frozenset()
+        tool = self.policy.tools.get(action.tool)
+        return tool.secret_args if tool is not None else frozenset()
+
+    def _secret_texts(self, action: object) -> dict[str, str]:
+        """The values of the arguments policy marks ``secret`` (each string in them), to hide everywhere."""
+        hidden: dict[str, str] = {}
+        if isinstance(action, Action) and isinstance(action.arguments, Mapping):
+            for name in self._secret_args(action):
+                if name in action.arguments:
+                    secret_texts(action.arguments[name], f"arg.{action.tool}.{name}.secret", hidden)
+        return hidden
+
+    def _hidden_for(self, action: object, taint: tuple[TaintFinding, ...] = ()) -> dict[str, str]:
+        """Every plaintext of this call that must not be written: the spans of secret and PII findings and of
+        findings the policy answers with ``redact`` (from the argument scan; scanned now if it has not been),
+        the values of secret-marked arguments, and what taint explanations quote of them."""
+        if not isinstance(action, Action):
+            return {}
+        with self._lock:
+            cached = self._hidden_cache.get(id(action))
+        if cached is None or cached[0] is not action:
+            self._scan_arguments(action)  # remembers what it finds
+            with self._lock:
+                cached = self._hidden_cache.get(id(action))
+        hidden = dict(cached[1]) if cached is not None and cached[0] is action else {}
+        secrets_ = self._secret_args(action)
+        hidden.update(self._secret_texts(action))
+        for finding in taint:
+            if finding.argument in secrets_:
+                # The explanation quotes the value: hide the whole sentence, and the value where long enough.
+                rule = f"arg.{action.tool}.{finding.argument}.secret"
+                hidden.setdefault(finding.message, rule)
+                secret_texts(finding.value.shown, rule, hidden)
+        return hidden
 
     def guard_result(self, action: Action, value: R) -> R:
         """Scan a tool's result before the agent sees it (source ``tool_output``).
@@ -382,18 +464,26 @@ class Gateway:
     def inspect_result(self, action: Action, value: object) -> ResultCheck:
         """:meth:`guard_result` without the exceptions: the verdict on the result, what the agent may see
         (``None`` when withheld), and the findings. Records, audits and quarantines exactly the same way."""
-        found: list[tuple[str, Applied]] = []
+        bad = check_identifiers(action) if isinstance(action, Action) else Reason("input.unsupported_type", "no action")
+        if bad is not None:  # the stores below would fail on it: withhold the result instead
+            return self._refuse_result(action, bad)
+        bounds = self.result_limits()
+        scanned: list[tuple[Text, Applied]] = []
         if self.scanner is not None and self.policy.spec.scan.scan_results:
-            for path, text in _texts(value, "result"):
-                result = self.scanner.scan(text, Source.TOOL_OUTPUT, tool=action.tool)
-                found.extend((path, applied) for applied in result.applied)
+            scanned = _scan_value(
+                self.scanner, value, Source.TOOL_OUTPUT, tool=action.tool, bounds=bounds, root="result"
+            )
+        found = [(t.path, a) for t, a in scanned]
         # Whatever the agent may see of this output is untrusted data from now on (unless policy trusts it).
         self.record(action.agent_id, action.session_id, tool_label(action.tool), value)
         self._maybe_quarantine(action, found)
         if not found:
             return ResultCheck(Decision(Verdict.ALLOW, ()), value, (), None)
         worst = max((a.response for _, a in found), key=SEVERITY.__getitem__)
-        unredactable = [a for _, a in found if a.response is Response.REDACT and a.finding.span is None]
+        # A finding in a key, or without a span, cannot be cut out of the result: ask a human instead.
+        unredactable = [
+            a for t, a in scanned if a.response is Response.REDACT and (a.finding.span is None or t.key or t.index < 0)
+        ]
         if worst is Response.REDACT and unredactable:
             worst = Response.REQUIRE_APPROVAL  # cannot remove what we cannot locate: ask a human instead
         reasons = tuple(Reason(a.finding.rule_id, f"{path}: {a.finding.message}") for path, a in found)
@@ -401,16 +491,20 @@ class Gateway:
             worst, Verdict.ALLOW
         )
         decision = Decision(verdict, reasons)
+        hidden = self._hidden_for(action)
+        _hidden_texts(scanned, hidden)
         body: dict[str, Any] = {
-            "action": _audit_action(action, frozenset()),
+            "action": _audit_action(action, self._secret_args(action), hidden),
             "response": worst.value,
             "findings": [{"path": path, **a.to_json()} for path, a in found],
         }
+        body = scrub(body, hidden)
         with self._lock:
             request_id = ""
             if verdict is Verdict.REQUIRE_APPROVAL:
                 try:
-                    request_id = self._open_request(action, decision, body["action"]["arguments"], ())
+                    reasons = scrub([r.to_json() for r in decision.reasons], hidden)
+                    request_id = self._open_request(action, decision, body["action"]["arguments"], reasons, [])
                     body["approval_request"] = request_id
                 except (StoreError, DigestError, ApprovalRejected):
                     verdict = Verdict.DENY  # cannot ask anyone: withhold the result outright
@@ -421,12 +515,36 @@ class Gateway:
         if verdict is not Verdict.ALLOW:
             return ResultCheck(decision, None, findings, worst)
         if worst is Response.REDACT:
-            spans: dict[str, list[Finding]] = {}
-            for path, applied in found:
+            spans: dict[int, list[Finding]] = {}
+            for text, applied in scanned:
                 if applied.response is Response.REDACT:
-                    spans.setdefault(path, []).append(applied.finding)
-            return ResultCheck(decision, _redact_texts(value, spans), findings, worst)
+                    spans.setdefault(text.index, []).append(applied.finding)
+            redacted = map_texts(value, lambda i, t: redact(t, spans[i]) if i in spans else None, bounds)
+            return ResultCheck(decision, redacted, findings, worst)
         return ResultCheck(decision, value, findings, worst)
+
+    def argument_limits(self) -> Limits:
+        """How much of a call's arguments is read: all the input check accepts, except that the content
+        guard (which scans inside the decision's time budget) reads at most ``ARGUMENT_ITEMS`` nodes and
+        denies past that (``scan.too_many_items``)."""
+        spec = self.policy.spec
+        scanned = self.scanner is not None and spec.scan.scan_arguments
+        items = ARGUMENT_ITEMS if scanned else 2 * MAX_ITEMS  # nodes: every value and every key
+        return Limits(spec.input.max_argument_depth, items, spec.input.max_argument_bytes)
+
+    def result_limits(self) -> Limits:
+        """How much of a tool result the content guard reads; past it the result is withheld."""
+        policy = self.policy.spec
+        depth = max(RESULT_DEPTH, policy.input.max_argument_depth)
+        return Limits(depth, MAX_ITEMS, 4 * max(policy.scan.max_chars, policy.input.max_argument_bytes))
+
+    def _refuse_result(self, action: object, reason: Reason) -> ResultCheck:
+        decision = Decision(Verdict.DENY, (reason,))
+        hidden = self._secret_texts(action)
+        body = {"action": _audit_action(action, self._secret_args(action), hidden), "response": Response.DENY.value}
+        with self._lock:
+            seq = self._append("result_scanned", scrub({**body, "findings": [], "refused": reason.to_json()}, hidden))
+        return ResultCheck(replace(decision, id=f"d{seq}"), None, (), Response.DENY)
 
     def _maybe_quarantine(self, action: Action, found: list[tuple[str, Applied]]) -> None:
         triggers = set(self.policy.spec.flow.quarantine_on) if self.flow is not None else set()
@@ -465,16 +583,7 @@ class Gateway:
                 self._windows.reset_scope(key if key[1] != ALL_SESSIONS else (key[0],))
         if pause is not None:
             self._seen_paused.add((pause.agent_id, pause.session_id))
-        tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
-        counts: dict[str, int] = {}
-        spent: dict[str, float] = {}
-        if tool is not None:
-            for lim in self.policy.limits_for(tool.name, tool.tier):
-                counts[lim.id] = self._windows.count((lim.id, self._scope_key(lim.scope, action)), lim.window, now)
-            for budget in self.policy.budgets_for(tool.name, tool.tier):
-                spent[budget.id] = self._windows.total(
-                    (budget.id, self._scope_key(budget.scope, action)), budget.window, now
-                )
+        counts, spent = self._window_state(action, now)
         quarantined = pause is not None and pause.rule_id == RULE_QUARANTINE
         if quarantined:
             pause = None
@@ -486,6 +595,66 @@ class Gateway:
             spent=spent,
         )
         return state, (action.agent_id, session_id)
+
+    def _window_state(self, action: Action, now: float) -> tuple[dict[str, int], dict[str, float]]:
+        """The counts of the limits and the sums of the budgets that apply to ``action``."""
+        tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
+        counts: dict[str, int] = {}
+        spent: dict[str, float] = {}
+        if tool is not None:
+            for lim in self.policy.limits_for(tool.name, tool.tier):
+                counts[lim.id] = self._windows.count((lim.id, self._scope_key(lim.scope, action)), lim.window, now)
+            for budget in self.policy.budgets_for(tool.name, tool.tier):
+                spent[budget.id] = self._windows.total(
+                    (budget.id, self._scope_key(budget.scope, action)), budget.window, now
+                )
+        return counts, spent
+
+    def _claims(self, action: Action) -> list[Claim]:
+        """The slots an allowed ``action`` takes: one call in each limit counting allowed calls, its amount
+        in each budget."""
+        tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
+        if tool is None:
+            return []
+        claims = [
+            Claim((lim.id, self._scope_key(lim.scope, action)), lim.window, float(lim.max_calls))
+            for lim in self.policy.limits_for(tool.name, tool.tier)
+            if lim.count is Count.ALLOWED
+        ]
+        for budget in self.policy.budgets_for(tool.name, tool.tier):
+            amount = action.arguments.get(budget.argument)
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                key = (budget.id, self._scope_key(budget.scope, action))
+                claims.append(Claim(key, budget.window, budget.max_total, float(amount), counted=False))
+        return claims
+
+    def _take_slots(
+        self,
+        action: Action,
+        decision: Decision,
+        *,
+        state: SessionState,
+        findings: ArgumentFindings,
+        taint: tuple[TaintFinding, ...],
+        now: float,
+    ) -> Decision:
+        """An ALLOW takes its slots in its limits and budgets, checking and recording in one step
+        (``WindowStore.reserve``). When another worker sharing the windows took a slot since the counts
+        were read, decide again on fresh counts: the verdict is the one a single process would give, so a
+        limit shared by several workers is exact. Bounded: past ``RESERVE_ATTEMPTS`` it is a DENY."""
+        for _ in range(RESERVE_ATTEMPTS):
+            if decision.verdict is not Verdict.ALLOW:
+                return decision
+            try:
+                if self._windows.reserve(self._claims(action), now) is None:
+                    return decision
+                counts, spent = self._window_state(action, now)
+            except StoreError as exc:
+                return deny("store.unavailable", f"limit windows unavailable: {exc}", decision.tier)
+            decision = decide(self.policy, action, replace(state, counts=counts, spent=spent), findings, taint)
+        if decision.verdict is Verdict.ALLOW:
+            return deny("limit.contention", "the limit windows kept changing while deciding", decision.tier)
+        return decision
 
     def _apply_effects(self, action: Action, decision: Decision, now: float, scope: tuple[str, str]) -> Decision:
         """Carry out pauses; record an alert only when the breaker newly trips (no alert storms)."""
@@ -536,18 +705,15 @@ class Gateway:
         return False
 
     def _count(self, action: Action, decision: Decision, now: float) -> None:
+        """Count a denied call in the limits that count denied calls. (An allowed call took its slots when
+        it was decided, in ``_take_slots``; if it was refused afterwards, say its approval was spent, those
+        slots stay taken: counting too much never allows more.)"""
         tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
-        if tool is None or decision.verdict is Verdict.REQUIRE_APPROVAL:
+        if tool is None or decision.verdict in (Verdict.REQUIRE_APPROVAL, Verdict.ALLOW):
             return
-        allowed = decision.verdict is Verdict.ALLOW
         for lim in self.policy.limits_for(tool.name, tool.tier):
-            if (lim.count is Count.ALLOWED) == allowed:
+            if lim.count is Count.DENIED:
                 self._windows.add((lim.id, self._scope_key(lim.scope, action)), now)
-        if allowed:
-            for budget in self.policy.budgets_for(tool.name, tool.tier):
-                amount = action.arguments.get(budget.argument)
-                if isinstance(amount, int | float) and not isinstance(amount, bool):
-                    self._windows.add((budget.id, self._scope_key(budget.scope, action)), now, float(amount))
 
     def _record(
         self,
@@ -557,19 +723,30 @@ class Gateway:
         extra: Mapping[str, Any] | None = None,
         taint: tuple[TaintFinding, ...] = (),
     ) -> Decision:
-        tool = self.policy.tools.get(action.tool) if isinstance(getattr(action, "tool", None), str) else None
-        secret_args = tool.secret_args if tool is not None else frozenset()
-        body: dict[str, Any] = {"action": _audit_action(action, secret_args), "decision": decision.to_json()}
+        # Nothing the policy says to hide is written: not in the arguments, the reasons, the taint
+        # explanations, nor the approval request (which binds to the real arguments by digest only).
+        hidden = self._hidden_for(action, taint)
+        body: dict[str, Any] = {
+            "action": _audit_action(action, self._secret_args(action), hidden),
+            "decision": decision.to_json(),
+        }
         body.update(extra or {})
+        body = scrub(body, hidden)
+        secret_args = self._secret_args(action)
+        for item in body.get("taint", ()):
+            if isinstance(item, dict) and item.get("argument") in secret_args:
+                item["value"] = "[REDACTED:secret argument]"
         request_id = ""
         if decision.verdict is Verdict.REQUIRE_APPROVAL:
             # The request is stored first and named in the decision's audit entry: one append, and an
             # approval request never exists without its recorded decision (a failed append voids it).
             try:
-                request_id = self._open_request(action, decision, body["action"]["arguments"], taint)
+                request_id = self._open_request(
+                    action, decision, body["action"]["arguments"], body["decision"]["reasons"], body.get("taint", [])
+                )
             except (StoreError, DigestError, ApprovalRejected) as exc:
                 decision = deny("store.unavailable", f"could not record the approval request: {exc}", decision.tier)
-                body = {"action": body["action"], "decision": decision.to_json()}
+                body = {"action": body["action"], "decision": scrub(decision.to_json(), hidden)}
             else:
                 body["approval_request"] = request_id
         try:
@@ -582,8 +759,15 @@ class Gateway:
         return replace(decision, id=f"d{seq}", request_id=request_id)
 
     def _open_request(
-        self, action: Action, decision: Decision, display: Mapping[str, Any], taint: tuple[TaintFinding, ...]
+        self,
+        action: Action,
+        decision: Decision,
+        shown: Mapping[str, Any],
+        reasons: list[dict[str, str]],
+        taint: list[dict[str, Any]],
     ) -> str:
+        """Store an approval request: the digest of the real arguments, and for the human the arguments,
+        reasons and taint as audited (scrubbed: what the policy hides stays hidden here too)."""
         if self.approvals is None:
             raise StoreError("this gateway has no approval store")
         now = self._clock()
@@ -593,10 +777,10 @@ class Gateway:
             session_id=action.session_id,
             tool=action.tool,
             arguments=action.arguments,
-            display_arguments=display,
+            display_arguments=shown,
             tier=decision.tier,
-            reasons=decision.reasons,
-            taint=[t.to_json() for t in taint],
+            reasons=[Reason(r["rule_id"], r["message"]) for r in reasons],
+            taint=taint,
             created_at=now,
             expires_at=now + self.policy.spec.approval.ttl,
             nonce=secrets.token_hex(16),
@@ -693,17 +877,15 @@ class Gateway:
                 return
             self._closed = True
             try:
-                self._append("gateway_stopped", {"pid": os.getpid()})
+                # The stop entry and the checkpoint that signs it: a clean shutdown verification can check.
+                self.audit.close(final=("gateway_stopped", {"pid": os.getpid()}))
             finally:
-                try:
-                    self.audit.close()
-                finally:
-                    self.state.close()
-                    if isinstance(self._windows, SQLiteWindows):
-                        self._windows.close()
-                    if self.approvals is not None:
-                        self.approvals.close()
-                    _open_gateways.discard(self)
+                self.state.close()
+                if isinstance(self._windows, SQLiteWindows):
+                    self._windows.close()
+                if self.approvals is not None:
+                    self.approvals.close()
+                _open_gateways.discard(self)
 
     def __enter__(self) -> Gateway:
         return self
@@ -712,37 +894,31 @@ class Gateway:
         self.close()
 
 
-MAX_SCANNED_TEXTS = 256
-
-
-def _texts(value: object, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
-    """Every string inside ``value`` with a path naming it (``to[0]``, ``body``), breadth-bounded."""
-    out: list[tuple[str, str]] = []
-    stack: list[tuple[object, str, int]] = [(value, path, depth)]
-    while stack and len(out) < MAX_SCANNED_TEXTS:
-        item, where, level = stack.pop()
-        if isinstance(item, str):
-            out.append((where or "value", item))
-        elif level < 32 and isinstance(item, Mapping):
-            stack.extend(
-                (v, f"{where}.{k}" if where else str(k), level + 1) for k, v in list(item.items())[:MAX_SCANNED_TEXTS]
-            )
-        elif level < 32 and isinstance(item, list | tuple):
-            stack.extend((v, f"{where}[{i}]", level + 1) for i, v in enumerate(item[:MAX_SCANNED_TEXTS]))
-    return out
-
-
-def _redact_texts(value: R, spans: Mapping[str, list[Finding]], path: str = "result") -> R:
-    """A copy of ``value`` with each string's REDACT findings replaced (same paths as :func:`_texts`)."""
-    if isinstance(value, str):
-        findings = spans.get(path or "value")
-        return cast(R, redact(value, findings) if findings else value)
-    if isinstance(value, Mapping):
-        return cast(R, {k: _redact_texts(v, spans, f"{path}.{k}" if path else str(k)) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        items = [_redact_texts(v, spans, f"{path}[{i}]") for i, v in enumerate(value)]
-        return cast(R, type(value)(items) if isinstance(value, tuple) else items)
-    return value
+def _scan_value(
+    scanner: ScanPipeline, value: object, source: Source, *, tool: str | None, bounds: Limits, root: str = ""
+) -> list[tuple[Text, Applied]]:
+    """Scan every text in ``value`` (keys too; each distinct text once) within ``bounds``; past a bound,
+    one more finding (``scan.too_deep``, ``scan.too_many_items``, ``scan.too_large``) that denies."""
+    walked = walk(value, bounds, root)
+    found: list[tuple[Text, Applied]] = []
+    seen: dict[str, tuple[Applied, ...]] = {}
+    for item in walked.texts:
+        applied = seen.get(item.text)
+        if applied is None:
+            applied = seen[item.text] = scanner.scan(item.text, source, tool=tool).applied
+        found.extend((item, a) for a in applied)
+    if walked.overflow is not None:
+        over = walked.overflow
+        finding = Finding(
+            f"scan.{over.bound.value}",
+            Category.SCANNER_ERROR,
+            1.0,
+            f"the content guard stopped reading: {over.message}",
+            suggested=Response.DENY,
+        )
+        where = Text("", index=-1, root=over.path)  # the place the walk stopped; not a text
+        found.append((where, Applied(finding, scanner.respond(finding, source))))
+    return found
 
 
 def build_scanner(policy: CompiledPolicy) -> ScanPipeline:
@@ -803,20 +979,44 @@ def _audit_value(value: object, depth: int = 0) -> object:
     return {"$type": type(value).__name__}
 
 
-def _audit_action(action: object, secret_args: frozenset[str]) -> dict[str, Any]:
+def _hidden_texts(scanned: list[tuple[Text, Applied]], out: dict[str, str]) -> None:
+    """Add to ``out`` the plaintext of every finding the audit must not keep: whatever the policy answers
+    with ``redact``, and credentials (``secret`` findings) whatever the response, since a working key is
+    never evidence worth keeping (the finding's fingerprint names it). A finding without a span hides its
+    whole text."""
+    for item, applied in scanned:
+        finding = applied.finding
+        if item.index < 0 or not (applied.response is Response.REDACT or finding.category is Category.SECRET):
+            continue
+        text = item.text
+        if finding.span is None:
+            if text:
+                out.setdefault(text, finding.rule_id)
+            continue
+        start, end = max(0, finding.span[0]), min(len(text), finding.span[1])
+        if start < end:
+            out.setdefault(text[start:end], finding.rule_id)
+
+
+def _audit_action(
+    action: object, secret_args: frozenset[str], hidden: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The action as the audit records it: secret-marked arguments as salted hashes, every ``hidden`` text
+    replaced by its marker before anything is cut to size (so no cut can leave part of one)."""
     if not isinstance(action, Action):
         return {"$invalid": type(action).__name__}
+    hidden = hidden or {}
     args: dict[str, Any] = {}
     arguments = action.arguments if isinstance(action.arguments, Mapping) else {}
     for key, value in list(arguments.items())[:256]:
-        name = str(_audit_value(str(key)))
+        name = str(_audit_value(scrub(str(key), hidden)))
         if key in secret_args:
             try:
                 args[name] = hash_secret(value)
             except Exception:
                 args[name] = {"$secret": "unhashable"}
         else:
-            args[name] = _audit_value(value)
+            args[name] = _audit_value(scrub(value, hidden))
     return {
         "agent_id": _audit_value(action.agent_id),
         "session_id": _audit_value(action.session_id),

@@ -7,6 +7,7 @@ A policy with any problem is refused whole: ``PolicyError`` lists every problem 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,6 +54,9 @@ class CompiledPolicy:
     approvers: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
     agent_keys: Mapping[str, Any] = field(default_factory=dict)
     cedar_policies: tuple[cd.CedarPolicy, ...] = field(default=())
+    # Valid but worth a look (``warded check`` prints them; the gateway records them at start-up): raw
+    # Cedar permits whose scope reaches agent/tool pairs the YAML does not grant.
+    warnings: tuple[PolicyProblem, ...] = field(default=())
     # Memo of Cedar answers keyed by (agent, tool, context); Cedar is pure, so this is exact.
     cedar_cache: dict[tuple[object, ...], cd.CedarAnswer] = field(default_factory=dict, compare=False, repr=False)
 
@@ -186,9 +190,12 @@ def compile_policy(
         checkers: dict[str, ArgChecker] = {}
         for aname, aspec in tspec.args.items():
             if aspec.path is not None:
-                # Relative roots are relative to the policy file, not to wherever the gateway runs.
+                # Relative roots (and base) are relative to the policy file, not to wherever the gateway runs.
                 roots = tuple(os.path.normpath(os.path.join(base_dir, r)) for r in aspec.path.roots)
-                path_spec = aspec.path.model_copy(update={"roots": roots})
+                update: dict[str, object] = {"roots": roots}
+                if aspec.path.base is not None:
+                    update["base"] = os.path.normpath(os.path.join(base_dir, aspec.path.base))
+                path_spec = aspec.path.model_copy(update=update)
                 aspec = aspec.model_copy(update={"path": path_spec})  # noqa: PLW2901
             try:
                 checkers[aname] = compile_arg(tname, aname, aspec)
@@ -269,6 +276,7 @@ def compile_policy(
     if problems:
         raise PolicyError(problems)
 
+    warnings = _broad_permits(policies, agents, tools)
     slices: dict[tuple[str, str], cd.Slice] = {}
     for aname in agents:
         for tname in tools:
@@ -288,7 +296,41 @@ def compile_policy(
         budgets=tuple(spec.budgets),
         base_dir=base_dir,
         cedar_policies=tuple(policies),
+        warnings=warnings,
     )
+
+
+def _broad_permits(
+    policies: Sequence[cd.CedarPolicy], agents: Mapping[str, frozenset[str]], tools: Mapping[str, CompiledTool]
+) -> tuple[PolicyProblem, ...]:
+    """A warning for each raw Cedar permit whose scope matches an (agent, tool) pair the YAML does not grant.
+
+    Such a permit widens the YAML grants: every request it matches is allowed unless a forbid denies it.
+    The scope is read as slicing reads it (``principal``/``resource`` other than ``==`` count as any), and
+    ``when`` conditions are not evaluated, so the warning says what the permit *can* allow.
+    """
+    out: list[PolicyProblem] = []
+    for pol in policies:
+        if pol.origin == "generated" or pol.effect != "permit":
+            continue
+        extra = [(a, t) for a in agents for t in tools if t not in agents[a] and pol.may_apply(a, t)]
+        if not extra:
+            continue
+        file, _, line = pol.origin.rpartition(":")
+        agent, tool = extra[0]
+        scope = "any agent" if pol.principal is None else f"agent {pol.principal!r}"
+        scope += ", any tool" if pol.resource is None else f", tool {pol.resource!r}"
+        out.append(
+            PolicyProblem(
+                file,
+                int(line) if line.isdigit() else 1,
+                1,
+                f"warning: raw Cedar permit {pol.rule_id!r} ({scope}) is broader than the YAML grants: it can "
+                f"allow {len(extra)} agent/tool pair(s) the YAML does not grant (e.g. agent {agent!r} calling "
+                f"{tool!r}); only forbids and its own conditions limit it",
+            )
+        )
+    return tuple(out)
 
 
 def _static_tools(spec: PolicySpec) -> dict[str, frozenset[str]]:
@@ -368,11 +410,33 @@ def _generate_cedar(spec: PolicySpec) -> str:
 def _parse_raw_cedar(src_file: str, first_line: int, text: str, problems: list[PolicyProblem]) -> list[cd.CedarPolicy]:
     """Parse user-written Cedar; on error, find the statement that fails to report its line."""
     try:
-        return cd.parse_policies(text, f"{src_file}:{first_line}", f"cedar.{os.path.basename(src_file)}.")
+        parsed = cd.parse_policies(text, f"{src_file}:{first_line}", f"cedar.{os.path.basename(src_file)}.")
     except ValueError as exc:
         line = _locate_cedar_error(text)
         problems.append(PolicyProblem(src_file, first_line + line - 1, 1, f"Cedar: {exc}"))
         return []
+    lines = _statement_lines(text)
+    if len(lines) != len(parsed):  # could not tell the statements apart: name the block
+        return parsed
+    return [replace(p, origin=f"{src_file}:{first_line + line - 1}") for p, line in zip(parsed, lines, strict=True)]
+
+
+def _statement_lines(text: str) -> list[int]:
+    """The line (1-based, within ``text``) where each Cedar policy in ``text`` starts, in order."""
+    lines = text.split("\n")
+    out: list[int] = []
+    start = 0
+    for i, line in enumerate(lines):
+        if not line.rstrip().endswith(";"):
+            continue
+        chunk = "\n".join(lines[start : i + 1])
+        try:
+            count = len(json.loads(cedarpy.policies_to_json_str(chunk))["staticPolicies"])
+        except ValueError:
+            continue  # the ';' was inside a string or comment: the statement goes on
+        out.extend([_first_code_line(lines, start) + 1] * count)
+        start = i + 1
+    return out
 
 
 def _locate_cedar_error(text: str) -> int:

@@ -125,8 +125,13 @@ class Scanner(Protocol):
     """A scanner: one module, a permanent ``id``, a category, and a declared on-error response.
 
     ``scan`` must be pure apart from reading its own precompiled state, bounded in time for bounded
-    input, and thread-safe. If it raises or overruns ``budget_ms``, the pipeline records a
-    ``SCANNER_ERROR`` finding with ``on_error`` as its response: never silence.
+    input, and thread-safe. If it raises or overruns ``budget_ms`` (CPU time of the scanning thread),
+    the pipeline records a ``SCANNER_ERROR`` finding with ``on_error`` as its response: never silence.
+
+    A scanner with state to load or build (a model, compiled patterns, lookup tables) also defines
+    ``warm_up() -> None``, which does all of it: :meth:`~warded.scan.pipeline.ScanPipeline.warm_up` calls
+    it before the pipeline serves, so no caller's budget pays for a load. Every built-in scanner has one;
+    for a third-party scanner without it, the pipeline's warm-up scans sample texts instead.
     """
 
     id: ClassVar[str]

@@ -12,8 +12,12 @@ Expired events are pruned: each process remembers the window it last used for ea
 every ``prune_every_s`` seconds, deletes those keys' expired events and every event older than the longest
 window it has seen. Reads never depend on pruning: they only count events inside the window.
 
-Counting and adding are separate statements, so two processes deciding at the same instant may both see
-the count below a limit; a breaker can then trip up to ``workers - 1`` calls late. Every failure raises
+An allowed call takes its slot with :meth:`SQLiteWindows.reserve`: the counts are read and the events
+inserted inside one ``BEGIN IMMEDIATE`` transaction, which holds the file's write lock from the first read
+to the commit, so two processes deciding at the same instant are serialised and the second sees the
+first's event: a limit or budget shared by any number of workers is exact (the gateway decides again on
+the fresh counts when a reservation is refused). ``count``/``total``/``add`` remain for reading state and
+for events recorded after the fact (calls that a ``count: denied`` limit counts). Every failure raises
 :class:`~warded.errors.StoreError`, which the gateway turns into DENY.
 """
 
@@ -24,8 +28,9 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 
+from warded.core.windows import Claim
 from warded.errors import StoreError
 from warded.store._sqlite import SQLiteStore
 
@@ -177,6 +182,53 @@ class SQLiteWindows(SQLiteStore):
         value = _finite(amount, "amount")
         with self._lock:
             self._run("record window event", "INSERT INTO window_events VALUES (?, ?, ?, ?)", (text, scope, at, value))
+
+    def reserve(self, claims: Sequence[Claim], now: float) -> int | None:
+        """Check every claim against its window and record them all, or none, in one write transaction.
+
+        ``BEGIN IMMEDIATE`` takes the database's write lock before the first read, so no other process can
+        add an event between this check and this insert: the result is what one process deciding alone
+        would get. Returns ``None`` when all were recorded, else the index of the first that did not fit.
+        """
+        now = _finite(now, "now")
+        rows: list[tuple[str, str | None, float, float]] = []  # key, scope, window, amount
+        for claim in claims:
+            window = _finite(claim.window, "window")
+            if window <= 0:
+                raise StoreError("window must be positive")
+            _finite(claim.cap, "cap")
+            amount = 1.0 if claim.counted else _finite(claim.amount, "amount")
+            rows.append((canonical_key(claim.key), _scope_of(claim.key), window, amount))
+        if not rows:
+            return None
+        with self._lock:
+            self._run("reserve window slots", "BEGIN IMMEDIATE", ())
+            try:
+                for i, (claim, (text, _scope, window, _amount)) in enumerate(zip(claims, rows, strict=True)):
+                    self._windows[text] = window
+                    self._longest = max(self._longest, window)
+                    column = "COUNT(*)" if claim.counted else "TOTAL(amount)"
+                    row = self._run(
+                        "reserve window slots",
+                        f"SELECT {column} FROM window_events WHERE key = ? AND at > ?",  # noqa: S608 (column is ours)
+                        (text, now - window),
+                    ).fetchone()
+                    if not claim.fits(float(row[0] or 0) if row is not None else 0.0):
+                        self._run("reserve window slots", "ROLLBACK", ())
+                        return i
+                for text, scope, _window, amount in rows:
+                    self._run(
+                        "reserve window slots",
+                        "INSERT INTO window_events VALUES (?, ?, ?, ?)",
+                        (text, scope, now, amount),
+                    )
+                self._run("reserve window slots", "COMMIT", ())
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._maybe_prune(now)
+        return None
 
     def reset_scope(self, scope: tuple[str, ...]) -> None:
         """Forget every window whose key is ``(anything, scope)``: used when a paused scope resumes."""

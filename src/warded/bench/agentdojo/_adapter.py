@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from warded.core.types import Action, Verdict
+from warded.core.walk import DEEPEST, walk
 from warded.errors import ApprovalRequired, ResultBlocked, WardedError
 from warded.gateway.gateway import Gateway
 
@@ -72,8 +73,9 @@ def load_agentdojo() -> AgentDojo:
 
 def plain(value: object, depth: int = 0) -> object:
     """A tool result as JSON-like data (pydantic models dumped, dates as ISO text) so that the gateway can
-    label its fields by path (``[].recipient``, ``[].subject``)."""
-    if depth > 32:
+    label its fields by path (``[].recipient``, ``[].subject``). Past ``DEEPEST`` levels a part becomes
+    ``None``: deeper than any guard reads, so the guard has already refused the whole result by then."""
+    if depth > DEEPEST + 1:
         return None
     if value is None or isinstance(value, bool | int | float | str):
         return value
@@ -89,21 +91,6 @@ def plain(value: object, depth: int = 0) -> object:
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v, depth + 1) for v in value]
     return str(value)
-
-
-def _texts(value: object) -> list[str]:
-    out: list[str] = []
-    stack: list[object] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return out
 
 
 def squash(text: str) -> str:
@@ -235,4 +222,5 @@ class GatedAgent:
         else:
             text = str(value)
         out.append(self._tool_message(call, text, error))
-        return [text, *_texts(value)]
+        # What the guard let through, read with the guard's own walk (keys too).
+        return [text, *(t.text for t in walk(value, self.gateway.result_limits()).texts)]

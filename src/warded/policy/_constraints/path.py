@@ -5,8 +5,13 @@ Order of checks, all on the string (the file is never opened):
 1. Refuse non-strings, the empty string, NUL and other control characters, invisible (format) and
    separator characters other than the space, backslashes, strings that are not valid UTF-8, paths
    longer than 4096 characters and a leading ``~`` (tools may expand it).
-2. A relative path is joined to the first root. Repeated leading slashes collapse to one (Linux reads
-   ``//srv`` as ``/srv``).
+2. A relative path (anything not starting with ``/``: ``private.txt``, ``.``, ``./x``, ``sub/../x``) is
+   refused unless the spec names ``base:``, the absolute directory the tool is known to resolve relative
+   paths against; with ``base`` it is joined to it. A relative path means whatever the tool's own working
+   directory makes of it (the npm reference filesystem server resolves it against *its* allowed
+   directories, which may be wider than the policy's roots), and warded cannot see that directory: so
+   without a declared base it has no meaning warded can judge. Repeated leading slashes collapse to one
+   (Linux reads ``//srv`` as ``/srv``).
 3. Lexical check: ``posixpath.normpath`` of that path must be inside a root (``..`` escapes end here).
 4. With ``resolve_symlinks`` (the default), ``os.path.realpath`` of the *un-normalised* joined path must be
    inside a root too, after the roots themselves were realpath'd when the policy loaded. This is the one
@@ -21,8 +26,10 @@ Order of checks, all on the string (the file is never opened):
 "Inside" compares whole path components: ``/srv/mail2`` is not inside ``/srv/mail``.
 
 Limits: the check and the tool's own ``open`` are two moments (a symlink swapped in between is not seen);
-tools that must be safe against that should open with ``O_NOFOLLOW``/``openat2(RESOLVE_BENEATH)``. A
-relative path is judged against the first root; the tool must resolve it the same way.
+tools that must be safe against that should open with ``O_NOFOLLOW``/``openat2(RESOLVE_BENEATH)``. With
+``base`` declared, the policy author vouches that the tool resolves relative paths against exactly that
+directory; if the tool uses another one (its working directory changed, MCP roots were renegotiated) a
+relative path may land elsewhere. Without ``base`` every relative path is refused.
 """
 
 from __future__ import annotations
@@ -44,18 +51,26 @@ def _unsafe(text: str) -> bool:
 
 
 class PathSpec(BaseModel):
-    """``path: {roots: [...], globs: [...], deny_globs: [...], resolve_symlinks: true}``."""
+    """``path: {roots: [...], base: /dir, globs: [...], deny_globs: [...], resolve_symlinks: true}``.
+
+    ``base`` is the absolute directory the tool resolves relative paths against; without it relative
+    paths are refused.
+    """
 
     model_config = STRICT
 
     roots: StrTuple
+    base: str | None = None
     globs: StrTuple = ()
     deny_globs: StrTuple = ()
     resolve_symlinks: bool = True
 
 
-def _clean_root(root: str, index: int) -> str:
-    where = f"path.roots[{index}] {root!r}"
+#: The words every refusal of a relative path carries (stable: tests and operators match on them).
+RELATIVE_NO_BASE = "is relative and the policy declares no base directory for it"
+
+
+def _clean_dir(root: str, where: str) -> str:
     if not root.startswith("/"):
         raise ValueError(f"{where} is not an absolute path")
     if _unsafe(root):
@@ -95,14 +110,15 @@ def _any_match(globs: tuple[Glob, ...], path: str, relatives: list[str]) -> bool
 
 
 class PathCheck(FamilyCheck):
-    __slots__ = ("_arg", "_deny", "_globs", "_lexical_roots", "_real_roots", "_resolve", "_show")
+    __slots__ = ("_arg", "_base", "_deny", "_globs", "_lexical_roots", "_real_roots", "_resolve", "_show")
 
     family = "path"
 
     def __init__(self, spec: PathSpec, subject: Subject) -> None:
         if not spec.roots:
             raise ValueError("path.roots is empty: give at least one absolute directory")
-        self._lexical_roots = tuple(_clean_root(root, i) for i, root in enumerate(spec.roots))
+        self._lexical_roots = tuple(_clean_dir(root, f"path.roots[{i}] {root!r}") for i, root in enumerate(spec.roots))
+        self._base = None if spec.base is None else _clean_dir(spec.base, f"path.base {spec.base!r}")
         self._resolve = spec.resolve_symlinks
         self._real_roots = (
             tuple(os.path.realpath(root) for root in self._lexical_roots) if self._resolve else self._lexical_roots
@@ -136,7 +152,14 @@ class PathCheck(FamilyCheck):
             return self._refuse(value, "is not valid UTF-8")
         if text.startswith("~"):
             return self._refuse(value, "starts with '~' (home-directory shorthand is refused)")
-        joined = "/" + text.lstrip("/") if text.startswith("/") else self._lexical_roots[0] + "/" + text
+        if text.startswith("/"):
+            joined = "/" + text.lstrip("/")
+        elif self._base is None:
+            return self._refuse(
+                value, f"{RELATIVE_NO_BASE} (the tool resolves it against a directory warded cannot see)"
+            )
+        else:
+            joined = self._base + "/" + text
         lexical = posixpath.normpath(joined)
         lexical_rel = _relatives(lexical, self._lexical_roots)
         if not lexical_rel:

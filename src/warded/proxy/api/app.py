@@ -8,8 +8,11 @@ constant time.
 
 Fail closed: a malformed request is a 400 with an error body; anything that goes wrong inside is a 5xx
 whose body carries a DENY decision, never an ALLOW. Request bodies are capped (``max_body_bytes``), JSON
-nesting is capped (``max_json_depth``), and every handler runs under ``request_timeout_s`` (a decision runs
-inline on the event loop: its own waits are bounded by the store's busy timeout, after which it is a DENY).
+nesting is capped (``max_json_depth``), and every handler runs under ``request_timeout_s`` (a decision on a
+small body runs inline on the event loop: its own waits are bounded by the store's busy timeout, after which
+it is a DENY). A body holding more object members than the gateway would read is refused while it is parsed
+(413 ``request.too_many_items``), and a large body is parsed and decided on a worker thread, so that one
+caller cannot stall the event loop for the others.
 
 Several workers (processes) share approvals, pauses, the audit chain and — with ``shared_windows`` — the
 sliding windows of limits, budgets and circuit breakers, all through the gateway's SQLite file.
@@ -43,7 +46,9 @@ from starlette.routing import BaseRoute, Route
 from warded.approve.approvals import ApprovalRejected, RejectCode
 from warded.approve.files import MAX_APPROVAL_FILE_BYTES, decode_approval, submit_approval
 from warded.config.serve import ServeConfigError, ServeSpec
+from warded.core.inputs import bad_text
 from warded.core.types import Action, Decision, Tier, Verdict, deny
+from warded.core.walk import Bound, Limits, walk
 from warded.errors import StoreError
 from warded.gateway.gateway import Gateway
 from warded.policy.compile import load_policy
@@ -60,6 +65,7 @@ MAX_NAME = 256
 MAX_LABELS = 64
 MAX_WAIT_S = 30.0
 METRICS_FLUSH_S = 1.0
+INLINE_BODY_BYTES = 64 * 1024  # larger bodies are parsed and decided on a worker thread
 
 
 class ApiError(Exception):
@@ -167,31 +173,46 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _depth_ok(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return False
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return True
+class _TooManyMembers(Exception):
+    pass
 
 
-async def _json_object(request: Request, api: WardedApi) -> dict[str, Any]:
-    body = await _read_body(request, api.spec.max_body_bytes)
+def _parse(body: bytes, max_depth: int, max_members: int) -> dict[str, Any]:
+    """The body as a JSON object; refused while parsing once it holds more than ``max_members`` members."""
+    members = 0
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal members
+        members += len(items)
+        if members > max_members:
+            raise _TooManyMembers
+        return _no_duplicates(items)
+
     try:
-        value = json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+        value = json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=pairs)
+    except _TooManyMembers:
+        raise ApiError(413, "request.too_many_items", f"the body holds more than {max_members} members") from None
     except RecursionError:
         raise ApiError(400, "request.too_deep", "the JSON body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "request.malformed_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(value, dict):
         raise ApiError(400, "request.not_an_object", "the body must be a JSON object")
-    if not _depth_ok(value, api.spec.max_json_depth):
-        raise ApiError(400, "request.too_deep", f"the JSON body is nested deeper than {api.spec.max_json_depth}")
+    # No body has more nodes or characters than bytes: only depth can stop this walk.
+    walked = walk(value, Limits(max_depth, len(body) + 1, len(body)), keep_texts=False)
+    if walked.overflow is not None:
+        code = "request.too_deep" if walked.overflow.bound is Bound.DEPTH else "request.too_large"
+        raise ApiError(400, code, f"the JSON body is {walked.overflow.message}")
     return value
+
+
+async def _json_object(request: Request, api: WardedApi, max_members: int) -> tuple[dict[str, Any], bool]:
+    """The body as a JSON object, and whether it is large (then parsed off the event loop)."""
+    body = await _read_body(request, api.spec.max_body_bytes)
+    depth = api.spec.max_json_depth
+    if len(body) <= INLINE_BODY_BYTES:
+        return _parse(body, depth, max_members), False
+    return await anyio.to_thread.run_sync(lambda: _parse(body, depth, max_members), abandon_on_cancel=True), True
 
 
 def _name(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -200,7 +221,14 @@ def _name(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | 
         return None
     if not isinstance(value, str) or not value or len(value) > MAX_NAME:
         raise ApiError(400, "request.bad_field", f"{key!r} must be a string of 1 to {MAX_NAME} characters")
+    _valid_text(value, key)
     return value
+
+
+def _valid_text(value: str, key: str) -> None:
+    bad = bad_text(value)  # a lone surrogate (JSON allows "\ud800") or a NUL byte
+    if bad is not None:
+        raise ApiError(400, bad, f"{key!r} is not valid text")
 
 
 def _check_fields(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -240,6 +268,8 @@ def _action(body: Mapping[str, Any], agent: str) -> tuple[Action, str | None, bo
         or not all(isinstance(x, str) and 0 < len(x) <= MAX_NAME for x in labels)
     ):
         raise ApiError(400, "request.bad_field", f"'labels' must be a list of at most {MAX_LABELS} strings")
+    for label in labels:
+        _valid_text(label, "labels")
     approval = _name(body, "approval", required=False)
     with_token = body.get("with_token", False)
     if not isinstance(with_token, bool):
@@ -289,12 +319,21 @@ def _endpoint(route: str, handler: Handler, *, deny_on_error: bool = False) -> C
 
 async def _decide(request: Request, api: WardedApi) -> Response:
     agent = authenticate(request)
-    body = await _json_object(request, api)
+    # The gateway reads at most argument_limits().max_items nodes of the arguments (a key and its value are
+    # two): a body with more members than that is refused before it is fully parsed.
+    members = api.gateway.argument_limits().max_items // 2 + len(_DECIDE_KEYS)
+    body, large = await _json_object(request, api, members)
     action, approval, with_token = _action(body, agent)
     started = time.perf_counter()
-    # Inline on the event loop, not in a thread: the check is short and CPU-bound, a thread hop costs about
-    # a fifth of the throughput, and the gateway bounds its own waits (SQLite busy timeout, then DENY).
-    decision = api.gateway.check(action, approval=approval, with_token=with_token)
+    # A small body is checked inline on the event loop, not in a thread: the check is short and CPU-bound, a
+    # thread hop costs about a fifth of the throughput, and the gateway bounds its own waits (SQLite busy
+    # timeout, then DENY). A large one goes to a worker thread so that it cannot stall other requests.
+    if large:
+        decision = await anyio.to_thread.run_sync(
+            lambda: api.gateway.check(action, approval=approval, with_token=with_token), abandon_on_cancel=True
+        )
+    else:
+        decision = api.gateway.check(action, approval=approval, with_token=with_token)
     api.metrics.observe("warded_decide_seconds", time.perf_counter() - started)
     api.metrics.inc("warded_decisions_total", (("verdict", decision.verdict.value),))
     return JSONResponse(decision_json(decision))
@@ -321,7 +360,7 @@ def _reasons(decision: Decision) -> list[dict[str, str]]:
 
 async def _results(request: Request, api: WardedApi) -> Response:
     agent = authenticate(request)
-    body = await _json_object(request, api)
+    body, _ = await _json_object(request, api, api.gateway.result_limits().max_items)
     _check_fields(body, _RESULT_KEYS)
     _check_agent(body, agent)
     if "result" not in body:

@@ -4,7 +4,8 @@ Listening on a non-loopback address (``0.0.0.0``, a LAN address) is refused unle
 ``allow_public=True`` (the CLI's ``--public``) or the policy's ``serve.allow_public_bind`` is true: an
 exposed gateway should be a decision, not a default. With ``workers > 1`` each worker is its own process with
 its own Gateway; they share approvals, pauses, the audit chain and the sliding windows of limits and
-breakers through the policy's SQLite file.
+breakers through the policy's SQLite file. Each worker's listener enforces ``serve.http_limits`` (header and
+body read timeouts, connection caps; see :mod:`warded.config.http`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from warded.policy.compile import load_policy
 
 __all__ = ["main", "serve"]
 
-KEEP_ALIVE_S = 5
-MAX_CONNECTIONS = 2048
 GRACEFUL_SHUTDOWN_S = 10
 
 
@@ -38,8 +37,7 @@ def serve(
     ``host``, ``port`` and ``workers``, when given, override it. Raises :class:`ServeConfigError` for a public address
     without ``allow_public``, ``PolicyError`` for a bad policy, before any worker starts.
     """
-    import uvicorn  # noqa: PLC0415 (only the serving process needs it)
-
+    from warded.proxy._http_server import GuardedConfig, run  # noqa: PLC0415 (only the serving process needs it)
     from warded.proxy.api.app import check_serve_config  # noqa: PLC0415
 
     base = spec if spec is not None else load_policy(policy_path).spec.serve
@@ -58,8 +56,9 @@ def serve(
     check_serve_config(policy_path, spec)  # fail here, not in a worker that uvicorn would restart forever
     os.environ["WARDED_SERVE_POLICY"] = os.path.abspath(policy_path)
     os.environ["WARDED_SERVE_SPEC"] = spec.model_dump_json()
-    uvicorn.run(
+    config = GuardedConfig(
         "warded.proxy.api.app:app_from_environment",
+        limits=spec.http_limits,
         factory=True,
         lifespan="on",  # a failing startup stops the server instead of serving without a gateway
         host=spec.host,
@@ -67,11 +66,10 @@ def serve(
         workers=spec.workers,
         access_log=False,
         server_header=False,
-        limit_concurrency=MAX_CONNECTIONS,
-        timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         log_level="warning",
     )
+    run(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

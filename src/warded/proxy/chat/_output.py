@@ -124,11 +124,17 @@ class _Output:
             if isinstance(delta.get("type"), str):
                 buf.type = delta["type"]
             fn = delta.get("function")
+            if fn is not None and not isinstance(fn, dict):
+                raise upstream_error(502, "the upstream sent a malformed tool call", "upstream_malformed")
             if isinstance(fn, dict):
                 name, args = fn.get("name"), fn.get("arguments")
-                if isinstance(name, str):
+                if not isinstance(name, str | None) or not isinstance(args, str | None):
+                    # arguments sent as an object (not a JSON string) would otherwise be dropped, and the
+                    # call decided and forwarded with none
+                    raise upstream_error(502, "the upstream sent a malformed tool call", "upstream_malformed")
+                if name is not None:
                     buf.name += name
-                if isinstance(args, str):
+                if args is not None:
                     buf.arguments.append(args)
                     buf.size += len(args)
             if buf.size > MAX_ARGUMENT_CHARS or len(buf.name) > 256:

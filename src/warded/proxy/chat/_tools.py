@@ -10,6 +10,12 @@ DENY and REQUIRE_APPROVAL remove it and add a line the agent can read to the ass
 and an entry in the response's ``warded.tool_calls`` list. When the same call (same tool and
 arguments) is made again in the conversation after its request was approved, the approval is presented
 to the gateway with it.
+
+Arguments are parsed strictly (:func:`parse_arguments`): invalid JSON, a key given twice at any depth
+(``{"to": "ok@a.b", "to": "evil@x.y"}``, which JSON parsers resolve differently), ``NaN``/``Infinity``,
+numbers out of float range and lone surrogates deny the call (``chat.bad_tool_arguments``). A kept call
+carries the canonical re-serialisation of exactly the arguments that were decided, never the model's
+raw string, so the agent cannot read anything other than what the gateway judged.
 """
 
 from __future__ import annotations
@@ -20,10 +26,57 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warded.core.types import Action, Decision, Verdict, deny
+from warded.errors import WardedError
 from warded.gateway.gateway import Gateway
 from warded.proxy.chat._state import Conversation, digest
 
 MAX_ARGUMENT_CHARS = 1 << 20
+
+
+class BadToolArguments(WardedError):
+    """A tool call's arguments are not one unambiguous JSON object."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise BadToolArguments(f"the key {key[:64]!r} appears twice")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise BadToolArguments(f"{name} is not JSON")
+
+
+def parse_arguments(raw: str) -> tuple[dict[str, Any], str]:
+    """A tool call's arguments and their canonical JSON text (compact, UTF-8, keys in the given order).
+
+    Blank text is ``{}``. Raises :class:`BadToolArguments` for invalid JSON, a duplicate key at any
+    depth, ``NaN``/``Infinity`` (or a number that overflows to them), a lone surrogate, nesting past
+    the parser's limit, or anything but a JSON object.
+    """
+    if not raw.strip():
+        return {}, "{}"
+    if len(raw) > MAX_ARGUMENT_CHARS:
+        raise BadToolArguments(f"the arguments are over {MAX_ARGUMENT_CHARS} characters")
+    try:
+        value = json.loads(raw, object_pairs_hook=_unique, parse_constant=_no_constant)
+    except BadToolArguments:
+        raise
+    except RecursionError:
+        raise BadToolArguments("the arguments are nested too deeply") from None
+    except ValueError:
+        raise BadToolArguments("the arguments are not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadToolArguments("the arguments are not a JSON object")
+    try:
+        canonical = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        canonical.encode("utf-8")
+    except (ValueError, RecursionError):  # inf from an overflowing number, or a lone surrogate
+        raise BadToolArguments("the arguments hold a value JSON cannot carry") from None
+    return value, canonical
 
 
 @dataclass
@@ -51,8 +104,13 @@ def decide_calls(
     notes: list[dict[str, Any]] = []
     lines: list[str] = []
     for call in calls:
-        raw = restore("".join(call.arguments))
-        decision = _decide(gateway, conv, call, raw)
+        canonical = ""
+        try:
+            arguments, canonical = parse_arguments(restore("".join(call.arguments)))
+        except BadToolArguments as exc:
+            decision = deny("chat.bad_tool_arguments", f"the tool call's arguments were refused: {exc}")
+        else:
+            decision = _decide(gateway, conv, call, arguments)
         notes.append(
             {
                 "id": call.id,
@@ -64,7 +122,7 @@ def decide_calls(
             }
         )
         if decision.verdict is Verdict.ALLOW:
-            kept.append({"id": call.id, "type": call.type, "function": {"name": call.name, "arguments": raw}})
+            kept.append({"id": call.id, "type": call.type, "function": {"name": call.name, "arguments": canonical}})
             continue
         head = decision.reasons[0] if decision.reasons else None
         why = f"[{head.rule_id}] {head.message}" if head is not None else "no reason given"
@@ -79,17 +137,11 @@ def decide_calls(
     return Decided(kept, notes, "\n".join(lines))
 
 
-def _decide(gateway: Gateway, conv: Conversation, call: CallBuffer, raw: str) -> Decision:
+def _decide(gateway: Gateway, conv: Conversation, call: CallBuffer, arguments: dict[str, Any]) -> Decision:
     if not call.name:
         return deny("chat.bad_tool_call", "the model produced a tool call without a name")
     if call.type != "function":
         return deny("chat.bad_tool_call", f"unsupported tool call type {call.type[:40]!r}")
-    try:
-        arguments = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        return deny("chat.bad_tool_arguments", "the tool call's arguments are not valid JSON")
-    if not isinstance(arguments, dict):
-        return deny("chat.bad_tool_arguments", "the tool call's arguments are not a JSON object")
     action = Action(conv.agent, conv.session, call.name, arguments)
     key = digest([call.name, arguments])
     approval: str | None = None

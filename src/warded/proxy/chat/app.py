@@ -8,10 +8,12 @@ API key::
 
 Per request: the client's API key names its agent (unknown or missing keys get 401); the session is the
 ``X-Warded-Session`` header or, without it, derived from the conversation's first system and user
-messages. Every inbound message is checked and labelled (``_chat_inputs``) before anything is sent
-upstream; the upstream's reply (whole or streamed) is checked and its tool calls decided
-(``_chat_output``) before the client sees it. Upstream failures, timeouts and malformed replies end in
-OpenAI-style errors (``{"error": {"message", "type", "code", "param"}}``); nothing fails open:
+messages. Every field of the request is on an allow-list (``_chat_request``; an unknown field is
+refused, never forwarded unread), every text in it is scanned and PII-masked, and every message is
+checked and labelled (``_chat_inputs``) before anything is sent upstream; the upstream's reply (whole
+or streamed) is checked and its tool calls decided (``_chat_output``) before the client sees it.
+Upstream failures, timeouts and malformed replies end in OpenAI-style errors
+(``{"error": {"message", "type", "code", "param"}}``); nothing fails open:
 
 ==========================  ======  =========================================================
 condition                   status  ``error.code``
@@ -19,6 +21,9 @@ condition                   status  ``error.code``
 no or unknown API key       401     ``invalid_api_key``
 body too large              413     ``request_too_large``
 bad JSON / request shape    400     ``invalid_request`` / ``invalid_messages`` / ...
+field not on the allow-list 400     ``unsupported_parameter``
+image, audio or file part   400     ``unscannable_content`` (unless ``unsafe_forward_unscanned_media``)
+bad tool-call arguments     400     ``invalid_tool_arguments`` (invalid JSON or a duplicate key)
 model not configured        400     ``model_not_allowed``
 input refused by the guard  400     ``input_blocked`` (``error.warded.rule_ids``)
 tool output needs approval  403     ``approval_required`` (``error.warded.approval_id``)
@@ -40,6 +45,7 @@ import contextlib
 import fnmatch
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -58,8 +64,9 @@ from warded.config.chat import ChatProxySpec
 from warded.errors import WardedError
 from warded.gateway.gateway import Gateway
 from warded.proxy.chat._errors import ChatError, bad_request, upstream_error
-from warded.proxy.chat._inputs import InputContext, prepare_messages
+from warded.proxy.chat._inputs import InputContext
 from warded.proxy.chat._output import DONE, OutputContext, StreamRelay, process_completion, sse
+from warded.proxy.chat._request import prepare_request
 from warded.proxy.chat._state import Conversation, Conversations
 from warded.scan.pipeline import ScanPipeline, ScanResult
 from warded.scan.registry import load_scanner
@@ -67,8 +74,8 @@ from warded.scan.types import Category, Source
 
 __all__ = ["ChatProxy", "ChatProxySpec", "build_chat_app", "chat_routes", "create_chat_app"]
 
+_log = logging.getLogger("warded.proxy.chat.app")
 _SESSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
-_REFUSED_PARAMS = ("functions", "function_call")
 MAX_ERROR_CHARS = 500
 SCAN_CACHE_ENTRIES = 4096
 SCAN_CACHE_MAX_CHARS = 16384
@@ -101,6 +108,11 @@ class ChatProxy:
         if spec.mask_pii:
             self.pii = ScanPipeline([load_scanner("pii", scan.options.get("pii"))], max_chars=scan.max_chars)
         self.conversations = Conversations(spec.max_conversations, mask_pii=spec.mask_pii)
+        if spec.unsafe_forward_unscanned_media:
+            _log.warning(
+                "warded chat: unsafe_forward_unscanned_media is on: image, audio and file parts reach the "
+                "model unscanned (each such message is recorded as chat_input_unscanned)"
+            )
         self._client: httpx.AsyncClient | None = None
         self._scan_cache: OrderedDict[bytes, ScanResult] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -127,13 +139,12 @@ class ChatProxy:
         return result
 
     def _warm_up(self) -> None:
-        """Scan once now: a scanner's first call (lazy loading, caches) can overrun its time budget, and an
-        overrun is a finding that refuses the text; the first client should not pay for it."""
-        sample = "Warm-up text: see https://example.org/a?b=c, mail a@example.org, call +1 415 555 0134."
+        """Load every pipeline now (``ScanPipeline.warm_up``): a first call that loads a model or builds a
+        cache would spend the first client's time budget; the gateway's is warm already, the proxy's own
+        output and PII pipelines are warmed here."""
         for pipeline in (self.scanner, self.output_scanner, self.pii):
-            if pipeline is not None:
-                for source in (Source.USER, Source.TOOL_OUTPUT, Source.MODEL_OUTPUT):
-                    pipeline.scan(sample, source)
+            if pipeline is not None and not pipeline.warmed:
+                pipeline.warm_up()
 
     @staticmethod
     def _output_pipeline(base: ScanPipeline, spec: ChatProxySpec) -> ScanPipeline:
@@ -195,7 +206,7 @@ class ChatProxy:
             chunks.append(chunk)
         try:
             body = json.loads(b"".join(chunks))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise bad_request("the request body is not valid JSON", "invalid_json") from None
         if not isinstance(body, dict):
             raise bad_request("the request body must be a JSON object", "invalid_request")
@@ -224,25 +235,23 @@ class ChatProxy:
             body, size = await self._body(request)
             if not self._model_allowed(body.get("model")):
                 raise bad_request(f"model {str(body.get('model'))[:100]!r} is not available here", "model_not_allowed")
-            for param in _REFUSED_PARAMS:
-                if body.get(param) is not None:
-                    raise bad_request(f"'{param}' is not supported; use 'tools'", "unsupported_parameter")
-            stream = body.get("stream", False)
-            if not isinstance(stream, bool):
+            stream = body.get("stream")
+            if not isinstance(stream, bool | None):
                 raise bad_request("'stream' must be a boolean", "invalid_request")
             conv = self.conversations.get(agent, self._session(request, agent, body))
-            ctx = InputContext(self.gateway, self._scan_input, self.pii, conv)
-            messages = body.get("messages")
+            ctx = InputContext(self.gateway, self._scan_input, self.pii, conv, self.spec.unsafe_forward_unscanned_media)
             if size > INLINE_SCAN_BYTES:  # large inputs are checked off the event loop
-                body["messages"] = await anyio.to_thread.run_sync(prepare_messages, ctx, messages)
+                body = await anyio.to_thread.run_sync(prepare_request, ctx, body)
             else:
-                body["messages"] = prepare_messages(ctx, messages)
+                body = prepare_request(ctx, body)
             out = self._output_context(conv)
             if stream:
                 return await self._stream(body, out)
             return await self._complete(body, out)
         except ChatError as exc:
             return exc.response()
+        except RecursionError:  # a body nested deeper than the JSON encoder can follow: nothing was forwarded
+            return bad_request("the request is nested too deeply", "invalid_request").response()
         except WardedError as exc:  # the audit log or a store failed: nothing was forwarded
             return ChatError(
                 503, f"warded could not check this request: {exc}", "warded_unavailable", kind="server_error"

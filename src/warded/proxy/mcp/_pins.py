@@ -1,9 +1,15 @@
 """Tool pinning: the definition an MCP server showed us is remembered, and a changed one is not trusted.
 
-A tool definition is hashed (SHA-256 of the canonical JSON of its name, title, description, input schema
-and output schema: everything the model reads). The first definition seen is pinned (or, with
+A tool definition is hashed: SHA-256 of the canonical JSON of the *whole* definition exactly as the proxy
+forwards it to the client (name, title, description, input and output schemas, ``annotations`` such as
+``readOnlyHint``, ``_meta``, ``icons``, ``execution``, and any extra field the server sends, which the SDK
+keeps and passes on). Nothing the client can see is left out of the pin, so flipping ``readOnlyHint`` or
+adding a note under ``_meta`` is a change like any other. The first definition seen is pinned (or, with
 ``pin: approval``, waits for an operator); a later listing whose hash differs is a "rug pull": the new
 definition is kept as a *candidate* and the tool stays blocked until an operator approves the candidate.
+
+Pins recorded before the digest covered the whole definition (name, title, description and schemas only)
+no longer match: each such tool is blocked as changed once, until an operator approves it again.
 
 Pins live in table ``mcp_tool_pins`` of the audit database (WAL mode, shared by every warded process).
 """
@@ -88,20 +94,28 @@ class PinRecord:
 
 
 def tool_definition(tool: Any) -> dict[str, Any]:
-    """The parts of an MCP ``Tool`` that are pinned, as plain JSON."""
+    """An MCP ``Tool`` as plain JSON, every field included: what is pinned is all the client is shown.
+
+    The SDK serialises a ``Tool`` for the client the same way (by alias, ``None`` fields left out, extra
+    fields kept), so this is byte for byte the definition the client receives.
+    """
     data = tool.model_dump(mode="json", by_alias=True, exclude_none=True) if hasattr(tool, "model_dump") else tool
     if not isinstance(data, dict):
-        raise TypeError("a tool definition must be an object")
-    return {k: data.get(k) for k in ("name", "title", "description", "inputSchema", "outputSchema")}
+        raise StoreError("a tool definition must be an object")
+    return data
 
 
 def tool_digest(definition: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a tool definition (falls back to sorted ``json.dumps`` for floats
-    canonical JSON refuses, such as NaN, which a schema should never hold anyway)."""
+    canonical JSON refuses, such as NaN, which a schema should never hold anyway). Raises
+    :class:`StoreError` if the definition cannot be encoded at all."""
     try:
         raw = canonical_json(definition)
     except AuditError:
-        raw = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=repr).encode("utf-8")
+        try:
+            raw = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=repr).encode("utf-8")
+        except (ValueError, TypeError, RecursionError, UnicodeEncodeError) as exc:
+            raise StoreError(f"a tool definition cannot be hashed: {type(exc).__name__}") from exc
     return hashlib.sha256(raw).hexdigest()
 
 

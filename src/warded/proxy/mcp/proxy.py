@@ -4,9 +4,11 @@
 :func:`run_http_proxy`. The agent's client sees one MCP server, ``warded``, whose tools are the upstream's
 that survive vetting:
 
-* ``tools/list``: each definition is pinned (``_mcp_pins``); a changed one (rug pull) is hidden and an
-  alert recorded; descriptions and schemas are scanned by the content guard and poisoned tools hidden;
-  tools the agent's policy does not grant are hidden.
+* ``tools/list``: each whole definition (description, schemas, ``annotations``, ``_meta``, icons, extra
+  fields: all the client is shown) is pinned (``_mcp_pins``); a changed one (rug pull) is hidden and an
+  alert recorded; every text in it, keys included, is scanned by the content guard plus the tool-metadata
+  rules (``tool_metadata`` scanner: credential paths, secrecy, cross-tool orders, exfiltration addresses,
+  fake authority), and poisoned tools are hidden; tools the agent's policy does not grant are hidden.
 * ``tools/call``: the full decision (``Gateway.check``) comes first, and nothing is forwarded before it.
   On ALLOW the call goes upstream (with its single-use capability token in ``_meta``), and the result is
   scanned and labelled ``tool:<name>`` before the client sees it. REQUIRE_APPROVAL and DENY come back
@@ -42,7 +44,9 @@ from mcp.shared.exceptions import McpError
 
 from warded import __version__
 from warded.config.mcp import McpSpec
+from warded.core.inputs import bad_text
 from warded.core.types import Action, Decision, Reason, Verdict
+from warded.core.walk import RESULT_DEPTH, walk
 from warded.errors import ApprovalRequired, ResultBlocked, StoreError, WardedError
 from warded.gateway.gateway import Gateway
 from warded.proxy.mcp._pins import PinCheck, PinRecord, PinStatus, PinStore, tool_definition, tool_digest
@@ -55,6 +59,9 @@ from warded.proxy.mcp._upstream import (
     stdio_connector,
 )
 from warded.proxy.mcp._wire import BadInput, GuardedHttpApp, stdio_transport
+from warded.scan.pipeline import ScanPipeline
+from warded.scan.scanners.hidden import HiddenTextScanner
+from warded.scan.scanners.tool_metadata import ToolMetadataScanner
 from warded.scan.types import Category, Response, Source
 
 __all__ = [
@@ -81,6 +88,7 @@ _JAILBREAK_MIN_SCORE = 0.8
 _MAX_TOOLS = 2000
 _MAX_PAGES = 50
 _INLINE_SCAN_CHARS = 64 * 1024  # larger results are scanned on a worker thread, off the event loop
+_SCAN_COST_CHARS = 256  # what one more distinct text weighs against _INLINE_SCAN_CHARS
 _REFRESH_EVERY = 1.0  # at most one upstream re-listing per second for calls to unknown tools
 
 
@@ -132,6 +140,7 @@ class McpProxy:
         self._refresh_lock = anyio.Lock()
         self._garbage_seen = 0
         self._garbage_logged = 0.0
+        self._definitions = _definition_scanner(gateway.scanner)
 
     # -- audit ------------------------------------------------------------------------------------
 
@@ -203,15 +212,19 @@ class McpProxy:
         now = self._clock()
         for tool in tools:
             name = tool.name
-            definition = tool_definition(tool)
-            digest = tool_digest(definition)
             allowed = name in granted and name in self.gw.policy.tools
+            try:
+                definition = tool_definition(tool)
+                digest = tool_digest(definition)
+            except StoreError as exc:
+                out[name] = VettedTool(tool, "", allowed, Reason("mcp.tool_unreadable", str(exc)))
+                continue
             if names.count(name) > 1:
                 out[name] = VettedTool(
                     tool, digest, allowed, Reason("mcp.tool_duplicate", f"tool {name!r} is listed twice")
                 )
                 continue
-            poison = self._poisoned(tool) if self.spec.scan_descriptions else None
+            poison = self._poisoned(name, definition) if self.spec.scan_descriptions else None
             try:
                 pin = self.pins.observe(self.server_key, name, digest, definition, now, pin=self._pin_new(poison))
             except StoreError as exc:
@@ -255,19 +268,20 @@ class McpProxy:
             return Reason("mcp.tool_unapproved", f"tool {name!r} has not been approved by an operator yet")
         return None
 
-    def _poisoned(self, tool: types.Tool) -> Reason | None:
-        scanner = self.gw.scanner
-        if scanner is None:
-            return None
-        text = "\n".join(_strings(tool_definition(tool)))
-        result = scanner.scan(text, Source.TOOL_OUTPUT, tool=tool.name)
+    def _poisoned(self, name: str, definition: Mapping[str, Any]) -> Reason | None:
+        """Every text of the whole definition (the one pinned), keys included, through the content guard and
+        the tool-metadata rules. Runs even with the content guard off: a definition is not a user's text."""
+        walked = walk(definition, self.gw.result_limits())
+        if walked.overflow is not None:  # what was not read cannot be vouched for
+            message = f"the definition of tool {name!r} is too large to vet: {walked.overflow.message}"
+            return Reason("mcp.tool_poisoned", message)
+        text = "\n".join(t.text for t in walked.texts)
+        result = self._definitions.scan(text, Source.TOOL_OUTPUT, tool=name)
         hits = [a for a in result.applied if _poisons(a.finding.category, a.finding.score, a.response)]
         if not hits:
             return None
         ids = ", ".join(sorted({a.finding.rule_id for a in hits}))
-        return Reason(
-            "mcp.tool_poisoned", f"the description of tool {tool.name!r} was flagged by the content guard ({ids})"
-        )
+        return Reason("mcp.tool_poisoned", f"the definition of tool {name!r} was flagged by the content guard ({ids})")
 
     # -- tools/call -------------------------------------------------------------------------------
 
@@ -276,6 +290,10 @@ class McpProxy:
     ) -> types.CallToolResult:
         """Decide, forward on ALLOW, scan the result. Never raises: failures are tool errors, audited."""
         arguments = dict(arguments or {})
+        problem = bad_text(name) or bad_text(session_id)  # a lone surrogate, a NUL: refused before anything
+        if problem is not None:
+            reason = Reason(problem, "the tool name or session id is not valid text")
+            return self._refuse(_escaped(name), _escaped(session_id), reason)
         vetted = await self._vetted(name, session_id)
         if isinstance(vetted, types.CallToolResult):
             return vetted
@@ -421,7 +439,7 @@ class McpProxy:
         text = init.instructions if init is not None else None
         if not text or self.gw.scanner is None:
             return None
-        if self.gw.scanner.scan(text, Source.TOOL_OUTPUT).applied:
+        if self._definitions.scan(text, Source.TOOL_OUTPUT).applied:
             self.audit("alert", {"rule_id": "mcp.instructions_flagged", "message": "upstream instructions withheld"})
             return None
         return text
@@ -430,22 +448,29 @@ class McpProxy:
 # -- helpers -------------------------------------------------------------------------------------------
 
 
+def _definition_scanner(general: ScanPipeline | None) -> ScanPipeline:
+    """The chain tool definitions and server instructions go through: the policy's scanners plus the
+    tool-metadata rules (added once, even if the policy names them too), or, with the content guard off,
+    hidden-text detection and the tool-metadata rules alone."""
+    if general is None:
+        return ScanPipeline([HiddenTextScanner(), ToolMetadataScanner()]).warm_up()
+    scanners = list(general.scanners)  # already warmed by the gateway
+    if not any(s.id == ToolMetadataScanner.id for s in scanners):
+        added = ToolMetadataScanner()
+        added.warm_up()
+        scanners.append(added)
+    return ScanPipeline(scanners, responses=general.responses, max_chars=general.max_chars)
+
+
 def _poisons(category: Category, score: float, response: Response) -> bool:
     if category in _POISON or response is Response.DENY:
         return True
     return category is Category.JAILBREAK and score >= _JAILBREAK_MIN_SCORE
 
 
-def _strings(value: object, depth: int = 0) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if depth > 32:
-        return []
-    if isinstance(value, Mapping):
-        return [s for k, v in value.items() for s in [str(k), *_strings(v, depth + 1)]]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in _strings(v, depth + 1)]
-    return []
+def _escaped(text: str) -> str:
+    """``text`` with what UTF-8 cannot carry (lone surrogates) written as escapes, for the audit log."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _call_key(action: Action) -> tuple[str, str, str]:
@@ -517,7 +542,8 @@ def _scan_view(result: types.CallToolResult) -> tuple[dict[str, Any], int, list[
     seen: dict[str, Path] = {}
     duplicates: list[tuple[Path, Path]] = []
     view = _dedupe(raw, (), seen, duplicates, 0)
-    return view, sum(len(s) for s in seen), duplicates
+    # Each distinct text is one scan: many short ones cost as much as one long one.
+    return view, sum(len(s) + _SCAN_COST_CHARS for s in seen), duplicates
 
 
 def _dedupe(value: Any, path: Path, seen: dict[str, Path], duplicates: list[tuple[Path, Path]], depth: int) -> Any:
@@ -528,8 +554,8 @@ def _dedupe(value: Any, path: Path, seen: dict[str, Path], duplicates: list[tupl
             return None
         seen[value] = path
         return value
-    if depth > 64:
-        return value
+    if depth > RESULT_DEPTH:
+        return value  # not deduplicated; the gateway's walk refuses what is deeper than it reads
     if isinstance(value, dict):
         return {k: _dedupe(v, (*path, k), seen, duplicates, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
@@ -690,6 +716,8 @@ async def _serve_http(setup: _Setup, host: str, port: int) -> None:
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager  # noqa: PLC0415
     from mcp.server.transport_security import TransportSecuritySettings  # noqa: PLC0415
 
+    from warded.proxy._http_server import GuardedConfig  # noqa: PLC0415
+
     spec, server_key = setup.spec, setup.server_key
     async with _proxy(setup, None) as proxy:
 
@@ -725,7 +753,7 @@ async def _serve_http(setup: _Setup, host: str, port: int) -> None:
             await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
 
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=5, lifespan="on")
+        config = GuardedConfig(app, limits=spec.http_limits, host=host, port=port, log_level="warning", lifespan="on")
         proxy.audit("mcp_proxy_started", {"transport": "http", "listen": f"{host}:{port}"})
         print(f"warded mcp: serving http://{host}:{port}/mcp in front of {server_key}", file=sys.stderr)
         async with manager.run():

@@ -133,13 +133,15 @@ def word_char(ch: str) -> bool:
 
 
 def bounded(text: str, start: int, end: int, more: str = "") -> bool:
-    """True if ``text[start:end]`` is not glued to a word character (or one of ``more``) on either side."""
+    """True if ``text[start:end]`` is not glued to a word character on either side, nor to one of ``more``
+    that joins it to a further word character: ``123-45-6789.5`` and ``v1.123-45-6789`` are glued, while
+    punctuation that ends a sentence or a clause (``... is 123-45-6789.``, ``(123-45-6789).``) is not."""
     if start > 0:
         before = text[start - 1]
-        if word_char(before) or before in more:
+        if word_char(before) or (before in more and start > 1 and word_char(text[start - 2])):
             return False
     if end < len(text):
         after = text[end]
-        if word_char(after) or after in more:
+        if word_char(after) or (after in more and end + 1 < len(text) and word_char(text[end + 1])):
             return False
     return True

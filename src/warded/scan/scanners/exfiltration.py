@@ -53,8 +53,9 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import re2
 
+from warded.scan.normalise import normalise
 from warded.scan.text import bytes_to_text, fold
-from warded.scan.types import Category, Finding, Response, ScanInput
+from warded.scan.types import Category, Finding, Response, ScanInput, Source
 
 #: Every rule this scanner can report.
 RULES: Final = (
@@ -495,6 +496,16 @@ class ExfiltrationScanner:
         )
 
     # -- the scanner ----------------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Run every URL form once (Markdown, HTML, CSS, bare, ``data:``) so RE2 and the URL parser have
+        built their state before the first caller's text."""
+        sample = (
+            "![a](https://x.example/p.png?d=c2VjcmV0IGRhdGE=) [b]: https://y.example/q <img src='//z.example/i'> "
+            "style='background:url(https://w.example/u)' data:text/html;base64,PHNjcmlwdD4= https://v.example/?k=v "
+            '{"u": "![c](https://t.example/c)"}'
+        )
+        self.scan(ScanInput(sample, Source.MODEL_OUTPUT, normalise(sample)))
 
     def scan(self, item: ScanInput) -> list[Finding]:
         sources = [(item.text, "raw", True)]

@@ -210,6 +210,17 @@ class InjectionClassifierScanner:
         return self._model
 
     @property
+    def loaded(self) -> bool:
+        """Whether this scanner holds its model (after :meth:`warm_up` or a first scoring)."""
+        return self._model is not None
+
+    def warm_up(self) -> None:
+        """Load the model and score once, now. Explicit, because ``scan`` skips short texts (``MIN_WORDS``):
+        a warm-up that went through ``scan`` with a short sample would leave the ~0.3 s load to the first
+        real text, inside its time budget."""
+        self.model.score("warm up: please summarise this quarterly report for the finance team")
+
+    @property
     def threshold(self) -> float:
         if self._threshold is not None:
             return self._threshold

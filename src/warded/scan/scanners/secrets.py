@@ -20,6 +20,14 @@ Three kinds of evidence, strongest first:
    Passwords are judged by composition instead (letters plus digits or symbols, not an identifier).
    Placeholders (``<your-key>``, ``${API_KEY}``, ``xxxx``, ``changeme``), references
    (``os.environ[...]``, ``settings.API_KEY``) and monotone runs (``abcdef123456``) never count.
+   Names are read as words, whatever their spelling (``apiKeyId``, ``API_KEY_ID``, ``api-key-id``), and
+   names of identifiers (``..._id``, ``...Id``, ``tenantID``) hold no secret: a UUID under them is an id.
+
+Placeholders are not credentials in any form: a token-format match whose variable part is filler
+(``ghp_xxxx...``, ``AKIAXXXXXXXXXXXXXXXX``, ``sk_live_0000...``), a few characters repeated, a run such
+as ``1234567890`` or ``abcdef...``, or a placeholder word (``YOUR...HERE``, ``example``) is not reported
+(:func:`placeholder_token`). Each test is one a random token fails with negligible probability (a filler
+run of 6, fewer distinct characters than a fifth of a 12+ character part, ...), so real tokens stay found.
 
 Rule ids are ``secret.<kind>``; see :data:`RULES`. A finding's ``detail`` holds the kind and a keyed
 fingerprint (HMAC-SHA256 under ``fingerprint_key``, random per scanner unless configured), never the value
@@ -316,6 +324,62 @@ def is_sequential(value: str) -> bool:
     return steps >= 0.7 * (len(value) - 1)
 
 
+#: Words a stand-in contains (judged case-insensitively). Six letters or more: a shorter word turns up in
+#: random base-62 text too often (``dummy`` in about 1 of 10^6 random 36-character tokens).
+_TOKEN_PLACEHOLDER_WORDS = (
+    "example", "sample", "dummykey", "dummytoken", "dummysecret", "placeholder", "changeme", "replaceme",
+    "redacted", "notreal", "fakekey", "faketoken", "yourkey", "yourtoken", "yoursecret", "yourapi",
+    "yourgithub", "yourslack", "goeshere", "tokenhere", "keyhere", "secrethere", "insertyour", "insertkey",
+    "inserttoken",
+)  # fmt: skip
+_FILLER = frozenset("xX*#.")  # not "0": hex tokens hold runs of 0 more often
+_DIGIT_CYCLES = "01234567890123456789" * 2
+_DIGIT_CYCLES_DOWN = _DIGIT_CYCLES[::-1]
+
+
+def _longest_run(value: str) -> tuple[int, str]:
+    best, best_ch, run = 0, "", 0
+    for i, ch in enumerate(value):
+        run = run + 1 if i and value[i - 1] == ch else 1
+        if run > best:
+            best, best_ch = run, ch
+    return best, best_ch
+
+
+def placeholder_token(token: str) -> bool:
+    """A token-shaped stand-in, not a credential: documentation and templates write ``ghp_xxxx...``,
+    ``sk_live_XXXX...``, ``AKIAXXXXXXXXXXXXXXXX``, ``xoxp-0000000000-...``, ``..._YourTokenHere...``.
+
+    Judged on the parts between ``-``, ``_`` and ``.`` (so fixed prefixes such as ``sk_live_`` play no role):
+    a run of filler (6 of ``x``, ``*``, ``#``, ``.``) or of 8 of any one character (``0000...``); a part of 6+
+    characters drawn from at most two; a part of 12+ characters with fewer distinct characters than a fifth
+    of its length (``abc123abc123...``) or mostly consecutive (``abcdef...``, ``ABCDEF0123...``); a
+    digits-only part that counts up or down (``1234567890``); or a placeholder word. A random token fails
+    any of these with negligible probability (6 ``x`` in a row among 36 random base-62 characters: about 1 in
+    10^9; 8 of one character among 34 hex digits: about 1 in 10^8), so the real ones stay found.
+    """
+    low = token.lower()
+    if any(word in low for word in _TOKEN_PLACEHOLDER_WORDS) or ("your" in low and "here" in low):
+        return True
+    run, ch = _longest_run(token)
+    if run >= 8 or (run >= 6 and ch in _FILLER):
+        return True
+    for part in token.replace("-", "_").replace(".", "_").split("_"):
+        n = len(part)
+        if n < 6:
+            continue
+        distinct = len(set(part))
+        if distinct <= 2:
+            return True
+        if part.isdigit():
+            if n >= 8 and (part in _DIGIT_CYCLES or part in _DIGIT_CYCLES_DOWN):
+                return True
+            continue
+        if n >= 12 and (distinct < n / 5 or is_sequential(part.lower())):
+            return True
+    return False
+
+
 def looks_placeholder(value: str) -> bool:
     low = value.lower()
     if any(word in low for word in _PLACEHOLDER_WORDS):
@@ -428,6 +492,15 @@ class SecretsScanner:
     def __repr__(self) -> str:
         return f"SecretsScanner(rules={len(self.rules)}, fingerprint_key='**********')"
 
+    def warm_up(self) -> None:
+        """Patterns are compiled at import; run the prefilter and every kind of handler once so RE2's
+        automata and the entropy tables are built before the first caller's text."""
+        self.find(
+            "api_key = 'Zk3fQ9pLm2Xv8RtY7wNb4HcJ' password=hunter2x9 postgres://app:S3cretPass@db.internal/app "
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl AKIAQ7RZ4WXN2JD5KLMP "
+            "ghp_Zk3fQ9pLm2Xv8RtY7wNb4HcJa6TgE1sUoPi0 Server=db;Password=Xy7pQ2zL; Authorization: Basic dXNlcjpwYXNz"
+        )
+
     def scan(self, item: ScanInput) -> list[Finding]:
         suggested = Response.DENY if item.source in self.deny_sources else Response.REDACT
         return self.find(item.text, suggested=suggested)
@@ -471,14 +544,15 @@ class SecretsScanner:
     def _token(self, p: Prepared, m: Any, name: str) -> _Hit | None:
         group = 1 if m.re.groups >= 1 and m.span(1) != (-1, -1) else 0
         start, end = p.span(m, group)
-        if start >= end:
+        if start >= end or placeholder_token(p.text[start:end]):
             return None
         return _Hit.of(name, start, end)
 
     def _aws_key_id(self, p: Prepared, m: Any, name: str) -> _Hit | None:
         start, end = p.span(m, 1)
-        if p.text[start:end].endswith("EXAMPLE"):
-            return None  # AWS's documented example key id
+        value = p.text[start:end]
+        if value.endswith("EXAMPLE") or placeholder_token(value[4:]):
+            return None  # AWS's documented example key id, or a stand-in such as AKIAXXXXXXXXXXXXXXXX
         return _Hit.of(name, start, end)
 
     def _aws_secret_near(self, p: Prepared, m: Any) -> list[_Hit]:
@@ -542,7 +616,7 @@ class SecretsScanner:
         return _Hit.of(name, start, end)
 
     def _assignment(self, p: Prepared, m: Any, name: str) -> _Hit | None:
-        key = m.group(1).decode("utf-8", "replace").lower()
+        key = key_words(m.group(1).decode("utf-8", "replace"))
         start, end = p.span(m, 2)
         value = p.text[start:end]
         # trailing sentence punctuation is not part of a value written in prose or YAML
@@ -603,6 +677,24 @@ def password_value_ok(value: str) -> bool:
     if len(value) < 4 or looks_placeholder(value):
         return False
     return value.lower() not in _PLACEHOLDER_PASSWORDS
+
+
+def key_words(name: str) -> str:
+    """A key name as lower-case words joined by ``_``, however it was spelt: ``apiKeyId``, ``ApiKeyID``,
+    ``API_KEY_ID`` and ``api-key-id`` all read ``api_key_id``; ``HTTPToken`` reads ``http_token``. Dots
+    are kept (``settings.apiKey`` reads ``settings.api_key``)."""
+    out: list[str] = []
+    for i, ch in enumerate(name):
+        if ch == "-":
+            out.append("_")
+            continue
+        if ch.isupper() and i > 0:
+            prev = name[i - 1]
+            nxt = name[i + 1] if i + 1 < len(name) else ""
+            if prev.islower() or prev.isdigit() or (prev.isupper() and nxt.islower()):
+                out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
 
 
 def _not_a_secret_name(key: str) -> bool:
