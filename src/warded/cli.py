@@ -10,16 +10,23 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from warded import ops
 from warded.audit.chain import AuditEntry
-from warded.bench.agentdojo import add_arguments as add_agentdojo_arguments
+from warded.bench.agentdojo.options import add_arguments as add_agentdojo_arguments
 from warded.errors import AuditError, PolicyError, VerificationError, WardedError
 from warded.scan.types import Source
 
 EXIT_OK = 0
 EXIT_BAD = 1
 EXIT_USAGE = 2
+
+
+def _ops() -> ModuleType:
+    """The operator library, imported on first use so that ``warded --help`` stays fast."""
+    from warded import ops
+
+    return ops
 
 
 def _entry_json(entry: AuditEntry) -> dict[str, object]:
@@ -35,7 +42,7 @@ def _entry_json(entry: AuditEntry) -> dict[str, object]:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     try:
-        policy = ops.check_policy(args.policy)
+        policy = _ops().check_policy(args.policy)
     except PolicyError as exc:
         print(exc.diagnostics(), file=sys.stderr)
         return EXIT_BAD
@@ -49,9 +56,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    db, keys = ops.resolve_log(args.policy, args.db, args.pubkey)
+    db, keys = _ops().resolve_log(args.policy, args.db, args.pubkey)
     try:
-        report = ops.verify_log(
+        report = _ops().verify_log(
             db,
             keys,
             policy_path=args.policy,
@@ -69,17 +76,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_BAD
     print(report.summary())
     if args.sub == "anchor" or args.export_anchor:
-        line = ops.anchor_line(report)
+        line = _ops().anchor_line(report)
         if args.export_anchor:
-            ops.write_anchor(args.export_anchor, line)
+            _ops().write_anchor(args.export_anchor, line)
         if args.sub == "anchor":
             print(line)
     return EXIT_OK
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
-    db, _ = ops.resolve_log(args.policy, args.db, ["-"])
-    for entry in ops.tail_log(db, args.n):
+    db, _ = _ops().resolve_log(args.policy, args.db, ["-"])
+    for entry in _ops().tail_log(db, args.n):
         if args.json:
             print(json.dumps(_entry_json(entry), sort_keys=True))
         else:
@@ -102,9 +109,9 @@ def _one_line(entry: AuditEntry) -> str:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    db, _ = ops.resolve_log(args.policy, args.db, ["-"])
+    db, _ = _ops().resolve_log(args.policy, args.db, ["-"])
     seq = int(args.id.lstrip("d")) if args.id.lstrip("d").isdigit() else -1
-    entry = ops.show_entry(db, seq) if seq > 0 else None
+    entry = _ops().show_entry(db, seq) if seq > 0 else None
     if entry is None:
         print(f"no audit entry {args.id!r}", file=sys.stderr)
         return EXIT_BAD
@@ -114,7 +121,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_pause(args: argparse.Namespace) -> int:
     session = None if args.all_sessions else args.session
-    newly = ops.pause_session(args.policy, args.agent, session, args.reason)
+    newly = _ops().pause_session(args.policy, args.agent, session, args.reason)
     what = f"{args.agent}/{'(all sessions)' if session is None else session}"
     print(f"paused {what}" if newly else f"{what} was already paused")
     return EXIT_OK
@@ -122,14 +129,14 @@ def _cmd_pause(args: argparse.Namespace) -> int:
 
 def _cmd_resume(args: argparse.Namespace) -> int:
     session = None if args.all_sessions else args.session
-    resumed = ops.resume_session(args.policy, args.agent, session)
+    resumed = _ops().resume_session(args.policy, args.agent, session)
     what = f"{args.agent}/{'(all sessions)' if session is None else session}"
     print(f"resumed {what}" if resumed else f"{what} was not paused")
     return EXIT_OK
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    pauses = ops.list_pauses(args.policy)
+    pauses = _ops().list_pauses(args.policy)
     if not pauses:
         print("no paused sessions")
     for p in pauses:
@@ -154,21 +161,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    pipeline = ops.scan_pipeline(args.policy)
+    pipeline = _ops().scan_pipeline(args.policy)
     if args.jsonl is not None:
         if args.text is not None:
             print("warded scan: give TEXT or --jsonl, not both", file=sys.stderr)
             return EXIT_USAGE
         if args.jsonl == "-":
-            worst = ops.scan_jsonl(pipeline, sys.stdin, sys.stdout)
+            worst = _ops().scan_jsonl(pipeline, sys.stdin, sys.stdout)
         else:
             try:
                 with open(args.jsonl, encoding="utf-8", errors="strict") as fh:
-                    worst = ops.scan_jsonl(pipeline, fh, sys.stdout)
+                    worst = _ops().scan_jsonl(pipeline, fh, sys.stdout)
             except (OSError, UnicodeDecodeError) as exc:
                 print(f"warded scan: cannot read {args.jsonl}: {exc}", file=sys.stderr)
                 return EXIT_USAGE
-        return ops.SCAN_EXIT[worst]
+        return _ops().SCAN_EXIT[worst]
     if args.text is None:
         print("warded scan: give TEXT, - for standard input, or --jsonl FILE", file=sys.stderr)
         return EXIT_USAGE
@@ -181,11 +188,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         text = args.text
     result = pipeline.scan(text, Source(args.source))
     print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    return ops.SCAN_EXIT[result.verdict]
+    return _ops().SCAN_EXIT[result.verdict]
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:
-    signed = ops.decide_request(
+    signed = _ops().decide_request(
         args.policy, args.id, args.key, approve=args.command == "approve", name=args.name, out_path=args.out
     )
     print(f"{signed.verdict.value}d request {args.id} as {signed.approver} (key {signed.key_id})")
@@ -194,9 +201,9 @@ def _cmd_approve(args: argparse.Namespace) -> int:
 
 def _cmd_approvals(args: argparse.Namespace) -> int:
     if args.sub == "show":
-        print(ops.describe_request(args.policy, args.id))
+        print(_ops().describe_request(args.policy, args.id))
         return EXIT_OK
-    pending = ops.pending_requests(args.policy)
+    pending = _ops().pending_requests(args.policy)
     if not pending:
         print("no pending approval requests")
     for request in pending:
@@ -206,7 +213,7 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_agentdojo(args: argparse.Namespace) -> int:
-    from warded.bench.agentdojo import run_from_args
+    from warded.bench.agentdojo.report import run_from_args
 
     return run_from_args(args)
 
@@ -227,8 +234,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    import yaml
-
+    from warded.config._yaml import load_model
     from warded.config.chat import ChatProxySpec
     from warded.config.serve import is_loopback
     from warded.proxy._http_server import GuardedConfig, run
@@ -237,8 +243,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.public:
         print(f"warded chat: refusing to listen on {args.host}; pass --public to allow it", file=sys.stderr)
         return EXIT_USAGE
-    with open(args.config, encoding="utf-8") as fh:
-        spec = ChatProxySpec.model_validate(yaml.safe_load(fh))
+    spec = load_model(args.config, ChatProxySpec, what="chat proxy config")
     app = create_chat_app(args.policy, spec)
     run(GuardedConfig(app, limits=spec.http_limits, host=args.host, port=args.port, log_level="warning"))
     return EXIT_OK

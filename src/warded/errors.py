@@ -15,6 +15,11 @@ class WardedError(Exception):
         return str(self)
 
 
+class InvalidArgument(WardedError, ValueError):
+    """A library function was given an argument it refuses (a bound that is not positive, an unknown
+    mode). Also a ``ValueError``, as Python callers expect of a bad value."""
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyProblem:
     """One problem found in a policy file, with its location."""
@@ -37,6 +42,21 @@ class PolicyError(WardedError):
 
     def diagnostics(self) -> str:
         lines = [f"policy refused ({len(self.problems)} problem(s)); the gateway will not start:"]
+        lines.extend(f"  {p}" for p in self.problems)
+        return "\n".join(lines)
+
+
+class ConfigError(WardedError):
+    """A configuration file (the chat proxy's ``--config``, the MCP proxy's ``--mcp-config``) could not be
+    loaded. It is refused whole and nothing starts with it."""
+
+    def __init__(self, problems: list[PolicyProblem], what: str = "configuration") -> None:
+        self.problems = tuple(problems)
+        self.what = what
+        super().__init__(f"{what} refused: {len(self.problems)} problem(s)")
+
+    def diagnostics(self) -> str:
+        lines = [f"{self.what} refused ({len(self.problems)} problem(s)); nothing was started:"]
         lines.extend(f"  {p}" for p in self.problems)
         return "\n".join(lines)
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
+from warded import jsonio
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, RejectCode, SignedApproval
 from warded.approve.files import approve_request, deny_request, show_request
 from warded.approve.store import SQLiteApprovalStore
@@ -208,8 +209,8 @@ def scan_pipeline(policy_path: str | None) -> ScanPipeline:
 def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str:
     """Scan ``{"id", "text", "source"}`` lines, write one result line each; return the worst verdict.
 
-    A line that is not valid JSON, lacks ``text``, or names an unknown ``source`` is answered with a
-    ``block`` verdict and an ``error``: nothing unreadable passes as clean.
+    A line that is not strict JSON (:mod:`warded.jsonio`: no key twice, no NaN), lacks ``text``, or names
+    an unknown ``source`` is answered with a ``block`` verdict and an ``error``: nothing unreadable passes as clean.
     """
     worst = "allow"
     for number, line in enumerate(lines, start=1):
@@ -218,7 +219,7 @@ def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str
         record: dict[str, object]
         item: object = None
         try:
-            item = json.loads(line)
+            item = jsonio.loads(line, refuse_lone_surrogates=False)  # the scanners judge the text itself
             if not isinstance(item, dict):
                 raise ValueError("each line must be a JSON object")
             text = item.get("text")
@@ -227,7 +228,7 @@ def scan_jsonl(pipeline: ScanPipeline, lines: Iterable[str], out: TextIO) -> str
             source = Source(item.get("source", "user"))
             result = pipeline.scan(text, source)
             record = {"id": item.get("id"), **result.to_json()}
-        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
+        except (jsonio.JsonRefused, ValueError, TypeError) as exc:
             ident = item.get("id") if isinstance(item, dict) else None
             record = {"id": ident, "verdict": "block", "score": 1.0, "findings": [], "error": f"line {number}: {exc}"}
         out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")

@@ -19,10 +19,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # agentdojo's dependencies may warn on import
     pytest.importorskip("agentdojo")
 
-from warded.bench.agentdojo import TOTAL_KEYS, main, run_agentdojo
 from warded.bench.agentdojo._adapter import AttackTarget, load_agentdojo, plain, squash
-from warded.bench.agentdojo.replay import SUITES, SuiteResult, default_policy_dir, run_suites
-from warded.bench.agentdojo.report import rule_family, summarise
+from warded.bench.agentdojo.options import SUITES
+from warded.bench.agentdojo.replay import SuiteResult, default_policy_dir, run_suites
+from warded.bench.agentdojo.report import TOTAL_KEYS, main, rule_family, run_agentdojo, summarise
 from warded.core.types import Verdict
 from warded.flow.values import Kind, extract
 from warded.policy.compile import load_policy

@@ -293,7 +293,7 @@ def test_slow_decision_is_denied(policy_path: Path, clock: FakeClock) -> None:
 
 
 def test_unexpected_gateway_error_denies_and_is_recorded(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gw, "_state_for", lambda action, now: 1 / 0)
+    monkeypatch.setattr(gw._sessions, "read", lambda action, now: 1 / 0)
     decision = gw.check(Action("mailer", "s1", "read_inbox"))
     assert decision.verdict is Verdict.DENY
     assert decision.rule_ids == ("warded.internal_error",)

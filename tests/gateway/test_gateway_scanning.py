@@ -104,6 +104,14 @@ def test_pii_in_result_is_redacted_and_recorded(gw: Gateway, tmp_path: Path) -> 
     assert "ada.lovelace@example.org" not in str(scanned[0].body)
 
 
+def test_pii_that_cannot_be_cut_out_of_a_result_asks_a_human(gw: Gateway) -> None:
+    """A redaction in a mapping key cannot be carried out: the result waits for approval instead."""
+    check = gw.inspect_result(Action("assistant", "s1", "read_profile"), {"ada.lovelace@example.org": "vip"})
+    assert check.decision.verdict is Verdict.REQUIRE_APPROVAL and check.decision.request_id
+    assert check.value is None
+    assert check.response is not None and check.response.value == "require_approval"
+
+
 def test_clean_result_passes_unchanged(gw: Gateway) -> None:
     @gw.tool(tier="read")
     def read_page(url: str) -> str:

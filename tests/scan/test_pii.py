@@ -10,6 +10,7 @@ import pytest
 from warded.scan.pipeline import ScanPipeline
 from warded.scan.registry import load_scanner
 from warded.scan.scanners.pii import (
+    DETECTORS,
     RULES,
     PiiScanner,
     bsn_valid,
@@ -189,6 +190,19 @@ def test_findings_carry_category_score_and_redact_suggestion() -> None:
 
 def test_declares_every_rule_family() -> None:
     assert {f"pii.{k}" for k in ("email", "phone", "card", "iban", "ip", "address")} <= set(RULES)
+
+
+def test_every_detector_is_declared_once_with_its_pattern_validator_and_priority() -> None:
+    ids = [detector.id for detector in DETECTORS]
+    assert len(ids) == len(set(ids))
+    assert tuple(ids) == RULES and SCANNER.rules == frozenset(ids)
+    names = [pattern.name for detector in DETECTORS for pattern in detector.patterns]
+    assert len(names) == len(set(names))
+    for detector in DETECTORS:
+        assert detector.id.startswith("pii.") and detector.message and 0 < detector.score <= 1
+        assert detector.priority >= 0 and detector.suggested is Response.REDACT
+        assert detector.patterns and all(p.regex and callable(p.validate) for p in detector.patterns)
+    assert {rule for _, rule, _ in POSITIVES} == set(RULES)  # a table row for every detector
 
 
 def test_spans_index_the_original_text_after_non_ascii_and_astral_characters() -> None:

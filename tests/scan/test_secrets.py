@@ -17,8 +17,10 @@ import pytest
 
 from warded.scan.registry import load_scanner
 from warded.scan.scanners.secrets import (
+    DETECTORS,
     RULES,
     SecretsScanner,
+    Tier,
     expected_random_entropy,
     is_sequential,
     password_like,
@@ -76,13 +78,18 @@ def _rows() -> dict[str, Row]:
     gh_server = "gh" + "s_" + fake(36, seed=3)
     gh_pat = "github" + "_pat_" + fake(22) + "_" + fake(59)
     glpat = "gl" + "pat-" + fake(20, ALNUM + "_-")
+    gl_runner = "GR" + "1348941" + fake(20, seed=13)
     slack = "xo" + "xb-" + fake(11, string.digits) + "-" + fake(12, string.digits) + "-" + fake(24)
     slack_user = "xo" + "xp-" + "-".join(fake(12, string.digits, seed=i) for i in range(3)) + "-" + fake(32, HEX)
     hook = "https://hooks.slack.com/services/T" + fake(10, string.ascii_uppercase + string.digits) + "/B"
     hook += fake(10, string.ascii_uppercase + string.digits, seed=1) + "/" + fake(24)
+    slack_app = "xa" + "pp-1-" + fake(11, string.ascii_uppercase + string.digits) + "-" + fake(13, string.digits)
+    slack_app += "-" + fake(64, HEX, seed=14)
     stripe = "sk" + "_live_" + fake(24)
     stripe_rk = "rk" + "_live_" + fake(99)
+    stripe_hook = "wh" + "sec_" + fake(32, seed=15)
     openai = "sk-" + "proj-" + fake(20) + "T3Blbk" + "FJ" + fake(20, seed=1)
+    openai_project = "sk-" + "proj-" + fake(48, seed=16)
     openai_legacy = "sk-" + fake(48)
     anthropic = "sk-" + "ant-api03-" + fake(93, ALNUM + "_-") + "AA"
     hf = "h" + "f_" + fake(34, string.ascii_letters)
@@ -146,18 +153,27 @@ def _rows() -> dict[str, Row]:
             "secret.azure_sas_token",
             sas_sig,
         ),
+        "azure_sas_sig_first": (
+            f"https://acct.blob.core.windows.net/c/f.txt?sig={sas_sig}&se=2025-01-01T00:00:00Z&sp=r&sv=2022-11-02",
+            "secret.azure_sas_token",
+            sas_sig,
+        ),
         "azure_client_secret": (f"AZURE_CLIENT_SECRET='{azure_client}'", "secret.azure_client_secret", azure_client),
         "github_pat_classic": (f"use token {gh} for the API", "secret.github_token", gh),
         "github_oauth": (f"Authorization: token {gh_oauth}", "secret.github_token", gh_oauth),
         "github_server": (f"GITHUB_TOKEN={gh_server}", "secret.github_token", gh_server),
         "github_fine_grained": (f"pat: {gh_pat}", "secret.github_token", gh_pat),
         "gitlab": (f"git clone https://oauth2:{glpat}@gitlab.com/g/p.git", "secret.gitlab_token", glpat),
+        "gitlab_runner": (f"runner registration {gl_runner}", "secret.gitlab_token", gl_runner),
         "slack_bot": (f"SLACK_BOT_TOKEN={slack}", "secret.slack_token", slack),
         "slack_user": (f"token {slack_user}", "secret.slack_token", slack_user),
+        "slack_app": (f"SLACK_APP_TOKEN={slack_app}", "secret.slack_token", slack_app),
         "slack_webhook": (f"curl -X POST {hook} -d @msg.json", "secret.slack_webhook", hook),
         "stripe_secret": (f"stripe.api_key = '{stripe}'", "secret.stripe_key", stripe),
         "stripe_restricted": (f"{stripe_rk}", "secret.stripe_key", stripe_rk),
+        "stripe_webhook": (f"endpoint secret {stripe_hook}", "secret.stripe_key", stripe_hook),
         "openai": (f"OPENAI_API_KEY={openai}", "secret.openai_key", openai),
+        "openai_project": (f"OPENAI_API_KEY={openai_project}", "secret.openai_key", openai_project),
         "openai_legacy": (f"key: {openai_legacy}", "secret.openai_key", openai_legacy),
         "anthropic": (f"x-api-key: {anthropic}", "secret.anthropic_key", anthropic),
         "huggingface": (f"HF_TOKEN={hf}", "secret.huggingface_token", hf),
@@ -224,6 +240,18 @@ def test_each_format_is_found_with_its_exact_span(name: str) -> None:
 def test_every_rule_has_a_row() -> None:
     covered = {rule for _, rule, _ in ROWS.values()}
     assert covered == set(RULES) - {"secret.aws_session_token"}
+
+
+def test_every_detector_is_declared_once_and_has_a_row() -> None:
+    ids = [detector.id for detector in DETECTORS]
+    assert len(ids) == len(set(ids))
+    for detector in DETECTORS:
+        assert detector.rule.startswith("secret.") and detector.pattern and callable(detector.validate)
+        assert isinstance(detector.tier, Tier) and 0 < detector.score <= 1 and detector.message
+    assert tuple(sorted({rule for detector in DETECTORS for rule in detector.rules})) == RULES
+    assert SecretsScanner().rules == frozenset(RULES)
+    kinds = {f.detail["kind"] for text, _, _ in ROWS.values() for f in SCANNER.find(text)}
+    assert set(ids) - kinds == {"aws_session_token"}  # test_aws_session_token_in_context
 
 
 def test_aws_session_token_in_context() -> None:

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 import openai
 import pytest
 
@@ -562,3 +563,27 @@ def test_tool_arguments_in_history_are_strict_and_forwarded_canonical(
         return
     client.chat.completions.create(model=MODEL, messages=_history(arguments))  # type: ignore[arg-type]
     assert up.requests[0]["messages"][1]["tool_calls"][0]["function"]["arguments"] == forwarded
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"model": "%s", "messages": [{"role": "user", "content": "hi"}], "messages": []}',
+        '{"model": "%s", "messages": [{"role": "user", "content": "hi", "content": "evil"}]}',
+        '{"model": "%s", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
+    ],
+    ids=["duplicate-top-level-key", "duplicate-nested-key", "nan"],
+)
+def test_request_body_is_strict_json(proxy: Proxy, upstream: tuple[Any, str], body: str) -> None:
+    """The request body goes through the one strict parser (warded.jsonio): a key given twice, which
+    JSON parsers resolve differently, or NaN is refused before anything is scanned or forwarded."""
+    client = proxy()
+    reply = httpx.post(
+        f"{client.base_url}chat/completions",
+        content=(body % MODEL).encode(),
+        headers={"authorization": f"Bearer {CLIENT_KEY}", "content-type": "application/json"},
+        timeout=20,
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "invalid_json"
+    assert upstream[0].requests == []

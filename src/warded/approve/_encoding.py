@@ -7,11 +7,11 @@ exact bytes it came from is refused, so no two encodings ever mean the same sign
 from __future__ import annotations
 
 import base64
-import json
 import math
 import re
 from typing import Any
 
+from warded import jsonio
 from warded.audit.canonical import canonical_json
 from warded.errors import AuditError
 
@@ -52,28 +52,14 @@ def b64url_decode(text: str) -> bytes:
     return data
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ParseError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ParseError(f"{name} is not JSON")
-
-
 def strict_json_loads(data: bytes | str) -> Any:
-    """``json.loads`` that refuses duplicate keys, NaN/Infinity and invalid UTF-8."""
+    """:func:`warded.jsonio.loads`: no duplicate keys, NaN/Infinity, invalid UTF-8 or lone surrogates."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except ParseError:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ParseError(f"not valid JSON: {exc}") from None
+        return jsonio.loads(data)
+    except jsonio.JsonRefused as exc:
+        if exc.rule in ("json.syntax", "json.encoding", "json.too_deep"):
+            raise ParseError(f"not valid JSON: {exc}") from None
+        raise ParseError(str(exc)) from None
 
 
 def canonical_or_raise(obj: object) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 from warded.audit.canonical import canonical_json
 from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, entry_hash_canonical
 from warded.errors import AuditError
+from warded.store._sqlite import open_sqlite
 
 __all__ = ["SQLiteAuditStore"]
 
@@ -59,20 +60,17 @@ class SQLiteAuditStore:
         self.path = os.fspath(path)
         self._timeout = float(timeout)
         self._lock = threading.Lock()
+        conn = open_sqlite(
+            self.path,
+            what=f"audit store {self.path}",
+            timeout_s=self._timeout,
+            synchronous=synchronous,
+            schema=";\n".join(_SCHEMA),
+            text_factory=bytes,  # decode ourselves: tampered text must not crash reads
+            require_wal=True,
+            error=AuditError,
+        )
         try:
-            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise AuditError(f"cannot open audit store {self.path}: {exc}") from exc
-        try:
-            conn.text_factory = bytes  # decode ourselves: tampered text must not crash reads
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if isinstance(mode, bytes):
-                mode = mode.decode("ascii", "replace")
-            if mode.lower() != "wal" and self.path != ":memory:":
-                raise AuditError(f"audit store {self.path}: cannot enable WAL mode (journal_mode={mode})")
-            conn.execute(f"PRAGMA synchronous={synchronous}")
-            for statement in _SCHEMA:
-                conn.execute(statement)
             _check_columns(conn, "audit_entries", _ENTRY_COLUMNS)
             _check_columns(conn, "audit_checkpoints", _CHECKPOINT_COLUMNS)
             # From here on we wait for locks ourselves (_retry_busy): SQLite's own busy handler sleeps

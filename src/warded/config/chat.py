@@ -1,28 +1,56 @@
 """Configuration of the OpenAI-compatible chat proxy (``ChatProxySpec``).
 
 The upstream's API key belongs to warded: clients authenticate to warded with their own keys, each
-bound to one agent identity, and never see or send the upstream key. Keys print as ``'**********'``.
+bound to one agent identity, and never see or send the upstream key. A client key is given as its
+SHA-256 (``key_sha256:``, as ``serve.api_keys`` holds them) or as plaintext (``key:``, at least 16
+characters), which is hashed as the config loads and not kept. The upstream key prints as ``'**********'``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from warded.config._keys import KeyRing, Sha256Hex, hash_api_key
 from warded.config._types import Name
 from warded.config.http import HttpLimits
+from warded.errors import WardedError
+
+#: Shortest plaintext client key accepted.
+MIN_KEY_CHARS = 16
+
+
+class ChatConfigError(WardedError):
+    """The chat proxy's configuration cannot be used."""
 
 
 class ClientKey(BaseModel):
-    """One client API key and the agent identity it speaks for."""
+    """One client API key (as its SHA-256) and the agent identity it speaks for."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    key: SecretStr = Field(min_length=16)
+    key_sha256: Sha256Hex
     agent: Name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_plaintext(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "key" not in data:
+            return data
+        if "key_sha256" in data:
+            raise ValueError("give key or key_sha256, not both")
+        key = data["key"]
+        if isinstance(key, SecretStr):
+            key = key.get_secret_value()
+        if not isinstance(key, str) or len(key) < MIN_KEY_CHARS:
+            raise ValueError(f"key: a client key is a string of at least {MIN_KEY_CHARS} characters")
+        try:
+            digest = hash_api_key(key)
+        except (WardedError, UnicodeEncodeError):
+            raise ValueError("key: a client key must be valid text") from None
+        return {**{k: v for k, v in data.items() if k != "key"}, "key_sha256": digest}
 
 
 class ChatProxySpec(BaseModel):
@@ -86,7 +114,7 @@ class ChatProxySpec(BaseModel):
     def _keys(self) -> ChatProxySpec:
         if self.upstream_api_key is not None and self.upstream_api_key_env is not None:
             raise ValueError("give upstream_api_key or upstream_api_key_env, not both")
-        digests = [_digest(c.key.get_secret_value()) for c in self.clients]
+        digests = [c.key_sha256 for c in self.clients]
         if len(set(digests)) != len(digests):
             raise ValueError("clients: the same API key is listed twice")
         return self
@@ -98,19 +126,14 @@ class ChatProxySpec(BaseModel):
         if self.upstream_api_key_env is not None:
             value = os.environ.get(self.upstream_api_key_env)
             if not value:
-                raise ValueError(f"environment variable {self.upstream_api_key_env} is not set")
+                raise ChatConfigError(f"environment variable {self.upstream_api_key_env} is not set")
             return value
         return None
 
+    def key_ring(self) -> KeyRing:
+        """The client keys, for :meth:`KeyRing.agent_for`."""
+        return KeyRing((c.agent, c.key_sha256) for c in self.clients)
+
     def agent_for(self, presented: str) -> str | None:
         """The agent bound to API key ``presented``, or ``None`` (compared as digests, in constant time)."""
-        digest = _digest(presented)
-        found: str | None = None
-        for client in self.clients:
-            if hmac.compare_digest(digest, _digest(client.key.get_secret_value())):
-                found = client.agent
-        return found
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        return self.key_ring().agent_for(presented)

@@ -6,23 +6,19 @@ one), bound to exactly one agent identity. A caller presenting a key acts as tha
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import secrets
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from warded.config._keys import API_KEY_PREFIX, Sha256Hex, new_api_key
+from warded.config._keys import hash_api_key as _hash
 from warded.config._types import Name
 from warded.config.http import HttpLimits
 from warded.errors import WardedError
 
-__all__ = ["ServeConfigError", "ServeSpec", "hash_api_key", "is_loopback", "new_api_key"]
+__all__ = ["API_KEY_PREFIX", "ServeConfigError", "ServeSpec", "hash_api_key", "is_loopback", "new_api_key"]
 
 AgentName = Name
-Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-
-API_KEY_PREFIX = "wdk_"
 
 
 class ServeConfigError(WardedError):
@@ -63,15 +59,10 @@ class ServeSpec(BaseModel):
 
 
 def hash_api_key(key: str) -> str:
-    """The SHA-256 (hex) of an API key, as stored in ``serve.api_keys``."""
+    """The SHA-256 (hex) of an API key, as stored in ``serve.api_keys`` (see :mod:`warded.config._keys`)."""
     if not isinstance(key, str) or not key:
         raise ServeConfigError("an API key must be a non-empty string")
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def new_api_key() -> str:
-    """A fresh random API key (256 bits). Show it once; store only :func:`hash_api_key` of it."""
-    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return _hash(key)
 
 
 def is_loopback(host: str) -> bool:

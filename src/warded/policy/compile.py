@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from warded.approve.files import load_approvers
 from warded.audit.keys import load_public_key
+from warded.config._yaml import Path_, load_yaml, locate, validation_problems
 from warded.core.types import Tier
 from warded.errors import PolicyError, PolicyProblem, WardedError
 from warded.policy import cedar as cd
-from warded.policy._yaml import Path_, load_yaml, locate
 from warded.policy.constraints import ArgChecker, compile_arg
 from warded.policy.schema import BudgetSpec, LimitSpec, OnExceed, PolicySpec, WhenPaused
 from warded.scan.registry import available as available_scanners
@@ -155,18 +155,7 @@ def validate_spec(data: object, marks: dict[Path_, tuple[int, int]], file: str) 
     try:
         return PolicySpec.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
-            # pydantic puts model-type names (e.g. "function-before[...]") in loc for unions; drop them.
-            loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
-            line, col = locate(marks, loc)
-            where = ".".join(str(p) for p in loc) or "(top)"
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (check the spelling; unknown keys are refused)"
-            problems.append(PolicyProblem(file, line, col, f"{where}: {message}"))
-        raise PolicyError(problems) from None
+        raise PolicyError(validation_problems(exc, marks, file)) from None
 
 
 def compile_policy(

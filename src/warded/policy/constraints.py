@@ -25,6 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from warded.errors import InvalidArgument
+
 from ._constraints._base import STRICT, FamilyCheck, Subject, Violation
 from ._constraints.domain import DomainCheck, DomainSpec
 from ._constraints.email import EmailCheck, EmailSpec
@@ -171,14 +173,14 @@ class ArgChecker:
 def compile_arg(tool: str, arg: str, spec: ArgSpec) -> ArgChecker:
     """Compile ``spec`` for argument ``arg`` of ``tool``.
 
-    Raises ``ValueError`` with a human message for a spec that validates but cannot be used: an invalid
-    RE2 pattern or glob, a relative root, an unknown SQL dialect, ``min > max``, an empty allow list, a
-    constraint that cannot apply to the declared type...
+    Raises :class:`~warded.errors.InvalidArgument` (a ``ValueError``) with a human message for a spec
+    that validates but cannot be used: an invalid RE2 pattern or glob, a relative root, an unknown SQL
+    dialect, ``min > max``, an empty allow list, a constraint that cannot apply to the declared type...
     """
     try:
         return _compile(tool, arg, spec)
     except ValueError as exc:
-        raise ValueError(f"tool {tool!r}, argument {arg!r}: {exc}") from exc
+        raise InvalidArgument(f"tool {tool!r}, argument {arg!r}: {exc}") from exc
 
 
 def _compile(tool: str, arg: str, spec: ArgSpec) -> ArgChecker:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from warded.errors import StoreError
+from warded.store._sqlite import open_sqlite
 
 __all__ = ["DECIDE_BUCKETS", "Metrics"]
 
@@ -65,14 +66,9 @@ class Metrics:
             self._counters[("warded_decide_seconds_bucket", (("le", bound),))] = 0.0
         self._counters[("warded_decide_seconds_sum", ())] = 0.0
         self._counters[("warded_decide_seconds_count", ())] = 0.0
-        try:
-            self._db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the metrics table in {path!r}: {exc}") from exc
+        self._db = open_sqlite(
+            path, what=f"the metrics table in {path!r}", timeout_s=5.0, synchronous="NORMAL", schema=_SCHEMA
+        )
 
     def inc(self, name: str, labels: Labels = (), amount: float = 1.0) -> None:
         with self._lock:

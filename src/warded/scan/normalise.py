@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
+from warded.errors import InvalidArgument
 from warded.scan._normalise.decoders import find_encoded, json_unescape, leet_reading, rot13_runs, suspicious
 from warded.scan._normalise.hidden import HiddenReport, scan_hidden
 from warded.scan.text import clean_bounded, fold, fold_bounded, has_surrogates, replace_surrogates
@@ -311,7 +312,7 @@ def normalise(text: str, *, max_chars: int = 1_000_000, max_depth: int = 4, max_
     if not isinstance(text, str):
         raise TypeError(f"normalise() takes a str, not {type(text).__name__}")
     if max_chars < 1 or max_depth < 0 or max_expansion < 1:
-        raise ValueError("max_chars and max_expansion must be positive and max_depth non-negative")
+        raise InvalidArgument("max_chars and max_expansion must be positive and max_depth non-negative")
     work = text[:max_chars]
     findings: list[Finding] = []
     if len(text) > max_chars:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from warded.errors import InvalidArgument
 from warded.scan.normalise import normalise
 from warded.scan.registry import ScannerLoadError
 from warded.scan.types import (
@@ -165,9 +166,9 @@ class ScanPipeline:
         wall_limit_ms: float = 5000.0,
     ) -> None:
         if max_chars < 1:
-            raise ValueError("max_chars must be positive")
+            raise InvalidArgument("max_chars must be positive")
         if not wall_limit_ms > 0:
-            raise ValueError("wall_limit_ms must be positive")
+            raise InvalidArgument("wall_limit_ms must be positive")
         self.scanners = tuple(scanners)
         merged: dict[Category, dict[Source, Rule]] = {cat: dict(bs) for cat, bs in DEFAULT_RESPONSES.items()}
         for cat, by_source in (responses or {}).items():

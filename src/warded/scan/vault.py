@@ -38,7 +38,7 @@ from typing import Any, Literal, NoReturn
 
 import re2
 
-from warded.errors import WardedError
+from warded.errors import InvalidArgument, WardedError
 from warded.scan.types import Finding
 
 #: Values shorter than this are masked only at their findings' spans, not wherever else they occur.
@@ -131,11 +131,11 @@ class RedactionVault:
         on_full: Literal["evict", "refuse"] = "evict",
     ) -> None:
         if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
+            raise InvalidArgument("max_entries must be at least 1")
         if max_chars < 1:
-            raise ValueError("max_chars must be at least 1")
+            raise InvalidArgument("max_chars must be at least 1")
         if on_full not in ("evict", "refuse"):
-            raise ValueError("on_full must be 'evict' or 'refuse'")
+            raise InvalidArgument("on_full must be 'evict' or 'refuse'")
         self.max_entries = max_entries
         self.max_chars = max_chars
         self.on_full = on_full

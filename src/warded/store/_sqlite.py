@@ -1,4 +1,5 @@
-"""What every SQLite-backed store here shares: opening a WAL connection, closing, context management.
+"""What every SQLite-backed store shares: opening a WAL connection (:func:`open_sqlite`, used by the
+audit log, the tool pins and the API metrics too), closing, context management.
 
 All stores live in one database file (the audit log's), each owning its own tables; each opens its own
 connection, guarded by its own lock, so a failure in one store is a ``StoreError`` in that store only.
@@ -11,27 +12,57 @@ import threading
 from types import TracebackType
 from typing import Self
 
-from warded.errors import StoreError
+from warded.errors import StoreError, WardedError
 
 
-def connect_wal(path: str, *, what: str, schema: str, timeout_s: float, synchronous: str) -> sqlite3.Connection:
-    """An autocommit connection in WAL mode with ``schema`` applied. ``synchronous`` is NORMAL (durable
-    across a process crash) or FULL (across a power loss), as the audit log's. Raises ``StoreError``."""
+def open_sqlite(
+    path: str,
+    *,
+    what: str,
+    timeout_s: float,
+    synchronous: str,
+    schema: str = "",
+    text_factory: type | None = None,
+    require_wal: bool = False,
+    error: type[WardedError] = StoreError,
+) -> sqlite3.Connection:
+    """The one way warded opens SQLite: an autocommit connection usable from any thread, in WAL mode,
+    waiting up to ``timeout_s`` for a lock (``busy_timeout``), ``synchronous`` NORMAL (durable across a
+    process crash) or FULL (across a power loss), with ``schema`` applied.
+
+    ``what`` names the store in errors (``cannot open {what}: ...``); ``text_factory`` is set before
+    anything is read; ``require_wal`` refuses a file that cannot switch to WAL (``:memory:`` excepted).
+    Every failure closes the connection and raises ``error``.
+    """
     if synchronous not in ("NORMAL", "FULL"):
-        raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
+        raise error(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
     try:
         db = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False, isolation_level=None)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open {what} {path!r}: {exc}") from exc
+        raise error(f"cannot open {what}: {exc}") from exc
     try:
-        db.execute("PRAGMA journal_mode=WAL")
+        if text_factory is not None:
+            db.text_factory = text_factory
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if isinstance(mode, bytes):
+            mode = mode.decode("ascii", "replace")
+        if require_wal and str(mode).lower() != "wal" and path != ":memory:":
+            raise error(f"{what}: cannot enable WAL mode (journal_mode={mode})")
         db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         db.execute(f"PRAGMA synchronous={synchronous}")
-        db.executescript(schema)
-    except sqlite3.Error as exc:
+        if schema:
+            db.executescript(schema)
+    except BaseException as exc:
         db.close()
-        raise StoreError(f"cannot open {what} {path!r}: {exc}") from exc
+        if isinstance(exc, sqlite3.Error):
+            raise error(f"cannot open {what}: {exc}") from exc
+        raise
     return db
+
+
+def connect_wal(path: str, *, what: str, schema: str, timeout_s: float, synchronous: str) -> sqlite3.Connection:
+    """:func:`open_sqlite` for the stores here (errors name ``what`` and the path). Raises ``StoreError``."""
+    return open_sqlite(path, what=f"{what} {path!r}", schema=schema, timeout_s=timeout_s, synchronous=synchronous)
 
 
 class SQLiteStore:

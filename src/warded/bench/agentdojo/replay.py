@@ -33,16 +33,13 @@ from warded.approve.store import SQLiteApprovalStore
 from warded.audit.keys import generate_keypair
 from warded.audit.log import open_sqlite_log
 from warded.bench.agentdojo._adapter import AgentDojo, AttackTarget, CallOutcome, GatedAgent, load_agentdojo
+from warded.bench.agentdojo.options import BENCHMARK_VERSION, DEFAULT_ATTACKS, SUITES
 from warded.core.types import Verdict
 from warded.errors import WardedError
 from warded.gateway.gateway import Gateway, build_scanner
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.scan.pipeline import ScanPipeline
 from warded.store.state import SQLiteStateStore
-
-SUITES = ("workspace", "travel", "banking", "slack")
-DEFAULT_ATTACKS = ("important_instructions", "tool_knowledge", "ignore_previous")
-BENCHMARK_VERSION = "v1.2.2"
 
 
 class BenchmarkError(WardedError):
@@ -51,7 +48,7 @@ class BenchmarkError(WardedError):
 
 def default_policy_dir() -> Path:
     """``examples/agentdojo`` of a source checkout (the policies are examples, not package data)."""
-    return Path(__file__).resolve().parents[3] / "examples" / "agentdojo"
+    return Path(__file__).resolve().parents[4] / "examples" / "agentdojo"
 
 
 def agent_id_for(suite: str) -> str:

@@ -14,7 +14,7 @@ from warded.bench.train.train import TrainConfig, fit, save_heldout, save_model,
 from warded.bench.train.wheels import open_wheels
 from warded.scan.scanners.injection_classifier import ARTEFACT
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parents[2] / "scan" / "models"
 
 
 def main(argv: list[str] | None = None) -> int:

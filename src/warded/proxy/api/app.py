@@ -25,15 +25,12 @@ is reserved for it and refused if set.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
-import json
 import math
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -43,12 +40,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from warded import jsonio
 from warded.approve.approvals import ApprovalRejected, RejectCode
 from warded.approve.files import MAX_APPROVAL_FILE_BYTES, decode_approval, submit_approval
+from warded.config._keys import KeyRing
 from warded.config.serve import ServeConfigError, ServeSpec
-from warded.core.inputs import bad_text
 from warded.core.types import Action, Decision, Tier, Verdict, deny
-from warded.core.walk import Bound, Limits, walk
 from warded.errors import StoreError
 from warded.gateway.gateway import Gateway
 from warded.policy.compile import load_policy
@@ -86,28 +83,13 @@ def _error(status: int, code: str, message: str, *, with_deny: bool = False) -> 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-class _KeyRing:
-    """API keys by hash. Lookup hashes the presented key and compares it with every stored hash."""
-
-    def __init__(self, keys: Mapping[str, str]) -> None:
-        self._keys = [(bytes.fromhex(digest), agent) for agent, digest in keys.items()]
-
-    def agent_for(self, presented: str) -> str | None:
-        digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
-        found: str | None = None
-        for stored, agent in self._keys:  # no early exit: the time taken does not depend on which key matched
-            if hmac.compare_digest(stored, digest):
-                found = agent
-        return found
-
-
 @dataclass
 class WardedApi:
     """What the routes share; reachable from any route as ``request.app.state.warded``."""
 
     gateway: Gateway
     spec: ServeSpec
-    keys: _KeyRing
+    keys: KeyRing
     metrics: Metrics
     windows: SQLiteWindows | None
     clock: Callable[[], float] = time.time
@@ -162,47 +144,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise ValueError("duplicate key in a JSON object")
-    return out
-
-
-class _TooManyMembers(Exception):
-    pass
-
-
 def _parse(body: bytes, max_depth: int, max_members: int) -> dict[str, Any]:
-    """The body as a JSON object; refused while parsing once it holds more than ``max_members`` members."""
-    members = 0
+    """The body as a JSON object; refused while parsing once it holds more than ``max_members`` members.
 
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        nonlocal members
-        members += len(items)
-        if members > max_members:
-            raise _TooManyMembers
-        return _no_duplicates(items)
-
+    Numbers out of range and lone surrogates are left to ``decide()``, which denies them by rule id."""
     try:
-        value = json.loads(body, parse_constant=_refuse_constant, object_pairs_hook=pairs)
-    except _TooManyMembers:
-        raise ApiError(413, "request.too_many_items", f"the body holds more than {max_members} members") from None
-    except RecursionError:
-        raise ApiError(400, "request.too_deep", "the JSON body is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = jsonio.loads(
+            body, max_depth=max_depth, max_members=max_members, refuse_overflow=False, refuse_lone_surrogates=False
+        )
+    except jsonio.JsonRefused as exc:
+        if exc.rule == "json.too_many_members":
+            raise ApiError(413, "request.too_many_items", f"the body holds more than {max_members} members") from None
+        if exc.rule in ("json.too_deep", "json.too_large"):
+            code = "request.too_deep" if exc.rule == "json.too_deep" else "request.too_large"
+            raise ApiError(400, code, f"the JSON body is {str(exc)[:200]}") from None
         raise ApiError(400, "request.malformed_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(value, dict):
         raise ApiError(400, "request.not_an_object", "the body must be a JSON object")
-    # No body has more nodes or characters than bytes: only depth can stop this walk.
-    walked = walk(value, Limits(max_depth, len(body) + 1, len(body)), keep_texts=False)
-    if walked.overflow is not None:
-        code = "request.too_deep" if walked.overflow.bound is Bound.DEPTH else "request.too_large"
-        raise ApiError(400, code, f"the JSON body is {walked.overflow.message}")
     return value
 
 
@@ -221,14 +179,7 @@ def _name(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | 
         return None
     if not isinstance(value, str) or not value or len(value) > MAX_NAME:
         raise ApiError(400, "request.bad_field", f"{key!r} must be a string of 1 to {MAX_NAME} characters")
-    _valid_text(value, key)
     return value
-
-
-def _valid_text(value: str, key: str) -> None:
-    bad = bad_text(value)  # a lone surrogate (JSON allows "\ud800") or a NUL byte
-    if bad is not None:
-        raise ApiError(400, bad, f"{key!r} is not valid text")
 
 
 def _check_fields(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -268,8 +219,8 @@ def _action(body: Mapping[str, Any], agent: str) -> tuple[Action, str | None, bo
         or not all(isinstance(x, str) and 0 < len(x) <= MAX_NAME for x in labels)
     ):
         raise ApiError(400, "request.bad_field", f"'labels' must be a list of at most {MAX_LABELS} strings")
-    for label in labels:
-        _valid_text(label, "labels")
+    # A NUL byte or a lone surrogate in an identifier or label is the gateway's to refuse: it decides DENY
+    # (``input.nul_byte`` / ``input.invalid_utf8``) and records the attempt, as for any malformed action.
     approval = _name(body, "approval", required=False)
     with_token = body.get("with_token", False)
     if not isinstance(with_token, bool):
@@ -564,7 +515,7 @@ def _open_api(policy_path: str, spec: ServeSpec, shared_windows: bool) -> Warded
     try:
         db_path = gateway.policy.audit_path(gateway.policy.spec.audit.path)
         windows: SQLiteWindows | None = None
-        return WardedApi(gateway, spec, _KeyRing(spec.api_keys), Metrics(db_path), windows)
+        return WardedApi(gateway, spec, KeyRing(spec.api_keys.items()), Metrics(db_path), windows)
     except BaseException:
         gateway.close()
         raise

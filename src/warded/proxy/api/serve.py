@@ -15,6 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from warded.config.serve import ServeConfigError, ServeSpec, is_loopback
 from warded.errors import WardedError
 from warded.policy.compile import load_policy
@@ -87,13 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spec-json", default=None)
     args = parser.parse_args(argv)
     try:
-        spec = ServeSpec.model_validate_json(args.spec_json) if args.spec_json else None
+        spec = _spec_from_json(args.spec_json) if args.spec_json else None
         serve(args.policy, args.host, args.port, args.workers, allow_public=args.public, spec=spec)
     except (WardedError, ValueError) as exc:
         message = exc.diagnostics() if isinstance(exc, WardedError) else str(exc)
         print(f"warded serve: {message}", file=sys.stderr)
         return 2
     return 0
+
+
+def _spec_from_json(text: str) -> ServeSpec:
+    try:
+        return ServeSpec.model_validate_json(text)
+    except ValidationError as exc:
+        raise ServeConfigError(f"--spec-json is not a valid serve: section: {exc}") from None
 
 
 if __name__ == "__main__":

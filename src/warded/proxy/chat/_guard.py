@@ -13,7 +13,8 @@ released context. What is held back, by rule:
 
 A hold never exceeds ``max_hold`` characters: beyond that the held text is scanned and released anyway.
 
-Findings apply per the policy's ``model_output`` responses: DENY blocks (nothing more is released);
+Findings apply per the policy's ``model_output`` responses, judged by
+:func:`warded.decide.result.decide_result` with nobody to approve: DENY blocks (nothing more is released);
 REDACT and REQUIRE_APPROVAL (there is nobody to approve model text mid-reply) replace the finding's span
 with ``[REDACTED:<rule id>]``; a REDACT or REQUIRE_APPROVAL finding without a span blocks, since what
 cannot be located cannot be removed. LABEL findings are only recorded. Text is scanned in the form the
@@ -25,14 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from warded.core.types import Verdict
+from warded.core.walk import Text
+from warded.decide.result import decide_result
 from warded.scan.pipeline import Applied, ScanResult
-from warded.scan.types import Response
 from warded.scan.vault import redact
 
 #: Longest run of number-like tokens (phone, card, IBAN groups) held back across spaces.
 STRUCTURED_HOLD = 64
 _NUMBERISH = frozenset("0123456789+()-./")
-_WITHHELD = (Response.REDACT, Response.REQUIRE_APPROVAL)
 
 
 class OutputGuard:
@@ -114,14 +116,18 @@ class OutputGuard:
         scan_from = max(self._base, self._released - self._context)
         window = self._text[scan_from - self._base :]
         result = self._scan(window)
+        # Nobody can be asked to approve model text mid-reply: what would need a human is cut out.
+        judged = decide_result(((Text(window), a) for a in result.applied), approvable=False)
+        blocking = judged.deciding if judged.verdict is not Verdict.ALLOW else ()
+        cut = {id(f) for f in judged.redactions.get(0, ())}
         withheld: list[tuple[int, int, Applied]] = []
         for applied in result.applied:
             finding = applied.finding
-            if applied.response is Response.DENY or (applied.response in _WITHHELD and finding.span is None):
+            if any(applied is b for b in blocking):
                 self.blocked = (*self.blocked, applied)
                 continue
             span = (finding.span[0] + scan_from, finding.span[1] + scan_from) if finding.span is not None else None
-            if applied.response in _WITHHELD and span is not None and span[1] > self._released:
+            if id(finding) in cut and span is not None and span[1] > self._released:
                 withheld.append((span[0], span[1], applied))
             key = (finding.rule_id, *(span or (-1, -1)))
             if key not in self._seen and (span is None or span[1] > self._released):

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from warded.proxy._pending import PendingApprovals
 from warded.scan.vault import RedactionVault
 
 #: Accepted messages remembered per conversation, so history resent each turn is not rescanned.
@@ -24,7 +25,7 @@ class Conversation:
     vault: RedactionVault | None
     lock: threading.Lock = field(default_factory=threading.Lock)
     seen: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
-    approvals: dict[str, str] = field(default_factory=dict)  # digest of (tool, arguments) -> request id
+    pending: PendingApprovals = field(default_factory=PendingApprovals)  # approval requests per call
 
     def remember(self, digest: str, message: dict[str, Any]) -> None:
         self.seen[digest] = message

@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from warded import jsonio
 from warded.core.types import Action, Decision, Verdict, deny
 from warded.errors import WardedError
 from warded.gateway.gateway import Gateway
-from warded.proxy.chat._state import Conversation, digest
+from warded.proxy.chat._state import Conversation
 
 MAX_ARGUMENT_CHARS = 1 << 20
 
@@ -37,17 +38,11 @@ class BadToolArguments(WardedError):
     """A tool call's arguments are not one unambiguous JSON object."""
 
 
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise BadToolArguments(f"the key {key[:64]!r} appears twice")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise BadToolArguments(f"{name} is not JSON")
+_MESSAGES = {
+    "json.too_deep": "the arguments are nested too deeply",
+    "json.number_range": "the arguments hold a value JSON cannot carry",
+    "json.lone_surrogate": "the arguments hold a value JSON cannot carry",
+}
 
 
 def parse_arguments(raw: str) -> tuple[dict[str, Any], str]:
@@ -62,13 +57,13 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any], str]:
     if len(raw) > MAX_ARGUMENT_CHARS:
         raise BadToolArguments(f"the arguments are over {MAX_ARGUMENT_CHARS} characters")
     try:
-        value = json.loads(raw, object_pairs_hook=_unique, parse_constant=_no_constant)
-    except BadToolArguments:
-        raise
-    except RecursionError:
-        raise BadToolArguments("the arguments are nested too deeply") from None
-    except ValueError:
-        raise BadToolArguments("the arguments are not valid JSON") from None
+        value = jsonio.loads(raw)
+    except jsonio.JsonRefused as exc:
+        if exc.rule == "json.duplicate_key":
+            raise BadToolArguments(f"the key {(exc.subject or '')[:64]!r} appears twice") from None
+        if exc.rule == "json.constant":
+            raise BadToolArguments(str(exc)) from None
+        raise BadToolArguments(_MESSAGES.get(exc.rule, "the arguments are not valid JSON")) from None
     if not isinstance(value, dict):
         raise BadToolArguments("the arguments are not a JSON object")
     try:
@@ -143,23 +138,7 @@ def _decide(gateway: Gateway, conv: Conversation, call: CallBuffer, arguments: d
     if call.type != "function":
         return deny("chat.bad_tool_call", f"unsupported tool call type {call.type[:40]!r}")
     action = Action(conv.agent, conv.session, call.name, arguments)
-    key = digest([call.name, arguments])
-    approval: str | None = None
-    with conv.lock:
-        pending = conv.approvals.get(key)
-    if pending is not None and gateway.approvals is not None and _status(gateway, pending) == "approved":
-        approval = pending
+    approval = conv.pending.approved(gateway.approvals, action)
     decision = gateway.check(action, approval=approval)
-    with conv.lock:
-        if decision.verdict is Verdict.REQUIRE_APPROVAL and decision.request_id:
-            conv.approvals[key] = decision.request_id
-        elif approval is not None:
-            conv.approvals.pop(key, None)
+    conv.pending.settle(action, decision, approval)
     return decision
-
-
-def _status(gateway: Gateway, request_id: str) -> str | None:
-    try:
-        return gateway.approvals.status(request_id) if gateway.approvals is not None else None
-    except Exception:
-        return None  # an unreadable store: decide without the approval (never ALLOW on error)

@@ -60,6 +60,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from warded import jsonio
 from warded.config.chat import ChatProxySpec
 from warded.errors import WardedError
 from warded.gateway.gateway import Gateway
@@ -101,7 +102,7 @@ class ChatProxy:
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if key:
             self._headers["authorization"] = f"Bearer {key}"
-        self._agents = {hashlib.sha256(c.key.get_secret_value().encode()).digest(): c.agent for c in spec.clients}
+        self._keys = spec.key_ring()
         self.scanner = gateway.scanner
         self.output_scanner = self._output_pipeline(gateway.scanner, spec)
         self.pii: ScanPipeline | None = None
@@ -187,7 +188,7 @@ class ChatProxy:
         scheme, _, token = header.partition(" ")
         agent = None
         if scheme.lower() == "bearer" and token.strip():
-            agent = self._agents.get(hashlib.sha256(token.strip().encode("utf-8", "surrogatepass")).digest())
+            agent = self._keys.agent_for(token.strip())
         if agent is None:
             raise ChatError(401, "a valid warded API key is required", "invalid_api_key")
         return agent
@@ -205,8 +206,10 @@ class ChatProxy:
                 raise ChatError(413, f"request body over {limit} bytes", "request_too_large")
             chunks.append(chunk)
         try:
-            body = json.loads(b"".join(chunks))
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            # Strict (no key twice, no NaN); out-of-range numbers and lone surrogates are left to the
+            # checks that read the fields, as before.
+            body = jsonio.loads(b"".join(chunks), refuse_overflow=False, refuse_lone_surrogates=False)
+        except jsonio.JsonRefused:
             raise bad_request("the request body is not valid JSON", "invalid_json") from None
         if not isinstance(body, dict):
             raise bad_request("the request body must be a JSON object", "invalid_request")

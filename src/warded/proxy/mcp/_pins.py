@@ -27,6 +27,7 @@ from typing import Any
 
 from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
+from warded.store._sqlite import open_sqlite
 
 __all__ = ["FIRST_SIGHT", "PinCheck", "PinRecord", "PinStatus", "PinStore", "tool_definition", "tool_digest"]
 
@@ -125,16 +126,10 @@ class PinStore:
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
-        try:
-            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the tool pin store {self.path}: {exc}") from exc
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StoreError(f"cannot open the tool pin store {self.path}: {exc}") from exc
+        # synchronous FULL: SQLite's default, which the pins have always used.
+        conn = open_sqlite(
+            self.path, what=f"the tool pin store {self.path}", timeout_s=timeout, synchronous="FULL", schema=_SCHEMA
+        )
         self._conn: sqlite3.Connection | None = conn
 
     def _db(self) -> sqlite3.Connection:

@@ -26,6 +26,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp import types
 from mcp.shared.message import SessionMessage
 
+from warded import jsonio
+
 __all__ = [
     "SERVED_METHODS",
     "BadInput",
@@ -88,8 +90,8 @@ def _find_id(head: bytes) -> str | int | None:
     match = _ID.search(head[:4096])
     if match is None:
         return None
-    with contextlib.suppress(ValueError):
-        value = json.loads(match.group(1))
+    with contextlib.suppress(jsonio.JsonRefused):
+        value = jsonio.loads(match.group(1))
         if isinstance(value, str | int) and not isinstance(value, bool):
             return value
     return None
@@ -125,8 +127,8 @@ def check_message(raw: bytes) -> tuple[types.JSONRPCMessage | None, BadInput | N
 
 def _diagnose(raw: bytes) -> BadInput:
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
+        data = jsonio.loads(raw, refuse_overflow=False, refuse_lone_surrogates=False)
+    except jsonio.JsonRefused:  # not JSON, or JSON no consumer reads one way (a key twice, NaN)
         return _bad(PARSE_ERROR, "parse error: the message is not valid JSON", len(raw), None)
     if isinstance(data, list):
         return _bad(INVALID_REQUEST, "invalid request: JSON-RPC batches are not supported", len(raw), None)

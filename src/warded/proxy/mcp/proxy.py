@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import json
 import os
 import secrets
 import sys
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +40,15 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import McpError
 
 from warded import __version__
+from warded.config._yaml import load_model
 from warded.config.mcp import McpSpec
 from warded.core.inputs import bad_text
 from warded.core.types import Action, Decision, Reason, Verdict
-from warded.core.walk import RESULT_DEPTH, walk
+from warded.core.walk import RESULT_DEPTH, Text, walk
+from warded.decide.result import ResultVerdict, decide_result
 from warded.errors import ApprovalRequired, ResultBlocked, StoreError, WardedError
 from warded.gateway.gateway import Gateway
+from warded.proxy._pending import PendingApprovals
 from warded.proxy.mcp._pins import PinCheck, PinRecord, PinStatus, PinStore, tool_definition, tool_digest
 from warded.proxy.mcp._upstream import (
     Connector,
@@ -59,10 +59,10 @@ from warded.proxy.mcp._upstream import (
     stdio_connector,
 )
 from warded.proxy.mcp._wire import BadInput, GuardedHttpApp, stdio_transport
-from warded.scan.pipeline import ScanPipeline
+from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.scanners.hidden import HiddenTextScanner
 from warded.scan.scanners.tool_metadata import ToolMetadataScanner
-from warded.scan.types import Category, Response, Source
+from warded.scan.types import Category, Source
 
 __all__ = [
     "META_APPROVAL",
@@ -81,8 +81,9 @@ META_APPROVAL = "warded.dev/approval"
 META_CAPABILITY = "warded.dev/capability"
 
 # What makes a tool description poisoned: injected instructions, hidden text, a scanner that failed (fail
-# closed), anything the policy denies outright, and strong jailbreak matches. Weak jailbreak rules are left
-# out: tool descriptions legitimately say things like "overwrites files without warning".
+# closed), strong jailbreak matches, and what ``decide_result`` withholds outright (DENY) or cannot honour (a
+# redaction without a span). Weak jailbreak rules are left out: tool descriptions legitimately say things
+# like "overwrites files without warning".
 _POISON = frozenset({Category.PROMPT_INJECTION, Category.HIDDEN_TEXT, Category.SCANNER_ERROR})
 _JAILBREAK_MIN_SCORE = 0.8
 _MAX_TOOLS = 2000
@@ -135,7 +136,7 @@ class McpProxy:
         self._stale = True
         self._listed_at = 0.0
         self._alerted: set[tuple[str, str, str]] = set()
-        self._pending: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._pending = PendingApprovals()
         self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
         self._refresh_lock = anyio.Lock()
         self._garbage_seen = 0
@@ -277,7 +278,8 @@ class McpProxy:
             return Reason("mcp.tool_poisoned", message)
         text = "\n".join(t.text for t in walked.texts)
         result = self._definitions.scan(text, Source.TOOL_OUTPUT, tool=name)
-        hits = [a for a in result.applied if _poisons(a.finding.category, a.finding.score, a.response)]
+        judged = decide_result((Text(text), a) for a in result.applied)
+        hits = [a for a in result.applied if _poisons(a, judged)]
         if not hits:
             return None
         ids = ", ".join(sorted({a.finding.rule_id for a in hits}))
@@ -302,8 +304,8 @@ class McpProxy:
         action = Action(self.agent_id, session_id, name, arguments)
         approval = self._approval_for(action, meta)
         decision = self.gw.check(action, approval=approval, with_token=True)
+        self._pending.settle(action, decision, approval)
         if decision.verdict is Verdict.REQUIRE_APPROVAL:
-            self._remember(action, decision.request_id)
             return _approval_error(decision, decision.request_id)
         if decision.verdict is not Verdict.ALLOW:
             return _tool_error(f"warded denied this call (decision {decision.id}):\n{_reasons(decision)}")
@@ -361,7 +363,7 @@ class McpProxy:
             else:
                 guarded = self.gw.guard_result(action, view)
         except ApprovalRequired as exc:
-            self._remember(action, exc.request_id)
+            self._pending.remember(action, exc.request_id)
             return _approval_error(exc.decision, exc.request_id, result=True)
         except ResultBlocked as exc:
             return _tool_error(
@@ -376,23 +378,7 @@ class McpProxy:
         given = (meta or {}).get(META_APPROVAL)
         if isinstance(given, str) and given:
             return given
-        request_id = self._pending.get(_call_key(action))
-        if request_id is None or self.gw.approvals is None:
-            return None
-        try:
-            status = self.gw.approvals.status(request_id)
-        except StoreError:
-            return None
-        return request_id if status == "approved" else None
-
-    def _remember(self, action: Action, request_id: str) -> None:
-        if not request_id:
-            return
-        key = _call_key(action)
-        self._pending[key] = request_id
-        self._pending.move_to_end(key)
-        while len(self._pending) > 1024:
-            self._pending.popitem(last=False)
+        return self._pending.approved(self.gw.approvals, action)
 
     # -- upstream ---------------------------------------------------------------------------------
 
@@ -462,20 +448,23 @@ def _definition_scanner(general: ScanPipeline | None) -> ScanPipeline:
     return ScanPipeline(scanners, responses=general.responses, max_chars=general.max_chars)
 
 
-def _poisons(category: Category, score: float, response: Response) -> bool:
-    if category in _POISON or response is Response.DENY:
+def _poisons(applied: Applied, judged: ResultVerdict) -> bool:
+    """Does this finding poison the definition? Its category may (see ``_POISON``), and so does what the
+    verdict on the definition's text withholds outright (DENY) or could not honour (a redaction it cannot
+    locate would need a human; for a definition, that human is the operator who approves it)."""
+    finding = applied.finding
+    if finding.category in _POISON:
         return True
-    return category is Category.JAILBREAK and score >= _JAILBREAK_MIN_SCORE
+    if finding.category is Category.JAILBREAK and finding.score >= _JAILBREAK_MIN_SCORE:
+        return True
+    if judged.verdict is Verdict.DENY and any(applied is a for a in judged.deciding):
+        return True
+    return any(applied is a for a in judged.unlocated)
 
 
 def _escaped(text: str) -> str:
     """``text`` with what UTF-8 cannot carry (lone surrogates) written as escapes, for the audit log."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _call_key(action: Action) -> tuple[str, str, str]:
-    args = json.dumps(action.arguments, sort_keys=True, default=repr)
-    return action.session_id, action.tool, hashlib.sha256(args.encode("utf-8")).hexdigest()
 
 
 def _reasons(decision: Decision) -> str:
@@ -805,12 +794,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
     spec = None
-    if args.mcp_config:
-        import yaml  # noqa: PLC0415
-
-        with open(args.mcp_config, encoding="utf-8") as fh:
-            spec = McpSpec.model_validate(yaml.safe_load(fh) or {})
     try:
+        if args.mcp_config:
+            spec = load_model(args.mcp_config, McpSpec, what="MCP config", allow_empty=True)
         if args.upstream:
             run_http_proxy(args.policy, args.agent, args.upstream, host=args.host, port=args.port, spec=spec)
         else:

@@ -1,4 +1,7 @@
-"""YAML loading that keeps line numbers and refuses what a policy file has no use for.
+"""YAML loading that keeps line numbers and refuses what a policy or configuration file has no use for.
+
+The one YAML loader: the policy (``warded.yaml``), the chat proxy's ``--config`` and the MCP proxy's
+``--mcp-config`` files are all read by :func:`load_yaml` (the latter two through :func:`load_model`).
 
 PyYAML silently lets a repeated key win; in a security policy that hides mistakes (a second ``tools:``
 list replacing the first), so duplicates are an error here. The rest is refused while the parser's
@@ -15,21 +18,29 @@ loader expand, recurse or allocate beyond what the file's own size allows:
 * merge keys (``<<``), non-scalar keys and duplicate keys.
 
 Every problem is a :class:`~warded.errors.PolicyProblem` with file, line and column; anything the
-loader did not foresee still ends in a ``PolicyError``, never in a traceback.
+loader did not foresee still ends in a ``PolicyError`` (``ConfigError`` for other files), never in a
+traceback.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import yaml
+from pydantic import BaseModel, ValidationError
 from yaml.error import Mark
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from warded.errors import PolicyError, PolicyProblem
+from warded.errors import ConfigError, PolicyError, PolicyProblem, WardedError
+
+__all__ = ["MAX_DEPTH", "MAX_POLICY_BYTES", "Path_", "load_model", "load_yaml", "locate", "validation_problems"]
 
 Path_ = tuple[str | int, ...]
+Refuse = Callable[[list[PolicyProblem]], WardedError]
+_M = TypeVar("_M", bound=BaseModel)
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 #: Deepest nesting of mappings and lists (a real policy needs under 10).
 MAX_DEPTH = 64
@@ -131,50 +142,59 @@ def _scalar(node: ScalarNode, loader: _Loader) -> None:
         loader.problem(node.start_mark, f"cannot read value {node.value[:40]!r}: {exc}")
 
 
-def load_yaml(text: str | bytes, file: str) -> tuple[Any, dict[Path_, tuple[int, int]]]:
+def load_yaml(
+    text: str | bytes,
+    file: str,
+    *,
+    what: str = "policy file",
+    refuse: Refuse = PolicyError,
+    allow_empty: bool = False,
+) -> tuple[Any, dict[Path_, tuple[int, int]]]:
     """Parse one YAML document; return the data and a map from key path to (line, column).
 
-    Raises ``PolicyError`` listing every problem found (up to :data:`MAX_PROBLEMS`); never anything else.
+    Raises ``refuse(problems)`` (``PolicyError`` unless told otherwise) listing every problem found (up
+    to :data:`MAX_PROBLEMS`); never anything else. ``what`` names the file in problems ("policy file").
+    An empty document is a problem unless ``allow_empty`` (then the data is ``None``).
     """
     if isinstance(text, bytes):
         if len(text) > MAX_POLICY_BYTES:
-            raise PolicyError([PolicyProblem(file, 1, 1, f"policy file larger than {MAX_POLICY_BYTES} bytes")])
+            raise refuse([PolicyProblem(file, 1, 1, f"{what} larger than {MAX_POLICY_BYTES} bytes")])
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise PolicyError(
-                [PolicyProblem(file, 1, 1, f"policy file is not valid UTF-8 ({exc.reason} at byte {exc.start})")]
+            raise refuse(
+                [PolicyProblem(file, 1, 1, f"{what} is not valid UTF-8 ({exc.reason} at byte {exc.start})")]
             ) from None
     if len(text) > MAX_POLICY_BYTES:
-        raise PolicyError([PolicyProblem(file, 1, 1, f"policy file larger than {MAX_POLICY_BYTES} characters")])
+        raise refuse([PolicyProblem(file, 1, 1, f"{what} larger than {MAX_POLICY_BYTES} characters")])
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise PolicyError([PolicyProblem(file, line, 1, "NUL byte in policy file")])
+        raise refuse([PolicyProblem(file, line, 1, f"NUL byte in {what}")])
     loader = _Loader(text, file)
     marks: dict[Path_, tuple[int, int]] = {}
     try:
         node = loader.get_single_node()
-        if node is None and not loader.problems:
-            raise PolicyError([PolicyProblem(file, 1, 1, "policy file is empty")])
+        if node is None and not loader.problems and not allow_empty:
+            raise refuse([PolicyProblem(file, 1, 1, f"{what} is empty")])
         if node is not None:
             _walk(node, (), marks, loader)
         if loader.problems:
-            raise PolicyError(loader.problems)
-        data = loader.construct_document(node)
+            raise refuse(loader.problems)
+        data = loader.construct_document(node) if node is not None else None
     except _TooMany:
-        raise PolicyError(loader.problems) from None
+        raise refuse(loader.problems) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         syntax = PolicyProblem(file, line, col, f"YAML syntax error: {exc.problem or exc}")
-        raise PolicyError([*loader.problems, syntax]) from None
+        raise refuse([*loader.problems, syntax]) from None
     except yaml.YAMLError as exc:
-        raise PolicyError([*loader.problems, PolicyProblem(file, 1, 1, f"YAML error: {exc}")]) from None
-    except PolicyError:
+        raise refuse([*loader.problems, PolicyProblem(file, 1, 1, f"YAML error: {exc}")]) from None
+    except WardedError:
         raise
     except Exception as exc:  # fail closed with a message, never a traceback
-        where = loader.problems or [PolicyProblem(file, 1, 1, f"cannot read the policy: {type(exc).__name__}")]
-        raise PolicyError(where) from None
+        where = loader.problems or [PolicyProblem(file, 1, 1, f"cannot read the {what}: {type(exc).__name__}")]
+        raise refuse(where) from None
     finally:
         loader.dispose()
     return data, marks
@@ -187,3 +207,44 @@ def locate(marks: dict[Path_, tuple[int, int]], path: Path_) -> tuple[int, int]:
         if found is not None:
             return found
     return (1, 1)
+
+
+def validation_problems(exc: ValidationError, marks: dict[Path_, tuple[int, int]], file: str) -> list[PolicyProblem]:
+    """pydantic's errors as located problems (``where: message``, unknown keys called out)."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+        # pydantic puts model-type names (e.g. "function-before[...]") in loc for unions; drop them.
+        loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+        line, col = locate(marks, loc)
+        where = ".".join(str(p) for p in loc) or "(top)"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; unknown keys are refused)"
+        problems.append(PolicyProblem(file, line, col, f"{where}: {message}"))
+    return problems
+
+
+def load_model(path: str | os.PathLike[str], model: type[_M], *, what: str, allow_empty: bool = False) -> _M:
+    """Read a YAML (or JSON) configuration file into ``model``: refused whole, with located problems, as a
+    :class:`~warded.errors.ConfigError` naming ``what`` ("chat proxy config"). An empty file is refused
+    unless ``allow_empty`` (then the model's defaults)."""
+    file = os.fspath(path)
+
+    def refuse(problems: list[PolicyProblem]) -> ConfigError:
+        return ConfigError(problems, what)
+
+    try:
+        with open(file, "rb") as fh:
+            raw = fh.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise refuse([PolicyProblem(file, 1, 1, f"cannot read the {what}: {exc.strerror}")]) from None
+    data, marks = load_yaml(raw, file, what=what, refuse=refuse, allow_empty=allow_empty)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise refuse([PolicyProblem(file, 1, 1, f"the {what} must be a mapping (key: value) at the top")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise refuse(validation_problems(exc, marks, file)) from None

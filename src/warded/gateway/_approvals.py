@@ -1,0 +1,153 @@
+"""Human approvals and capability tokens, as the gateway uses them.
+
+``ApprovalDesk`` opens an approval request for a call that needs one, verifies a presented approval
+(signer, signature, digest of these very arguments, expiry, single use), marks it used once the call is
+allowed, voids a request whose decision could not be recorded, and issues and verifies the single-use
+capability token an allowed call carries to the tool side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from warded.approve.approvals import ApprovalRejected, ApprovalRequest, make_request, verify_approval
+from warded.approve.capability import CapabilityRejected, TokenVerifier, issue_token
+from warded.approve.digest import DigestError, digest_of_action
+from warded.approve.store import SQLiteApprovalStore
+from warded.audit.keys import Signer
+from warded.core.types import Action, Decision, Reason, Verdict, deny
+from warded.errors import StoreError, ToolDenied
+from warded.policy.compile import CompiledPolicy
+
+
+class ApprovalDesk:
+    """Approval requests and capability tokens for one gateway. ``store`` may be ``None`` (no approvals:
+    every approval is refused and no request can be opened)."""
+
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        store: SQLiteApprovalStore | None,
+        signer: Signer,
+        clock: Callable[[], float],
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self._signer = signer
+        self._clock = clock
+        self._tokens = TokenVerifier({signer.key_id: signer.public_key}, clock)
+
+    # -- gather: a presented approval ----------------------------------------------------------
+
+    def verify(self, action: Action, request_id: str, now: float) -> tuple[ApprovalRequest | None, Decision | None]:
+        """The request a human approved for exactly this action, or the DENY that says why not."""
+        if self.store is None:
+            return None, deny("approval.unavailable", "this gateway has no approval store")
+        try:
+            request = self.store.load_request(request_id)
+            if request is None:
+                return None, deny("approval.unknown_request", f"no approval request {request_id[:80]!r}")
+            verdict = self.store.load_verdict(request_id)
+            if verdict is None:
+                return None, deny("approval.pending", f"approval request {request_id} has not been decided yet")
+            verify_approval(
+                request,
+                verdict,
+                self.policy.approvers,
+                now,
+                self.store.used_nonces,
+                action_digest=digest_of_action(action, request.expires_at, request.nonce),
+                max_skew=self.policy.spec.approval.max_skew,
+            )
+        except ApprovalRejected as exc:
+            return None, Decision(Verdict.DENY, (exc.reason,))
+        except (StoreError, DigestError) as exc:
+            return None, deny("approval.unverifiable", f"the approval could not be checked: {exc}")
+        return request, None
+
+    # -- commit --------------------------------------------------------------------------------
+
+    def consume(self, request: ApprovalRequest, now: float) -> Decision | None:
+        """Mark the approval used (once, across processes); a DENY if it cannot be."""
+        if self.store is None:
+            return deny("approval.unavailable", "this gateway has no approval store")
+        try:
+            if self.store.consume(request, now):
+                return None
+        except StoreError as exc:
+            return deny("approval.unverifiable", f"the approval could not be marked used: {exc}")
+        return deny("approval.replayed", "this approval has already been used")
+
+    def open(
+        self,
+        action: Action,
+        decision: Decision,
+        shown: Mapping[str, Any],
+        reasons: list[dict[str, str]],
+        taint: list[dict[str, Any]],
+    ) -> str:
+        """Store an approval request: the digest of the real arguments, and for the human the arguments,
+        reasons and taint as audited (scrubbed: what the policy hides stays hidden here too). Raises
+        ``StoreError``, ``DigestError`` or ``ApprovalRejected`` if it cannot."""
+        if self.store is None:
+            raise StoreError("this gateway has no approval store")
+        now = self._clock()
+        request = make_request(
+            request_id="r" + secrets.token_hex(8),
+            agent_id=action.agent_id,
+            session_id=action.session_id,
+            tool=action.tool,
+            arguments=action.arguments,
+            display_arguments=shown,
+            tier=decision.tier,
+            reasons=[Reason(r["rule_id"], r["message"]) for r in reasons],
+            taint=taint,
+            created_at=now,
+            expires_at=now + self.policy.spec.approval.ttl,
+            nonce=secrets.token_hex(16),
+        )
+        self.store.save_request(request)
+        return request.id
+
+    def void(self, request_id: str) -> None:
+        """Void a request whose decision could not be recorded (best effort)."""
+        if self.store is not None:
+            with contextlib.suppress(StoreError):
+                self.store.void(request_id)
+
+    def issue_token(self, action: Action, now: float) -> str:
+        """A single-use capability token for exactly this action, signed with the audit key."""
+        expires = now + self.policy.spec.approval.token_ttl
+        nonce = secrets.token_urlsafe(16)
+        return issue_token(self._signer, digest_of_action(action, expires, nonce), expires, nonce)
+
+    # -- the tool side and the waiting caller --------------------------------------------------
+
+    def verify_token(self, token: str, action: Action) -> None:
+        """Raise :class:`ToolDenied` unless ``token`` was issued for exactly this action and is unused."""
+        try:
+            self._tokens.verify_action(
+                token,
+                agent_id=action.agent_id,
+                session_id=action.session_id,
+                tool=action.tool,
+                arguments=action.arguments,
+            )
+        except (CapabilityRejected, DigestError) as exc:
+            reason = exc.reason if isinstance(exc, CapabilityRejected) else Reason("capability.malformed", str(exc))
+            raise ToolDenied(Decision(Verdict.DENY, (reason,))) from None
+
+    def wait(self, request_id: str, timeout_s: float, poll_s: float) -> str:
+        """Block until a human decides ``request_id`` or ``timeout_s`` passes; returns the status."""
+        if self.store is None:
+            return "unknown"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self.store.status(request_id) or "unknown"
+            if status != "pending" or time.monotonic() >= deadline:
+                return status
+            time.sleep(poll_s)

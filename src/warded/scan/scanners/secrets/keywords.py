@@ -1,0 +1,174 @@
+"""Key-like context: a value assigned to a name such as ``api_key``, ``client_secret``, ``token`` or
+``password`` (``=``, ``:``, ``:=``, ``=>``, quoted or not), and ``Authorization: Bearer/Basic ...`` headers.
+
+Such a value counts only if it looks random (:func:`~warded.scan.scanners.secrets._values.random_looking`);
+a value assigned to a password name is judged by composition instead
+(:func:`~warded.scan.scanners.secrets._values.password_like`) and reported as ``secret.password``. Names are
+read as words, whatever their spelling (``apiKeyId``, ``API_KEY_ID``, ``api-key-id``), and names of
+identifiers (``..._id``, ``...Id``, ``tenantID``) hold no secret: a UUID under them is an id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warded.scan.scanners._re2text import Prepared
+from warded.scan.scanners.secrets._base import Detector, Hit, Tier, Variant
+from warded.scan.scanners.secrets._values import (
+    b64decode,
+    identifier_like,
+    is_sequential,
+    looks_placeholder,
+    password_like,
+    random_looking,
+)
+
+_KEYWORDS = (
+    r"api[_\-.]?key|apikey|api[_\-.]?secret|secret|token|passw(?:or)?d|passwd|pwd|private[_\-.]?key|"
+    r"access[_\-.]?key|client[_\-.]?secret|auth[_\-.]?key|credentials?|signing[_\-.]?key|encryption[_\-.]?key|"
+    r"session[_\-.]?key|app[_\-.]?key|master[_\-.]?key|webhook[_\-.]?secret|x-api-key"
+)
+
+#: A literal assigned to a password name.
+PASSWORD = Variant("secret.password", 0.7, "password assigned in text", kind="password")
+
+
+def key_words(name: str) -> str:
+    """A key name as lower-case words joined by ``_``, however it was spelt: ``apiKeyId``, ``ApiKeyID``,
+    ``API_KEY_ID`` and ``api-key-id`` all read ``api_key_id``; ``HTTPToken`` reads ``http_token``. Dots
+    are kept (``settings.apiKey`` reads ``settings.api_key``)."""
+    out: list[str] = []
+    for i, ch in enumerate(name):
+        if ch == "-":
+            out.append("_")
+            continue
+        if ch.isupper() and i > 0:
+            prev = name[i - 1]
+            nxt = name[i + 1] if i + 1 < len(name) else ""
+            if prev.islower() or prev.isdigit() or (prev.isupper() and nxt.islower()):
+                out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _not_a_secret_name(key: str) -> bool:
+    """Names that contain a keyword but hold no secret: ``max_tokens``, ``token_count``, ``tokenizer``,
+    ``secret_name``, ``password_hint``..."""
+    tail = key.rsplit(".", 1)[-1]
+    for word in (
+        "tokenizer",
+        "tokens",
+        "token_count",
+        "token_type",
+        "token_url",
+        "token_uri",
+        "token_endpoint",
+        "token_limit",
+        "token_id",
+        "_name",
+        "_hint",
+        "_length",
+        "_len",
+        "_policy",
+        "_file",
+        "_path",
+        "_ref",
+        "_arn",
+        "_env",
+        "_id",
+        "_field",
+        "_type",
+        "_version",
+        "_url",
+        "_uri",
+        "_expires",
+        "_expiry",
+        "_ttl",
+        "_usage",
+        "_label",
+        "_prompt",
+    ):
+        if tail.endswith(word) or f"{word}_" in tail:
+            return True
+    return False
+
+
+def _is_code_expression(text: str, end: int, value: str) -> bool:
+    """``x = base64.b16encode(...)``, ``key = CONFIG["k"]``: a call, subscript or dotted name, not a literal."""
+    if end < len(text) and text[end] in "([":
+        return True
+    parts = value.split(".")
+    return len(parts) > 1 and all(part.isidentifier() for part in parts)
+
+
+def _assignment(detector: Detector, p: Prepared, m: Any) -> Hit | None:
+    key = key_words(m.group(1).decode("utf-8", "replace"))
+    start, end = p.span(m, 2)
+    value = p.text[start:end]
+    # trailing sentence punctuation is not part of a value written in prose or YAML
+    stripped = value.rstrip(".!?:")
+    end -= len(value) - len(stripped)
+    value = stripped
+    if _not_a_secret_name(key) or _is_code_expression(p.text, end, value):
+        return None
+    if any(word in key for word in ("passw", "pwd")):
+        if not password_like(value):
+            return None
+        return detector.variant_hit(PASSWORD, start, end)
+    if not random_looking(value):
+        return None
+    return detector.hit(start, end)
+
+
+def _bearer(detector: Detector, p: Prepared, m: Any) -> Hit | None:
+    start, end = p.span(m, 1)
+    value = p.text[start:end]
+    if len(value) < 16 or looks_placeholder(value) or identifier_like(value) or is_sequential(value):
+        return None
+    return detector.hit(start, end)
+
+
+def _basic_auth(detector: Detector, p: Prepared, m: Any) -> Hit | None:
+    start, end = p.span(m, 1)
+    raw = b64decode(p.text[start:end].replace("+", "-").replace("/", "_"))
+    if raw is None or b":" not in raw:
+        return None
+    _user, _, password = raw.partition(b":")
+    if not password:
+        return None
+    return detector.hit(start, end)
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector(
+        id="assignment",
+        rule="secret.high_entropy",
+        pattern=(
+            r"(?i)((?:[a-z0-9_.\-]*(?:" + _KEYWORDS + r")[a-z0-9_.\-]*))[\"'\]]?[ \t]*(?::=|=>|=|:)[ \t]*"
+            r"(?:[\"'`]|[br][\"'])?([^\s\"'`,;&<>(){}\[\]]{6,512})"
+        ),
+        score=0.75,
+        message="high-entropy value assigned to a secret-like name",
+        tier=Tier.CONTEXT,
+        validate=_assignment,
+        variants=(PASSWORD,),
+    ),
+    Detector(
+        id="bearer",
+        rule="secret.bearer_token",
+        pattern=r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?(?:bearer|token)\s+([A-Za-z0-9_\-.~+/]{8,}=*)",
+        score=0.8,
+        message="bearer token in an Authorization header",
+        tier=Tier.CONTEXT,
+        validate=_bearer,
+    ),
+    Detector(
+        id="basic_auth",
+        rule="secret.basic_auth",
+        pattern=r"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?basic\s+([A-Za-z0-9+/]{8,}=*)",
+        score=0.85,
+        message="credentials in a Basic Authorization header",
+        tier=Tier.CONTEXT,
+        validate=_basic_auth,
+    ),
+)
