@@ -175,7 +175,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             except (OSError, UnicodeDecodeError) as exc:
                 print(f"warded scan: cannot read {args.jsonl}: {exc}", file=sys.stderr)
                 return EXIT_USAGE
-        return _ops().SCAN_EXIT[worst]
+        return int(_ops().SCAN_EXIT[worst])
     if args.text is None:
         print("warded scan: give TEXT, - for standard input, or --jsonl FILE", file=sys.stderr)
         return EXIT_USAGE
@@ -188,7 +188,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         text = args.text
     result = pipeline.scan(text, Source(args.source))
     print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-    return _ops().SCAN_EXIT[result.verdict]
+    return int(_ops().SCAN_EXIT[result.verdict])
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:

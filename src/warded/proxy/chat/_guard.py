@@ -141,8 +141,10 @@ class OutputGuard:
             while moved:  # never release the beginning of a finding that runs into held text
                 moved = False
                 for s, e, _ in withheld:
-                    if s < upto < e:
-                        upto = max(self._released, s)
+                    # A finding that began in text already released has no beginning left to hold back: the
+                    # part of it released now is cut out below. (Moving back to its start looped forever.)
+                    if self._released <= s < upto < e:
+                        upto = s
                         moved = True
             if upto <= self._released:
                 return ""
