@@ -250,19 +250,25 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_mcp(args: argparse.Namespace) -> int:
+    from warded.config._yaml import load_model
+    from warded.config.mcp import McpSpec
     from warded.proxy.mcp.proxy import run_http_proxy, run_stdio_proxy
 
     command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
-    if args.upstream:
-        if command:
-            print("warded mcp: give an upstream command or --upstream URL, not both", file=sys.stderr)
-            return EXIT_USAGE
-        run_http_proxy(args.policy, args.agent, args.upstream, host=args.host, port=args.port)
-    elif command:
-        run_stdio_proxy(args.policy, args.agent, command, session_id=args.session)
-    else:
+    if args.upstream and command:
+        print("warded mcp: give an upstream command or --upstream URL, not both", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.upstream and not command:
         print("warded mcp: give the upstream server command after --, or --upstream URL", file=sys.stderr)
         return EXIT_USAGE
+    spec = load_model(args.mcp_config, McpSpec, what="MCP config", allow_empty=True) if args.mcp_config else None
+    try:
+        if args.upstream:
+            run_http_proxy(args.policy, args.agent, args.upstream, host=args.host, port=args.port, spec=spec)
+        else:
+            run_stdio_proxy(args.policy, args.agent, command, session_id=args.session, spec=spec)
+    except KeyboardInterrupt:
+        return 130
     return EXIT_OK
 
 
@@ -449,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upstream", default=None, help="a Streamable HTTP MCP server to front (serves HTTP itself)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--mcp-config", default=None, help="a JSON or YAML file with the mcp: settings (overrides the policy's)"
+    )
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream server command")
     p.set_defaults(func=_cmd_mcp)
     pins = sub.add_parser("mcp-tools", help="pinned MCP tool definitions").add_subparsers(dest="sub", required=True)

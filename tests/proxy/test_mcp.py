@@ -91,7 +91,7 @@ def _config(workdir: Path, file: str = "mcp.yaml", **settings: Any) -> Path:
 
 
 def _proxy(workdir: Path, config: Path, upstream: list[str]) -> StdioServerParameters:
-    args = ["-m", "warded.proxy.mcp.proxy", "--policy", str(workdir / "warded.yaml"), "--agent", "tester"]
+    args = ["-m", "warded.cli", "mcp", "--policy", str(workdir / "warded.yaml"), "--agent", "tester"]
     args += ["--mcp-config", str(config), "--", *upstream]
     return StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ), cwd=str(workdir))
 
@@ -382,7 +382,7 @@ def test_streamable_http_proxy_in_front_of_a_streamable_http_server(workdir: Pat
     upstream = subprocess.Popen([sys.executable, str(SERVER), "--http", str(up_port)], stderr=log, env=env)
     args = ["--policy", str(workdir / "warded.yaml"), "--agent", "tester", "--mcp-config", str(config)]
     args += ["--upstream", f"http://127.0.0.1:{up_port}/mcp", "--port", str(proxy_port)]
-    proxy = subprocess.Popen([sys.executable, "-m", "warded.proxy.mcp.proxy", *args], stderr=log, cwd=workdir)
+    proxy = subprocess.Popen([sys.executable, "-m", "warded.cli", "mcp", *args], stderr=log, cwd=workdir)
     url = f"http://127.0.0.1:{proxy_port}/mcp"
 
     async def main() -> None:

@@ -67,3 +67,22 @@ def test_a_redaction_without_span_is_withheld_on_every_edge() -> None:
     assert decide_result([(Text(TEXT), applied)]).verdict is Verdict.REQUIRE_APPROVAL  # gateway: ask a human
     assert _chat(applied)[1] == (applied,)  # chat: nobody to ask, blocked
     assert _poisons(applied, decide_result([(Text(TEXT), applied)]))  # MCP: hidden until an operator approves
+
+
+def test_regression_chat_finding_begun_in_released_text_is_cut_without_hanging() -> None:
+    """A finding that starts in already released context and runs into held text once sent the release loop
+    round forever (moving back to its start, which is the released offset, again and again)."""
+
+    def scan(window: str) -> ScanResult:
+        if "Z" not in window:
+            return ScanResult(Source.MODEL_OUTPUT, ())
+        return ScanResult(Source.MODEL_OUTPUT, (_applied(Response.REDACT, (0, len(window))),))
+
+    guard = OutputGuard(scan, lambda text: text, context_chars=8, max_hold=20)
+    guard.append("hello ")
+    assert guard.poll() == "hello "
+    guard.append("Z more wor")
+    assert guard.poll() == "[REDACTED:pii.phone]"
+    guard.append("ds")
+    assert guard.finish() == "[REDACTED:pii.phone]"
+    assert not guard.blocked

@@ -451,7 +451,7 @@ def test_mcp_http_proxy_closes_stalled_connections(tmp_path: Path) -> None:
     )
     up_port, port = _free_port(), _free_port()
     upstream = [sys.executable, str(MCP_SERVER), "--http", str(up_port)]
-    proxy = [sys.executable, "-m", "warded.proxy.mcp.proxy", "--policy", "warded.yaml", "--agent", "tester"]
+    proxy = [sys.executable, "-m", "warded.cli", "mcp", "--policy", "warded.yaml", "--agent", "tester"]
     proxy += ["--mcp-config", "mcp.json", "--upstream", f"http://127.0.0.1:{up_port}/mcp", "--port", str(port)]
     initialize = {
         "jsonrpc": "2.0",

@@ -199,7 +199,7 @@ def _filesystem_server() -> Path:
 async def _session(workdir: Path, files: Path) -> AsyncIterator[ClientSession]:
     config = workdir / "mcp.json"
     config.write_text(json.dumps({}), encoding="utf-8")
-    args = ["-m", "warded.proxy.mcp.proxy", "--policy", str(workdir / "warded.yaml"), "--agent", "tester"]
+    args = ["-m", "warded.cli", "mcp", "--policy", str(workdir / "warded.yaml"), "--agent", "tester"]
     args += ["--mcp-config", str(config), "--", str(_filesystem_server()), str(files)]
     params = StdioServerParameters(command=sys.executable, args=args, env=dict(os.environ), cwd=str(workdir))
     with open(workdir / "stderr.log", "a", encoding="utf-8") as errlog:

@@ -51,7 +51,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 async def _measure(policy: str, n: int, warmup: int) -> tuple[list[float], list[float]]:
     server = [sys.executable, "-m", "warded.bench._mcp_server"]
-    proxy = [sys.executable, "-m", "warded.proxy.mcp.proxy", "--policy", policy, "--agent", "bench", "--", *server]
+    proxy = [sys.executable, "-m", "warded.cli", "mcp", "--policy", policy, "--agent", "bench", "--", *server]
     with open(os.devnull, "w", encoding="utf-8") as quiet:
         async with AsyncExitStack() as stack:
             sessions = []

@@ -16,12 +16,11 @@ that survive vetting:
 
 Anything that goes wrong (upstream down, hung, talking nonsense; a scanner failing) fails closed as a
 tool error or a JSON-RPC error, and is recorded in the audit log. Run as a module for the same thing
-without the CLI: ``python -m warded.proxy.mcp.proxy --policy warded.yaml --agent NAME -- <server command>``.
+from the CLI: ``warded mcp --policy warded.yaml --agent NAME [--mcp-config F] -- <server command>``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import secrets
@@ -40,7 +39,6 @@ from mcp.server.session import ServerSession
 from mcp.shared.exceptions import McpError
 
 from warded import __version__
-from warded.config._yaml import load_model
 from warded.config.mcp import McpSpec
 from warded.core.inputs import bad_text
 from warded.core.types import Action, Decision, Reason, Verdict
@@ -70,7 +68,6 @@ __all__ = [
     "McpProxy",
     "approve_tool",
     "list_tool_pins",
-    "main",
     "run_http_proxy",
     "run_stdio_proxy",
 ]
@@ -774,40 +771,3 @@ def approve_tool(gateway: Gateway, server: str, tool: str, *, digest: str | None
         pins.close()
     gateway.audit.append("mcp_tool_approved", {"server": server, "tool": tool, "digest": pinned, "by": by})
     return pinned
-
-
-# -- module entry ------------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m warded.proxy.mcp.proxy", description=(__doc__ or "MCP proxy").split("\n")[0]
-    )
-    parser.add_argument("--policy", required=True, help="warded.yaml")
-    parser.add_argument("--agent", required=True, help="the agent identity the client acts as")
-    parser.add_argument("--session", help="session id (stdio; default: a fresh random one)")
-    parser.add_argument("--upstream", help="Streamable HTTP upstream URL (serve HTTP instead of stdio)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--mcp-config", help="a JSON or YAML file with the mcp: settings (overrides the policy's)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- <upstream server command ...>")
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
-    spec = None
-    try:
-        if args.mcp_config:
-            spec = load_model(args.mcp_config, McpSpec, what="MCP config", allow_empty=True)
-        if args.upstream:
-            run_http_proxy(args.policy, args.agent, args.upstream, host=args.host, port=args.port, spec=spec)
-        else:
-            run_stdio_proxy(args.policy, args.agent, command, session_id=args.session, spec=spec)
-    except WardedError as exc:
-        print(f"warded mcp: {exc.diagnostics()}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
