@@ -23,12 +23,12 @@ from warded.approve.files import (
     decode_approval,
     deny_request,
     encode_approval,
-    load_approvers,
     read_approval_file,
     show_request,
     submit_approval,
     write_approval_file,
 )
+from warded.approve.keys import load_approvers
 from warded.approve.store import RequestStatus, SQLiteApprovalStore
 from warded.audit.keys import generate_keypair, public_key_path
 from warded.errors import KeyFileError, StoreError

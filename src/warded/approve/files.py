@@ -15,10 +15,7 @@ The CLI is an edge: these functions take the time as a value (``now``) and do th
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from warded.approve._encoding import ParseError, canonical_or_raise, strict_json_loads
 from warded.approve.approvals import (
@@ -33,8 +30,8 @@ from warded.approve.approvals import (
     verify_signature,
 )
 from warded.approve.store import RequestStatus, SQLiteApprovalStore
-from warded.audit.keys import Signer, key_id, load_public_key
-from warded.errors import KeyFileError, StoreError
+from warded.audit.keys import Signer
+from warded.errors import StoreError
 
 __all__ = [
     "MAX_APPROVAL_FILE_BYTES",
@@ -42,7 +39,6 @@ __all__ = [
     "decode_approval",
     "deny_request",
     "encode_approval",
-    "load_approvers",
     "read_approval_file",
     "show_request",
     "submit_approval",
@@ -113,23 +109,6 @@ def write_approval_file(path: StrPath, approval: SignedApproval) -> None:
     except OSError as exc:
         Path(path).unlink(missing_ok=True)
         raise StoreError(f"cannot write approval file {os.fspath(path)}: {exc.strerror}") from exc
-
-
-def load_approvers(public_keys: Mapping[str, StrPath]) -> dict[str, tuple[str, Ed25519PublicKey]]:
-    """``{approver name: public key file}`` to the ``{key_id: (name, key)}`` mapping that verification takes.
-
-    KeyFileError if a file does not hold an Ed25519 public key, or one key is configured under two names.
-    """
-    out: dict[str, tuple[str, Ed25519PublicKey]] = {}
-    for name, path in public_keys.items():
-        if not isinstance(name, str) or not name or not name.isprintable():
-            raise KeyFileError(f"approver name {name!r:.60} must be a non-empty printable string")
-        key = load_public_key(path)
-        kid = key_id(key)
-        if kid in out:
-            raise KeyFileError(f"approver key {kid} is configured twice ({out[kid][0]!r} and {name!r})")
-        out[kid] = (name, key)
-    return out
 
 
 def _decide(

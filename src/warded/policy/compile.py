@@ -16,7 +16,7 @@ from typing import Any
 import cedarpy
 from pydantic import ValidationError
 
-from warded.approve.files import load_approvers
+from warded.approve.keys import load_approvers
 from warded.audit.keys import load_public_key
 from warded.config._yaml import Path_, load_yaml, locate, validation_problems
 from warded.core.types import Tier
