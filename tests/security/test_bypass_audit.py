@@ -476,8 +476,20 @@ def place_approval_show(gw: Gateway, policy: Path, tmp_path: Path, args: dict[st
     return shown.stdout
 
 
+def place_edge_event(gw: Gateway, policy: Path, tmp_path: Path, args: dict[str, str]) -> str:
+    # An edge's own entry (the MCP proxy's upstream error): the upstream echoed the arguments back.
+    action = Action("clerk", "s1", "lookup", dict(args))
+    assert gw.check(action).allowed
+    gw.record_event("mcp_upstream_error", {"tool": "lookup", "error": f"upstream failed on {json.dumps(args)}"}, action)
+    gw.close()
+    (body,) = entries_of(tmp_path, "mcp_upstream_error")
+    assert "[REDACTED:" in body
+    return body
+
+
 PLACES = {
     "decision-entry": place_decision,
+    "edge-event-entry": place_edge_event,
     "result-scanned-entry": place_result_scanned,
     "approval-request-row": place_approval_row,
     "result-approval-request-row": place_result_approval_row,

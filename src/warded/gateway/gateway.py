@@ -34,6 +34,7 @@ from warded.approve.envelope import OpenedMessage, open_envelope
 from warded.approve.store import SQLiteApprovalStore
 from warded.audit.keys import generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
+from warded.audit.redact import scrub
 from warded.core.inputs import bad_text, check_identifiers
 from warded.core.types import Action, Decision, Reason, Tier, Verdict, deny
 from warded.core.walk import Limits, map_texts
@@ -457,6 +458,16 @@ class Gateway:
         """Default agent and session for decorated tools that do not name their own."""
         self._default_agent = agent_id
         self._default_session = session_id
+
+    def record_event(self, kind: str, body: Mapping[str, Any], action: Action | None = None) -> int:
+        """Append an edge's own audit entry (an upstream error, a refused input); returns its seq.
+
+        With ``action``, everything the policy hides for that call (secret-marked arguments, redacted and
+        secret spans) is scrubbed from ``body`` first, wherever it appears: an upstream server may echo it.
+        """
+        hidden = self._guard.hidden_for(action) if action is not None else {}
+        with self._lock:
+            return self.audit.append(kind, scrub(body, hidden) if hidden else body).seq
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -142,10 +142,11 @@ class McpProxy:
 
     # -- audit ------------------------------------------------------------------------------------
 
-    def audit(self, kind: str, body: Mapping[str, Any]) -> None:
-        """Record an event; a failing audit write is reported on stderr (the call still fails closed)."""
+    def audit(self, kind: str, body: Mapping[str, Any], action: Action | None = None) -> None:
+        """Record an event (scrubbed of what the policy hides for ``action``, which an upstream may echo);
+        a failing audit write is reported on stderr (the call still fails closed)."""
         try:
-            self.gw.audit.append(kind, {"agent_id": self.agent_id, "server": self.server_key, **body})
+            self.gw.record_event(kind, {"agent_id": self.agent_id, "server": self.server_key, **body}, action)
         except WardedError as exc:
             print(f"warded mcp: could not record {kind}: {exc}", file=sys.stderr)
 
@@ -310,7 +311,9 @@ class McpProxy:
         try:
             session = await self._session()
         except McpError as exc:
-            self.audit("mcp_upstream_error", {"tool": name, "decision": decision.id, "error": exc.error.message})
+            self.audit(
+                "mcp_upstream_error", {"tool": name, "decision": decision.id, "error": exc.error.message}, action
+            )
             return _tool_error(f"warded allowed this call, but {exc.error.message}")
         try:
             with anyio.fail_after(self.spec.call_timeout):
@@ -318,14 +321,15 @@ class McpProxy:
         except McpError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
                 self.upstream.lost(session, exc.error.message)
-            self.audit("mcp_upstream_error", {"tool": name, "decision": decision.id, "error": exc.error.message[:500]})
+            error = {"tool": name, "decision": decision.id, "error": exc.error.message[:500]}
+            self.audit("mcp_upstream_error", error, action)
             text = f"upstream error {exc.error.code}: {exc.error.message}"
             result = types.CallToolResult(content=[types.TextContent(type="text", text=text)], isError=True)
         except anyio.get_cancelled_exc_class():
             self.audit("mcp_call_abandoned", {"tool": name, "decision": decision.id, "session_id": session_id})
             raise
         except Exception as exc:
-            self._upstream_failed(session, exc, "tools/call", decision.id, name)
+            self._upstream_failed(session, exc, "tools/call", decision.id, name, action=action)
             return _tool_error(f"warded allowed this call, but {_upstream_message(exc)}; the result is withheld")
         return await self._guard(action, decision, result)
 
@@ -367,7 +371,8 @@ class McpProxy:
                 f"warded withheld the result of this call (decision {exc.decision.id}):\n{_reasons(exc.decision)}"
             )
         except Exception as exc:  # fail closed: an unscanned result never reaches the agent
-            self.audit("mcp_result_error", {"tool": action.tool, "decision": decision.id, "error": repr(exc)[:300]})
+            error = {"tool": action.tool, "decision": decision.id, "error": repr(exc)[:300]}
+            self.audit("mcp_result_error", error, action)
             return _tool_error("warded could not check the result of this call; it is withheld")
         return _apply_view(result, guarded, duplicates) if guarded is not view else result
 
@@ -387,12 +392,20 @@ class McpProxy:
             raise McpError(types.ErrorData(code=types.INTERNAL_ERROR, message=str(exc))) from None
 
     def _upstream_failed(
-        self, session: Any, exc: BaseException, method: str, decision: str = "", tool: str = ""
+        self,
+        session: Any,
+        exc: BaseException,
+        method: str,
+        decision: str = "",
+        tool: str = "",
+        *,
+        action: Action | None = None,
     ) -> None:
         message = _upstream_message(exc)
         if not isinstance(exc, TimeoutError):
             self.upstream.lost(session, message)
-        self.audit("mcp_upstream_error", {"method": method, "tool": tool, "decision": decision, "error": message})
+        error = {"method": method, "tool": tool, "decision": decision, "error": message}
+        self.audit("mcp_upstream_error", error, action)
 
     # -- the MCP server side ----------------------------------------------------------------------
 
