@@ -25,7 +25,7 @@ import resource
 import weakref
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import h11
 import uvicorn
@@ -198,7 +198,33 @@ def _limits_of(config: uvicorn.Config) -> HttpLimits:
     return config.limits
 
 
-class GuardedH11Protocol(H11Protocol):
+class _Guarded(asyncio.Protocol):
+    """What both of uvicorn's HTTP protocols gain: admission at connect, deadlines updated on every event.
+
+    Listed before the uvicorn protocol in the bases, so each method runs the guard around uvicorn's own.
+    """
+
+    _guard: _Guard
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._guard.admit(cast(asyncio.Transport, transport), getattr(self, "client", None))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._guard.lost()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._guard.data(len(data))
+        super().data_received(data)
+        self._guard.update()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._guard.update()
+
+
+class GuardedH11Protocol(_Guarded, H11Protocol):
     """uvicorn's h11 protocol with :class:`_Guard` deadlines and admission."""
 
     def __init__(
@@ -218,23 +244,6 @@ class GuardedH11Protocol(H11Protocol):
             return "busy"
         return "head"
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._guard.admit(transport, self.client)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._guard.lost()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        self._guard.data(len(data))
-        super().data_received(data)
-        self._guard.update()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._guard.update()
-
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -242,7 +251,7 @@ except ImportError:  # pragma: no cover - httptools is a dependency; h11 serves 
     _PROTOCOL: type[asyncio.Protocol] = GuardedH11Protocol
 else:
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    class GuardedHttpToolsProtocol(_Guarded, HttpToolsProtocol):
         """uvicorn's httptools protocol with :class:`_Guard` deadlines and admission."""
 
         def __init__(
@@ -263,19 +272,6 @@ else:
                 return "busy"
             return "head"
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._guard.admit(transport, self.client)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._guard.lost()
-            super().connection_lost(exc)
-
-        def data_received(self, data: bytes) -> None:
-            self._guard.data(len(data))
-            super().data_received(data)
-            self._guard.update()
-
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._reading = "head"
@@ -287,10 +283,6 @@ else:
         def on_message_complete(self) -> None:
             super().on_message_complete()
             self._reading = "busy"
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._guard.update()
 
     _PROTOCOL = GuardedHttpToolsProtocol
 
