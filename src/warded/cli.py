@@ -226,6 +226,19 @@ def _cmd_bench_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_bench_scale(args: argparse.Namespace) -> int:
+    from warded.bench.scale import run_scale_bench
+
+    try:
+        replicas = [int(n) for n in args.replicas.split(",")]
+    except ValueError:
+        print(f"warded bench scale: --replicas takes counts like 1,2,4, not {args.replicas!r}", file=sys.stderr)
+        return EXIT_USAGE
+    result = run_scale_bench(replicas, requests=args.requests, concurrency=args.concurrency)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return EXIT_OK
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from warded.proxy.api.serve import serve
 
@@ -304,6 +317,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.dir)
 
 
+def _cmd_store_migrate(args: argparse.Namespace) -> int:
+    versions = _ops().migrate_store(args.policy)
+    print(f"PostgreSQL schema migrated: {versions}")
+    return EXIT_OK
+
+
 def _session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("agent", help="agent id")
     p.add_argument("session", nargs="?", help="session id")
@@ -372,6 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("id")
         p.set_defaults(func=func)
 
+    store = sub.add_parser("store", help="the shared stores of a policy's store: section").add_subparsers(
+        dest="sub", required=True
+    )
+    p = store.add_parser("migrate", help="create or upgrade warded's tables in PostgreSQL (versioned, idempotent)")
+    p.add_argument("--policy", default="warded.yaml", help="policy file naming store.postgres")
+    p.set_defaults(func=_cmd_store_migrate)
+
     session = sub.add_parser("session", help="the kill switch").add_subparsers(dest="sub", required=True)
     p = session.add_parser("pause", help="pause a session: every non-read action is refused")
     _session_args(p)
@@ -429,6 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=200, help="messages per size for latency")
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=_cmd_bench_scan)
+    p = bench.add_parser("scale", help="replicas on PostgreSQL+Redis vs SQLite: decisions/s, p50/p99, limit violations")
+    p.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts (default 1,2,4)")
+    p.add_argument("--requests", type=int, default=4000, help="decisions per measurement")
+    p.add_argument("--concurrency", type=int, default=8, help="client connections per replica")
+    p.add_argument("--json", action="store_true", help="one-line JSON")
+    p.set_defaults(func=_cmd_bench_scale)
 
     p = sub.add_parser(
         "scan",

@@ -23,7 +23,10 @@ from warded.audit.chain import DEFAULT_CHECKPOINT_EVERY, AuditEntry, Checkpoint,
 from warded.audit.keys import Signer, generate_keypair, load_public_keys, public_key_path
 from warded.audit.log import AuditLog, open_sqlite_log, verify_store
 from warded.audit.sqlite import SQLiteAuditStore
+from warded.audit.store import AuditStore
+from warded.config.store import StoreConfigError
 from warded.errors import AuditError
+from warded.gateway._stores import migrate_postgres, resolved_store
 from warded.gateway.gateway import build_scanner
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.scan.pipeline import ScanPipeline
@@ -107,18 +110,49 @@ def list_pauses(policy_path: str) -> list[Pause]:
         state.close()
 
 
+#: What :func:`resolve_log` returns, followed by the policy path, for a log kept in PostgreSQL (the DSN
+#: itself, which may hold a password from the environment, never travels).
+PG_LOG = "postgres-log-of:"
+
+
+def _audit_store(db: str) -> AuditStore:
+    """The audit store ``db`` names: a SQLite file, or the PostgreSQL log of a policy (:data:`PG_LOG`)."""
+    if not db.startswith(PG_LOG):
+        return SQLiteAuditStore(db)
+    resolved = resolved_store(load_policy(db[len(PG_LOG) :]))
+    if resolved is None or resolved.postgres is None:
+        raise AuditError("the policy names no PostgreSQL store")
+    from warded.audit.postgres import PostgresAuditStore  # noqa: PLC0415 - psycopg only when configured
+
+    return PostgresAuditStore(
+        resolved.postgres, schema=resolved.schema, pool_size=1, timeout_s=max(resolved.timeout_s, 30.0)
+    )
+
+
+def migrate_store(policy_path: str) -> str:
+    """``warded store migrate``: create or upgrade the PostgreSQL schema the policy's ``store:`` names;
+    returns ``schema: room vN, ...``."""
+    resolved = resolved_store(load_policy(policy_path))
+    if resolved is None or resolved.postgres is None:
+        raise StoreConfigError(f"{policy_path}: no store.postgres to migrate (SQLite files create their own tables)")
+    versions = migrate_postgres(resolved.postgres, resolved.schema)
+    return f"{resolved.schema}: " + ", ".join(f"{room} v{v}" for room, v in sorted(versions.items()))
+
+
 def resolve_log(policy_path: str | None, db: str | None, pubkeys: Sequence[str]) -> tuple[str, list[str]]:
     """The audit database and the public keys to trust, from flags or the policy file."""
     if db is None:
         if policy_path is None:
             raise AuditError("name the audit database with --db, or a policy file with --policy")
-        paths = paths_for(load_policy(policy_path))
-        db = paths.db
+        policy = load_policy(policy_path)
+        paths = paths_for(policy)
+        store = policy.spec.store
+        db = PG_LOG + policy_path if store is not None and store.postgres is not None else paths.db
         if not pubkeys:
             pubkeys = [str(public_key_path(paths.key))]
     if not pubkeys:
         raise AuditError("name at least one trusted public key with --pubkey")
-    if not os.path.exists(db):
+    if not db.startswith(PG_LOG) and not os.path.exists(db):
         raise AuditError(f"audit database {db!r} does not exist")
     return db, list(pubkeys)
 
@@ -155,7 +189,7 @@ def verify_log(
             raise AuditError(f"cannot read anchor file {path!r}: {exc}") from exc
         anchors.extend(parse_anchors(text))
     keys = load_public_keys(pubkeys)
-    store = SQLiteAuditStore(db)
+    store = _audit_store(db)
     try:
         return verify_store(store, keys, rules, anchors)
     finally:
@@ -179,7 +213,7 @@ def write_anchor(path: str, line: str) -> None:
 
 
 def tail_log(db: str, n: int) -> list[AuditEntry]:
-    store = SQLiteAuditStore(db)
+    store = _audit_store(db)
     try:
         return store.tail(n)
     finally:
@@ -187,7 +221,7 @@ def tail_log(db: str, n: int) -> list[AuditEntry]:
 
 
 def show_entry(db: str, seq: int) -> AuditEntry | None:
-    store = SQLiteAuditStore(db)
+    store = _audit_store(db)
     try:
         return store.get(seq)
     finally:

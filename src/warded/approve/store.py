@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from enum import StrEnum
+from typing import Protocol
 
 from warded.approve.approvals import (
     ApprovalRejected,
@@ -29,7 +30,7 @@ from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._sqlite import SQLiteStore
 
-__all__ = ["SCHEMA", "RequestStatus", "SQLiteApprovalStore", "UsedNonces"]
+__all__ = ["SCHEMA", "ApprovalStore", "RequestStatus", "SQLiteApprovalStore", "UsedNonces"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signed_approvals (
@@ -73,12 +74,45 @@ class RequestStatus(StrEnum):
     VOID = "void"  # withdrawn by the gateway, e.g. its decision could not be audited (final)
 
 
+class ApprovalStore(Protocol):
+    """What the gateway and the operator commands need from an approval store (SQLite here, PostgreSQL in
+    :mod:`warded.approve.pg_store`). Every failure raises :class:`~warded.errors.StoreError`; spending
+    (:meth:`consume`, :meth:`mark_used`) succeeds for exactly one of any number of racing callers."""
+
+    def save_request(self, request: ApprovalRequest) -> None: ...
+
+    def load_request(self, request_id: str) -> ApprovalRequest | None: ...
+
+    def status(self, request_id: str) -> RequestStatus | None: ...
+
+    def pending(self, now: float | None = None) -> list[ApprovalRequest]: ...
+
+    def void(self, request_id: str) -> bool: ...
+
+    def record_verdict(self, approval: SignedApproval) -> None: ...
+
+    def load_verdict(self, request_id: str) -> SignedApproval | None: ...
+
+    def consume(self, request: ApprovalRequest, now: float) -> bool: ...
+
+    def mark_used(self, nonce: str, *, kind: str, digest: str, expires_at: float, now: float) -> bool: ...
+
+    def is_used(self, nonce: str) -> bool: ...
+
+    @property
+    def used_nonces(self) -> UsedNonces: ...
+
+    def purge_used(self, now: float, *, keep_s: float = 86_400.0) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class UsedNonces:
     """A live ``Container[str]`` view of spent nonces, for :func:`~warded.approve.approvals.verify_approval`."""
 
     __slots__ = ("_store",)
 
-    def __init__(self, store: SQLiteApprovalStore) -> None:
+    def __init__(self, store: ApprovalStore) -> None:
         self._store = store
 
     def __contains__(self, nonce: object) -> bool:

@@ -28,7 +28,7 @@ from warded.errors import AuditError
 if TYPE_CHECKING:
     from warded.audit.store import AuditStore
 
-__all__ = ["AuditLog", "open_sqlite_log", "verify_store"]
+__all__ = ["AuditLog", "open_postgres_log", "open_sqlite_log", "verify_store"]
 
 
 class AuditLog:
@@ -214,6 +214,36 @@ def open_sqlite_log(
 
     signer = Signer.from_file(key_path)
     store = SQLiteAuditStore(db_path, synchronous=synchronous)
+    try:
+        return AuditLog(
+            store,
+            signer,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+            clock=clock,
+        )
+    except BaseException:
+        store.close()
+        raise
+
+
+def open_postgres_log(
+    dsn: str,
+    key_path: str | os.PathLike[str],
+    *,
+    schema: str = "warded",
+    pool_size: int = 4,
+    timeout_s: float = 5.0,
+    checkpoint_every: int = 1000,
+    checkpoint_seconds: float = 60.0,
+    clock: Callable[[], float] = time.time,
+) -> AuditLog:
+    """An :class:`AuditLog` on the PostgreSQL chain in ``schema`` (shared by every replica), signing with
+    the private key at ``key_path``."""
+    from warded.audit.postgres import PostgresAuditStore  # noqa: PLC0415 - psycopg loads only when used
+
+    signer = Signer.from_file(key_path)
+    store = PostgresAuditStore(dsn, schema=schema, pool_size=pool_size, timeout_s=timeout_s)
     try:
         return AuditLog(
             store,

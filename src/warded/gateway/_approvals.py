@@ -17,10 +17,11 @@ from typing import Any
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, make_request, verify_approval
 from warded.approve.capability import CapabilityRejected, TokenVerifier, issue_token
 from warded.approve.digest import DigestError, digest_of_action
-from warded.approve.store import SQLiteApprovalStore
+from warded.approve.store import ApprovalStore
 from warded.audit.keys import Signer
 from warded.core.types import Action, Decision, Reason, Verdict, deny
 from warded.errors import StoreError, ToolDenied
+from warded.gateway._stores import Waker
 from warded.policy.compile import CompiledPolicy
 
 
@@ -31,12 +32,15 @@ class ApprovalDesk:
     def __init__(
         self,
         policy: CompiledPolicy,
-        store: SQLiteApprovalStore | None,
+        store: ApprovalStore | None,
         signer: Signer,
         clock: Callable[[], float],
+        *,
+        waker: Waker | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
+        self._waker = waker
         self._signer = signer
         self._clock = clock
         self._tokens = TokenVerifier({signer.key_id: signer.public_key}, clock)
@@ -148,6 +152,15 @@ class ApprovalDesk:
         deadline = time.monotonic() + timeout_s
         while True:
             status = self.store.status(request_id) or "unknown"
-            if status != "pending" or time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if status != "pending" or left <= 0:
                 return status
-            time.sleep(poll_s)
+            if self._waker is None:
+                time.sleep(min(poll_s, left))
+                continue
+            # Woken as soon as a verdict is recorded; the store stays the authority, so a lost wake-up
+            # (or Redis down) costs at most one slower poll, never a wrong answer.
+            try:
+                self._waker.wait(request_id, min(max(poll_s, 1.0), left))
+            except StoreError:
+                time.sleep(min(poll_s, left))

@@ -20,8 +20,7 @@ from warded.policy.cedar import RULE_QUARANTINE
 from warded.policy.compile import CompiledPolicy
 from warded.policy.schema import BudgetSpec, Count, LimitSpec, Scope
 from warded.scan.pipeline import Applied
-from warded.store.state import ALL_SESSIONS, SQLiteStateStore
-from warded.store.windows import SQLiteWindows
+from warded.store.state import ALL_SESSIONS, StateStore
 
 #: An ALLOW whose limit slots other workers keep taking is decided again at most this many times.
 RESERVE_ATTEMPTS = 4
@@ -37,7 +36,7 @@ class Sessions:
     def __init__(
         self,
         policy: CompiledPolicy,
-        state: SQLiteStateStore,
+        state: StateStore,
         windows: WindowStore,
         audit: AuditLog,
         *,
@@ -181,10 +180,11 @@ class Sessions:
                 )
 
     def close(self) -> None:
-        """Close the state store, and the windows when they live in SQLite."""
+        """Close the state store, and the windows when they live in a store (SQLite, Redis)."""
         self.state.close()
-        if isinstance(self.windows, SQLiteWindows):
-            self.windows.close()
+        close = getattr(self.windows, "close", None)
+        if callable(close):
+            close()
 
     # -- internals -----------------------------------------------------------------------------
 

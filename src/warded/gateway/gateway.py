@@ -31,9 +31,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from warded.approve.approvals import ApprovalRequest
 from warded.approve.envelope import OpenedMessage, open_envelope
-from warded.approve.store import SQLiteApprovalStore
-from warded.audit.keys import generate_keypair
-from warded.audit.log import AuditLog, open_sqlite_log
+from warded.approve.store import ApprovalStore
+from warded.audit.log import AuditLog
 from warded.audit.redact import scrub
 from warded.core.inputs import bad_text, check_identifiers
 from warded.core.types import Action, Decision, Reason, Tier, Verdict, deny
@@ -47,13 +46,13 @@ from warded.gateway._approvals import ApprovalDesk
 from warded.gateway._guard import Guard
 from warded.gateway._record import Recorder
 from warded.gateway._session import PauseScope, Sessions
+from warded.gateway._stores import Waker, open_stores
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.registry import load_scanner
 from warded.scan.types import Response
 from warded.scan.vault import redact
-from warded.store.state import SQLiteStateStore
-from warded.store.windows import SQLiteWindows
+from warded.store.state import StateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +107,15 @@ class Gateway:
         self,
         policy: CompiledPolicy,
         audit: AuditLog,
-        state: SQLiteStateStore,
+        state: StateStore,
         *,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.thread_time,
         wall_timer: Callable[[], float] = time.perf_counter,
         scanner: ScanPipeline | None = None,
-        approvals: SQLiteApprovalStore | None = None,
+        approvals: ApprovalStore | None = None,
         windows: WindowStore | None = None,
+        waker: Waker | None = None,
     ) -> None:
         self.policy = policy
         if scanner is not None and not scanner.warmed:
@@ -143,7 +143,8 @@ class Gateway:
         # The rooms each phase works in (see the module docstring).
         windows = windows if windows is not None else SlidingWindows()
         self._sessions = Sessions(policy, state, windows, audit, clock=clock, lock=self._lock)
-        self._desk = ApprovalDesk(policy, approvals, audit.signer, clock)
+        self._waker = waker
+        self._desk = ApprovalDesk(policy, approvals, audit.signer, clock, waker=waker)
         self._guard = Guard(policy, scanner, self.flow)
         self._recorder = Recorder(audit, self._guard, self._desk, self._lock)
         started: dict[str, object] = {"policy": policy.source, "policy_sha256": policy.digest, "pid": os.getpid()}
@@ -160,32 +161,23 @@ class Gateway:
 
         The audit signing key named by the policy is created (mode 0600) if it does not exist. With
         ``shared_windows`` the limit and budget windows live in the SQLite file, so several worker
-        processes share circuit breakers.
+        processes share circuit breakers. A ``store:`` section moves the audit log and approvals to
+        PostgreSQL and the windows (always shared) and pauses to Redis (``gateway/_stores.py``); an unset
+        environment variable, an unreachable store or an unmigrated schema refuses the start.
         """
         policy = load_policy(path)
         scanner = build_scanner(policy) if policy.spec.scan.enabled else None
-        audit_spec = policy.spec.audit
-        db_path = policy.audit_path(audit_spec.path)
-        key_path = policy.audit_path(audit_spec.key)
-        if not os.path.exists(key_path):
-            generate_keypair(key_path)
-        audit = open_sqlite_log(
-            db_path,
-            key_path,
-            synchronous="FULL" if audit_spec.synchronous.value == "full" else "NORMAL",
-            checkpoint_every=audit_spec.checkpoint_every,
-            checkpoint_seconds=audit_spec.checkpoint_seconds,
+        stores = open_stores(policy, clock=clock, shared_windows=shared_windows)
+        return cls(
+            policy,
+            stores.audit,
+            stores.state,
             clock=clock,
+            scanner=scanner,
+            approvals=stores.approvals,
+            windows=stores.windows,
+            waker=stores.waker,
         )
-        sync = audit_spec.synchronous.value.upper()
-        try:
-            state = SQLiteStateStore(db_path, synchronous=sync)
-            approvals = SQLiteApprovalStore(db_path, synchronous=sync)
-            windows = SQLiteWindows(db_path, synchronous=sync) if shared_windows else None
-        except StoreError:
-            audit.close()
-            raise
-        return cls(policy, audit, state, clock=clock, scanner=scanner, approvals=approvals, windows=windows)
 
     # -- checking: gather → decide → commit ----------------------------------------------------
 
@@ -484,6 +476,8 @@ class Gateway:
                 self._sessions.close()
                 if self.approvals is not None:
                     self.approvals.close()
+                if self._waker is not None:
+                    self._waker.close()
                 _open_gateways.discard(self)
 
     def __enter__(self) -> Gateway:

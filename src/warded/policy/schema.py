@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 from warded.config._types import Duration, Name
 from warded.config.mcp import McpSpec
 from warded.config.serve import ServeSpec
+from warded.config.store import StoreSpec
 from warded.core.types import Tier
 from warded.policy.constraints import ArgSpec
 from warded.scan.registry import DEFAULT_SCANNERS
@@ -181,5 +182,7 @@ class PolicySpec(_Strict):
     flow: FlowSpec = Field(default_factory=FlowSpec)
     mcp: McpSpec = Field(default_factory=McpSpec)
     serve: ServeSpec = Field(default_factory=ServeSpec)
+    # Shared stores for several replicas (PostgreSQL, Redis); absent: the SQLite file of `audit.path`.
+    store: StoreSpec | None = None
     cedar: str = ""
     cedar_files: list[str] = Field(default_factory=list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Protocol
 
 from warded.errors import StoreError
 from warded.store._sqlite import SQLiteStore
@@ -34,6 +35,21 @@ class Pause:
     reason: str
     rule_id: str
     paused_at: float
+
+
+class StateStore(Protocol):
+    """Where pauses live: the SQLite file (:class:`SQLiteStateStore`) or Redis (``warded.store.redis``).
+    Every failure raises :class:`~warded.errors.StoreError`; the gateway then denies."""
+
+    def pause(self, agent_id: str, session_id: str, reason: str, rule_id: str, at: float) -> bool: ...
+
+    def resume(self, agent_id: str, session_id: str) -> bool: ...
+
+    def paused(self, agent_id: str, session_id: str) -> Pause | None: ...
+
+    def list_pauses(self) -> list[Pause]: ...
+
+    def close(self) -> None: ...
 
 
 class SQLiteStateStore(SQLiteStore):

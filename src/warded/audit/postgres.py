@@ -1,0 +1,257 @@
+"""PostgreSQL audit store: one totally ordered hash chain shared by every gateway replica.
+
+**Why one chain.** Every replica appends to the same chain, so ``warded audit verify`` checks one sequence
+with the same rules as the SQLite log, and an entry's position says when it was decided relative to every
+other replica's. Appends are serialised on a one-row table ``audit_head``: an append locks that row
+(``SELECT ... FOR UPDATE``), chains its entry after the head it read, inserts the entry and moves the head in
+one statement, and commits. A replica that dies mid-append leaves no trace (its transaction rolls back and
+the lock is released); a committed entry is durable (``synchronous_commit``) before ``append`` returns.
+
+**Cost per decision.** Two round trips per append (the head read is pipelined with ``BEGIN``; the insert is
+pipelined with ``COMMIT``), and the head lock is held for one round trip plus the commit's WAL flush, so
+appends from all replicas together run at roughly ``1 / (RTT + commit flush)`` per second. Readers never
+take the lock.
+
+Tables (room ``audit``, created by :func:`~warded.store._postgres.migrate`): ``audit_entries`` (the chain),
+``audit_head`` (the lock row: ``seq``, ``hash`` of the last entry appended) and ``audit_checkpoints``.
+Rows are read back as stored, so a tampered table is reported by verification rather than crashing a reader.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from warded.audit.canonical import canonical_json
+from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, entry_hash_canonical
+from warded.errors import AuditError
+from warded.store._postgres import (
+    DEFAULT_SCHEMA,
+    Fault,
+    Migration,
+    connection,
+    migrate_pool,
+    open_pool,
+    register_migrations,
+    translate,
+)
+
+__all__ = ["MIGRATIONS", "PostgresAuditError", "PostgresAuditStore"]
+
+
+class PostgresAuditError(AuditError):
+    """The PostgreSQL audit store failed; ``fault`` says how (unreachable, timeout, serialization, error)."""
+
+    def __init__(self, message: str, fault: Fault = Fault.ERROR) -> None:
+        self.fault = fault
+        super().__init__(message)
+
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "audit chain, head and checkpoints",
+        (
+            "CREATE TABLE audit_entries (seq bigint PRIMARY KEY, ts double precision NOT NULL, kind text NOT NULL,"
+            " body text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)",
+            "CREATE TABLE audit_head (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL)",
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, repeat('0', 64))",  # GENESIS_HASH
+            "CREATE TABLE audit_checkpoints (id bigserial PRIMARY KEY, seq bigint NOT NULL, head_hash text NOT NULL,"
+            " ts double precision NOT NULL, key_id text NOT NULL, signature text NOT NULL)",
+            "CREATE INDEX audit_checkpoints_by_seq ON audit_checkpoints (seq, id)",
+        ),
+    ),
+)
+"""The audit room's schema, version by version."""
+
+register_migrations("audit", MIGRATIONS)
+
+_LOCK_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+_APPEND = (
+    "WITH entry AS (INSERT INTO audit_entries (seq, ts, kind, body, prev_hash, hash)"
+    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq, hash)"
+    " UPDATE audit_head SET seq = entry.seq, hash = entry.hash FROM entry WHERE audit_head.id = 1"
+)
+_SELECT = "SELECT seq, ts, kind, body, prev_hash, hash FROM audit_entries"
+_HEAD = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+_BATCH = 1000
+
+_Pool = ConnectionPool[psycopg.Connection[tuple[Any, ...]]]
+
+
+class PostgresAuditStore:
+    """An :class:`~warded.audit.store.AuditStore` in PostgreSQL, shared by any number of processes and hosts.
+
+    Thread-safe (a pool of up to ``pool_size`` connections). ``timeout_s`` bounds getting a connection and
+    every statement, waits for the head lock included; past it the call raises :class:`PostgresAuditError`
+    and the caller fails closed. With ``migrate`` (the default) the audit tables are created or upgraded
+    on open; otherwise they must already be at this version (``warded store migrate``).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        pool_size: int = 4,
+        timeout_s: float = 5.0,
+        migrate: bool = True,
+    ) -> None:
+        self.schema = schema
+        self._timeout = float(timeout_s)
+        self._lock = threading.Lock()
+        self._pool: _Pool | None = open_pool(
+            dsn,
+            schema=schema,
+            min_size=1,
+            max_size=pool_size,
+            timeout=self._timeout,
+            what=f"audit store (PostgreSQL schema {schema!r})",
+            error=PostgresAuditError,
+        )
+        try:
+            if migrate:
+                migrate_pool(
+                    self._pool, schema, rooms=["audit"], timeout_s=max(self._timeout, 30.0), error=PostgresAuditError
+                )
+            else:
+                self._check_version()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def append(self, kind: str, ts: float, body: Mapping[str, Any]) -> AuditEntry:
+        """Chain a new entry after the head, holding the head row's lock: one chain across all replicas."""
+        if not isinstance(kind, str) or not kind:
+            raise AuditError("entry kind must be a non-empty string")
+        if not isinstance(body, Mapping):
+            raise AuditError(f"entry body must be a mapping, got {type(body).__name__}")
+        if isinstance(ts, bool) or not isinstance(ts, int | float):
+            raise AuditError(f"entry ts must be a number, got {type(ts).__name__}")
+        ts = float(ts)
+        body_json = canonical_json(body if isinstance(body, dict) else dict(body))
+        body_text = body_json.decode("utf-8")
+        with self._connection("append failed") as conn, conn.pipeline(), conn.transaction():
+            row = conn.execute(_LOCK_HEAD).fetchone()
+            if row is None:
+                raise PostgresAuditError(f"audit store {self!r}: the audit_head row is missing; not a warded schema")
+            seq, prev_hash = int(row[0]) + 1, str(row[1])
+            digest = entry_hash_canonical(prev_hash, seq, ts, kind, body_json)
+            conn.execute(_APPEND, (seq, ts, kind, body_text, prev_hash, digest))
+        return AuditEntry(seq, ts, kind, json.loads(body_json), prev_hash, digest, body_json)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store a signed checkpoint."""
+        cp = checkpoint
+        with self._connection("write failed") as conn:
+            conn.execute(
+                "INSERT INTO audit_checkpoints (seq, head_hash, ts, key_id, signature) VALUES (%s, %s, %s, %s, %s)",
+                (cp.seq, cp.head_hash, cp.ts, cp.key_id, cp.signature_hex),
+            )
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last entry, ``(0, GENESIS_HASH)`` when empty."""
+        rows = self._fetchall(_HEAD)
+        if not rows:
+            return 0, GENESIS_HASH
+        return int(rows[0][0]), rows[0][1]
+
+    def iter_entries(self, start_seq: int = 1) -> Iterator[AuditEntry]:
+        """Entries from ``start_seq`` on, fetched in batches of 1000 (no connection is held between them)."""
+        next_seq = start_seq
+        while True:
+            rows = self._fetchall(f"{_SELECT} WHERE seq >= %s ORDER BY seq LIMIT %s", (next_seq, _BATCH))
+            for row in rows:
+                yield _entry(row)
+            if len(rows) < _BATCH:
+                return
+            next_seq = int(rows[-1][0]) + 1
+
+    def get(self, seq: int) -> AuditEntry | None:
+        """The entry at ``seq``, or ``None``."""
+        rows = self._fetchall(f"{_SELECT} WHERE seq = %s", (seq,))
+        return _entry(rows[0]) if rows else None
+
+    def tail(self, n: int) -> list[AuditEntry]:
+        """The last ``n`` entries, oldest first."""
+        if n <= 0:
+            return []
+        rows = self._fetchall(f"{_SELECT} ORDER BY seq DESC LIMIT %s", (n,))
+        return [_entry(row) for row in reversed(rows)]
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """All checkpoints, ordered by seq then insertion."""
+        rows = self._fetchall("SELECT seq, head_hash, ts, key_id, signature FROM audit_checkpoints ORDER BY seq, id")
+        return [
+            Checkpoint(seq=int(seq), head_hash=head, ts=float(ts), key_id=kid, signature_hex=sig)
+            for seq, head, ts, kid, sig in rows
+        ]
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the pool; idempotent."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> PostgresAuditStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresAuditStore(schema={self.schema!r})"
+
+    def _connection(self, what: str) -> AbstractContextManager[psycopg.Connection[tuple[Any, ...]]]:
+        pool = self._pool
+        if pool is None:
+            raise PostgresAuditError(f"audit store {self!r} is closed")
+        return connection(pool, f"audit store {self!r}: {what}", timeout_s=self._timeout, error=PostgresAuditError)
+
+    def _fetchall(self, query: Any, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._connection("read failed") as conn:
+            return list(conn.execute(query, params).fetchall())
+
+    def _check_version(self) -> None:
+        with self._connection("cannot read the schema version") as conn:
+            try:
+                row = conn.execute("SELECT max(version) FROM warded_schema_version WHERE room = 'audit'").fetchone()
+            except psycopg.errors.UndefinedTable as exc:
+                raise translate(exc, "audit tables missing", timeout_s=self._timeout, error=PostgresAuditError) from exc
+        version = row[0] if row else None
+        if version != len(MIGRATIONS):
+            raise PostgresAuditError(
+                f"audit store {self!r}: audit tables are at version {version}, expected {len(MIGRATIONS)};"
+                " run `warded store migrate`"
+            )
+
+
+def _entry(row: tuple[Any, ...]) -> AuditEntry:
+    seq, ts, kind, body, prev_hash, digest = row
+    raw = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else b"null"
+    parsed = decode_body(raw)
+    return AuditEntry(
+        seq=seq,
+        ts=ts,
+        kind=kind,
+        body=parsed if parsed is not None else {},
+        prev_hash=prev_hash,
+        hash=digest,
+        body_json=raw,
+    )
