@@ -10,29 +10,37 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
 from warded import jsonio
-from warded.approve.approvals import ApprovalRejected, ApprovalRequest, RejectCode, SignedApproval
-from warded.approve.files import approve_request, deny_request, show_request
-from warded.approve.store import SQLiteApprovalStore
+from warded.approve.approvals import ApprovalRejected, ApprovalRequest, ApprovalVerdict, RejectCode, SignedApproval
+from warded.approve.files import decide_in_store, render_stored_request
+from warded.approve.store import ApprovalStore
 from warded.audit.anchor import format_anchor, parse_anchors
 from warded.audit.chain import DEFAULT_CHECKPOINT_EVERY, AuditEntry, Checkpoint, VerifyReport, VerifyRules
-from warded.audit.keys import Signer, generate_keypair, load_public_keys, public_key_path
-from warded.audit.log import AuditLog, open_sqlite_log, verify_store
+from warded.audit.keys import Signer, load_public_keys, public_key_path
+from warded.audit.log import AuditLog, verify_store
 from warded.audit.sqlite import SQLiteAuditStore
 from warded.audit.store import AuditStore
-from warded.config.store import StoreConfigError
+from warded.config.store import ResolvedStore, StoreConfigError
 from warded.errors import AuditError
-from warded.gateway._stores import migrate_postgres, resolved_store
+from warded.gateway._stores import (
+    check_migrated,
+    migrate_postgres,
+    open_approvals,
+    open_audit_log,
+    open_state,
+    open_waker,
+    resolved_store,
+)
 from warded.gateway.gateway import build_scanner
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.scan.pipeline import ScanPipeline
 from warded.scan.registry import DEFAULT_SCANNERS, load_scanner
 from warded.scan.types import Source
-from warded.store.state import ALL_SESSIONS, Pause, SQLiteStateStore
+from warded.store.state import ALL_SESSIONS, Pause, StateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,26 +58,36 @@ def check_policy(path: str) -> CompiledPolicy:
     return load_policy(path)
 
 
+def _resolved(policy: CompiledPolicy) -> ResolvedStore | None:
+    """The policy's ``store:`` resolved; a PostgreSQL schema not yet migrated is refused, as at a gateway's start."""
+    resolved = resolved_store(policy)
+    if resolved is not None and resolved.postgres is not None:
+        check_migrated(resolved.postgres, resolved.schema, timeout_s=resolved.timeout_s)
+    return resolved
+
+
 @contextmanager
-def _admin(policy_path: str) -> Iterator[tuple[AuditLog, SQLiteStateStore]]:
+def _admin(policy_path: str) -> Iterator[tuple[AuditLog, StateStore]]:
+    """The policy's audit log and pause store, chosen as the gateway chooses them (``gateway._stores``)."""
     policy = load_policy(policy_path)
-    paths = paths_for(policy)
-    if not os.path.exists(paths.key):
-        generate_keypair(paths.key)
-    audit = open_sqlite_log(
-        paths.db,
-        paths.key,
-        checkpoint_every=policy.spec.audit.checkpoint_every,
-        checkpoint_seconds=policy.spec.audit.checkpoint_seconds,
-    )
-    state = SQLiteStateStore(paths.db)
-    try:
+    resolved = _resolved(policy)
+    with ExitStack() as opened:
+        state = open_state(policy, resolved)
+        opened.callback(state.close)
+        audit = open_audit_log(policy, resolved)
+        opened.callback(audit.close)  # closed first
         yield audit, state
+
+
+@contextmanager
+def _approvals(policy: CompiledPolicy) -> Iterator[tuple[ApprovalStore, ResolvedStore | None]]:
+    """The policy's approval store (the SQLite file or PostgreSQL) and its resolved ``store:``."""
+    resolved = _resolved(policy)
+    store = open_approvals(policy, resolved)
+    try:
+        yield store, resolved
     finally:
-        try:
-            audit.close()
-        finally:
-            state.close()
+        store.close()
 
 
 def pause_session(policy_path: str, agent_id: str, session_id: str | None, reason: str) -> bool:
@@ -103,7 +121,7 @@ def resume_session(policy_path: str, agent_id: str, session_id: str | None) -> b
 
 def list_pauses(policy_path: str) -> list[Pause]:
     policy = load_policy(policy_path)
-    state = SQLiteStateStore(paths_for(policy).db)
+    state = open_state(policy, resolved_store(policy))
     try:
         return state.list_pauses()
     finally:
@@ -297,12 +315,29 @@ def decide_request(
     name: str | None = None,
     out_path: str | None = None,
 ) -> SignedApproval:
-    """Sign an approval (or a denial) of a pending request with an approver's private key."""
+    """Sign an approval (or a denial) of a pending request with an approver's private key, record it in the
+    policy's approval store, wake the replicas waiting on it (``store.redis``) and audit the verdict."""
     policy = load_policy(policy_path)
-    db = paths_for(policy).db
     approver = _approver_name(policy, key_path, name)
-    fn = approve_request if approve else deny_request
-    signed = fn(db, request_id, key_path, approver, time.time(), out_path=out_path, approvers=policy.approvers)
+    Signer.from_file(key_path)  # a bad key file is refused before any store is opened
+    verdict = ApprovalVerdict.APPROVE if approve else ApprovalVerdict.DENY
+    with _approvals(policy) as (store, resolved):
+        signed = decide_in_store(
+            store,
+            request_id,
+            key_path,
+            approver,
+            time.time(),
+            verdict=verdict,
+            out_path=out_path,
+            approvers=policy.approvers,
+        )
+    waker = open_waker(resolved)
+    if waker is not None:
+        try:
+            waker.notify(request_id)
+        finally:
+            waker.close()
     with _admin(policy_path) as (audit, _state):
         audit.append(
             "approval_decided",
@@ -317,9 +352,10 @@ def decide_request(
 
 
 def describe_request(policy_path: str, request_id: str) -> str:
-    return show_request(paths_for(load_policy(policy_path)).db, request_id, now=time.time())
+    with _approvals(load_policy(policy_path)) as (store, _resolved):
+        return render_stored_request(store, request_id, now=time.time())
 
 
 def pending_requests(policy_path: str) -> list[ApprovalRequest]:
-    with SQLiteApprovalStore(paths_for(load_policy(policy_path)).db) as store:
+    with _approvals(load_policy(policy_path)) as (store, _resolved):
         return store.pending(time.time())

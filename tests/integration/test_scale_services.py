@@ -403,3 +403,113 @@ def test_postgres_unreachable_never_allows(scale_policy: Callable[..., Path], mo
         forwarder.cut()
         with contextlib.suppress(WardedError):  # the store is gone: the final checkpoint cannot be written
             gw.close()
+
+
+# -- operator commands on the shared stores ----------------------------------------------------------
+
+# One call from a fresh replica process: its verdict and first rule id.
+ONE_CALL = r"""
+import json, sys
+from warded.core.types import Action
+from warded.gateway.gateway import Gateway
+
+policy, tool, approval = sys.argv[1:4]
+gw = Gateway.from_file(policy)
+try:
+    args = {"amount": 42} if tool == "pay" else {}
+    d = gw.check(Action("bot", "pay-session", tool, args), approval=None if approval == "-" else approval)
+finally:
+    gw.close()
+print(json.dumps([d.verdict.value, d.reasons[0].rule_id if d.reasons else ""]))
+"""
+
+
+def _warded(*args: str) -> str:
+    """Run the ``warded`` CLI in its own process (as an operator would); its stdout."""
+    env = {**os.environ, "PYTHONPATH": str(Path(ops.__file__).resolve().parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "warded.cli", *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _one_call(tmp_path: Path, policy: Path, tool: str, approval: str = "-") -> tuple[str, str]:
+    script = tmp_path / "one_call.py"
+    script.write_text(ONE_CALL, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script), str(policy), tool, approval],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    verdict, rule = json.loads(proc.stdout.strip().splitlines()[-1])
+    return str(verdict), str(rule)
+
+
+def test_cli_approve_on_postgres_wakes_and_is_spent_once(tmp_path: Path, scale_policy: Callable[..., Path]) -> None:
+    policy = scale_policy()
+    gw = Gateway.from_file(policy)
+    try:
+        pending = gw.check(Action("bot", "pay-session", "pay", {"amount": 42}))
+        assert pending.verdict is Verdict.REQUIRE_APPROVAL
+        request_id = pending.request_id
+        # The operator sees it in PostgreSQL, not in the (absent) SQLite file.
+        assert request_id in _warded("approvals", "list", "--policy", str(policy))
+        assert "pending" in _warded("approvals", "show", request_id, "--policy", str(policy))
+        assert not (tmp_path / "audit.db").exists()
+        # A waiter that only the Redis wake-up can answer in time: it polls the store once per 60 s.
+        answer: list[str] = []
+        waiter = threading.Thread(target=lambda: answer.append(gw.wait_for_approval(request_id, 60.0, poll_s=60.0)))
+        waiter.start()
+        time.sleep(0.5)  # let it subscribe (a notification before that is still seen, through the mark)
+        out = _warded("approve", request_id, "--key", str(tmp_path / "alice.key"), "--policy", str(policy))
+        assert f"approved request {request_id} as alice" in out
+        waiter.join(timeout=20.0)  # far before the waiter's own 60 s
+        assert not waiter.is_alive(), "wait_for_approval was not woken by the CLI's approval"
+        assert answer == ["approved"]
+        assert "approve by alice" in _warded("approvals", "show", request_id, "--policy", str(policy))
+        assert request_id not in _warded("approvals", "list", "--policy", str(policy))
+    finally:
+        gw.close()
+    # The approval is spent exactly once across the other replica processes.
+    results = _replicas(tmp_path, policy, "approval", 8, approval=request_id)
+    assert sum(r["verdicts"]["allow"] for r in results) == 1
+    assert sum(r["verdicts"]["deny"] for r in results) == REPLICAS * 8 - 1
+    _verify(policy)
+    gw = Gateway.from_file(policy)
+    try:
+        decided = [e.body for e in gw.audit.store.iter_entries() if e.kind == "approval_decided"]
+    finally:
+        gw.close()
+    assert [(b["request_id"], b["verdict"], b["approver"]) for b in decided] == [(request_id, "approve", "alice")]
+
+
+def test_cli_pause_on_redis_reaches_every_replica(tmp_path: Path, scale_policy: Callable[..., Path]) -> None:
+    policy = scale_policy()
+    gw = Gateway.from_file(policy)  # a replica already running when the operator pauses
+    try:
+        pay = Action("bot", "pay-session", "pay", {"amount": 42})
+        assert gw.check(pay).verdict is Verdict.REQUIRE_APPROVAL
+        _warded("session", "pause", "bot", "pay-session", "--policy", str(policy), "--reason", "incident 14")
+        assert "bot/pay-session" in _warded("session", "list", "--policy", str(policy))
+        paused = gw.check(pay)
+        assert paused.verdict is Verdict.DENY
+        assert paused.reasons[0].rule_id == "warded.session_paused"
+        assert _one_call(tmp_path, policy, "pay") == ("deny", "warded.session_paused")  # a fresh replica too
+        _warded("session", "resume", "bot", "pay-session", "--policy", str(policy))
+        assert gw.check(pay).verdict is Verdict.REQUIRE_APPROVAL
+        assert _one_call(tmp_path, policy, "pay")[0] == "require_approval"
+        assert "no paused sessions" in _warded("session", "list", "--policy", str(policy))
+    finally:
+        gw.close()
+    assert not (tmp_path / "audit.db").exists()  # nothing went to a SQLite file
+    _verify(policy)
+    gw = Gateway.from_file(policy)
+    try:
+        kinds = Counter(e.kind for e in gw.audit.store.iter_entries())
+    finally:
+        gw.close()
+    assert kinds["session_paused"] == 1 and kinds["session_resumed"] == 1

@@ -29,17 +29,19 @@ from warded.approve.approvals import (
     sign_approval,
     verify_signature,
 )
-from warded.approve.store import RequestStatus, SQLiteApprovalStore
+from warded.approve.store import ApprovalStore, RequestStatus, SQLiteApprovalStore
 from warded.audit.keys import Signer
 from warded.errors import StoreError
 
 __all__ = [
     "MAX_APPROVAL_FILE_BYTES",
     "approve_request",
+    "decide_in_store",
     "decode_approval",
     "deny_request",
     "encode_approval",
     "read_approval_file",
+    "render_stored_request",
     "show_request",
     "submit_approval",
     "write_approval_file",
@@ -111,6 +113,35 @@ def write_approval_file(path: StrPath, approval: SignedApproval) -> None:
         raise StoreError(f"cannot write approval file {os.fspath(path)}: {exc.strerror}") from exc
 
 
+def decide_in_store(
+    store: ApprovalStore,
+    request_id: str,
+    key_path: StrPath,
+    approver_name: str,
+    now: float,
+    *,
+    verdict: ApprovalVerdict,
+    out_path: StrPath | None = None,
+    approvers: Approvers | None = None,
+) -> SignedApproval:
+    """Sign ``verdict`` on pending request ``request_id`` and record it in ``store`` (any approval store:
+    the SQLite file or PostgreSQL). :func:`approve_request` / :func:`deny_request` describe the rest."""
+    signer = Signer.from_file(key_path)
+    request = store.load_request(request_id)
+    if request is None:
+        raise StoreError(f"no approval request {request_id!r}")
+    status = store.status(request_id)
+    if status != RequestStatus.PENDING:
+        raise StoreError(f"approval request {request_id} is already {status}")
+    approval = sign_approval(request, signer, approver_name, now, verdict=verdict)
+    if approvers is not None:
+        verify_signature(request, approval, approvers)  # refuse early if this key is not a configured approver
+    if out_path is not None:
+        write_approval_file(out_path, approval)
+    store.record_verdict(approval)
+    return approval
+
+
 def _decide(
     *,
     db_path: StrPath,
@@ -122,21 +153,18 @@ def _decide(
     out_path: StrPath | None,
     approvers: Approvers | None,
 ) -> SignedApproval:
-    signer = Signer.from_file(key_path)
+    Signer.from_file(key_path)  # a bad key file is refused before the database is opened, as before
     with SQLiteApprovalStore(os.fspath(db_path)) as store:
-        request = store.load_request(request_id)
-        if request is None:
-            raise StoreError(f"no approval request {request_id!r}")
-        status = store.status(request_id)
-        if status != RequestStatus.PENDING:
-            raise StoreError(f"approval request {request_id} is already {status}")
-        approval = sign_approval(request, signer, approver_name, now, verdict=verdict)
-        if approvers is not None:
-            verify_signature(request, approval, approvers)  # refuse early if this key is not a configured approver
-        if out_path is not None:
-            write_approval_file(out_path, approval)
-        store.record_verdict(approval)
-    return approval
+        return decide_in_store(
+            store,
+            request_id,
+            key_path,
+            approver_name,
+            now,
+            verdict=verdict,
+            out_path=out_path,
+            approvers=approvers,
+        )
 
 
 def approve_request(
@@ -207,15 +235,21 @@ def submit_approval(db_path: StrPath, approval: SignedApproval, approvers: Appro
         store.record_verdict(approval)
 
 
-def show_request(db_path: StrPath, request_id: str, *, now: float | None = None) -> str:
-    """A human rendering of request ``request_id`` (tool, tier, arguments, reasons, taint, expiry, status)."""
-    with SQLiteApprovalStore(os.fspath(db_path)) as store:
-        request = store.load_request(request_id)
-        if request is None:
-            raise StoreError(f"no approval request {request_id!r}")
-        status = store.status(request_id)
-        verdict = store.load_verdict(request_id)
+def render_stored_request(store: ApprovalStore, request_id: str, *, now: float | None = None) -> str:
+    """A human rendering of request ``request_id`` in ``store`` (tool, tier, arguments, reasons, taint, expiry,
+    status, and the verdict once decided)."""
+    request = store.load_request(request_id)
+    if request is None:
+        raise StoreError(f"no approval request {request_id!r}")
+    status = store.status(request_id)
+    verdict = store.load_verdict(request_id)
     text = render_request(request, now=now, status=status)
     if verdict is not None:
         text += f"\n  decided:   {verdict.verdict.value} by {verdict.approver} (key {verdict.key_id})"
     return text
+
+
+def show_request(db_path: StrPath, request_id: str, *, now: float | None = None) -> str:
+    """:func:`render_stored_request` on the SQLite file ``db_path``."""
+    with SQLiteApprovalStore(os.fspath(db_path)) as store:
+        return render_stored_request(store, request_id, now=now)

@@ -36,8 +36,11 @@ __all__ = [
     "Waker",
     "check_migrated",
     "migrate_postgres",
+    "open_approvals",
     "open_audit_log",
+    "open_state",
     "open_stores",
+    "open_waker",
     "resolved_store",
 ]
 
@@ -164,6 +167,15 @@ def open_state(policy: CompiledPolicy, resolved: ResolvedStore | None) -> StateS
     return RedisStateStore(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
 
 
+def open_waker(resolved: ResolvedStore | None) -> Waker | None:
+    """What wakes ``wait_for_approval`` in every replica: Redis pub/sub with ``store.redis``, else ``None``."""
+    if resolved is None or resolved.redis is None:
+        return None
+    from warded.store.redis import ApprovalWaker  # noqa: PLC0415 - redis only when configured
+
+    return ApprovalWaker(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
+
+
 def open_stores(
     policy: CompiledPolicy, *, clock: Callable[[], float] = time.time, shared_windows: bool = False
 ) -> Stores:
@@ -181,14 +193,14 @@ def open_stores(
         windows: WindowStore | None = None
         waker: Waker | None = None
         if resolved is not None and resolved.redis is not None:
-            from warded.store.redis import ApprovalWaker, RedisWindows  # noqa: PLC0415 - redis only when configured
+            from warded.store.redis import RedisWindows  # noqa: PLC0415 - redis only when configured
 
             redis_windows = RedisWindows(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
             opened.callback(redis_windows.close)
             windows = redis_windows
-            redis_waker = ApprovalWaker(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
-            opened.callback(redis_waker.close)
-            waker = redis_waker
+            waker = open_waker(resolved)
+            if waker is not None:
+                opened.callback(waker.close)
         elif shared_windows:
             sync = policy.spec.audit.synchronous.value.upper()
             sqlite_windows = SQLiteWindows(policy.audit_path(policy.spec.audit.path), synchronous=sync)
