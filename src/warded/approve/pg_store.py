@@ -17,7 +17,6 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -29,14 +28,14 @@ from warded.approve.approvals import (
     ApprovalVerdict,
     SignedApproval,
     approval_from_json,
-    request_from_json,
 )
-from warded.approve.store import RequestStatus, UsedNonces
+from warded.approve.store import RequestStatus, UsedNonces, parse_stored_request
 from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._postgres import (
     DEFAULT_SCHEMA,
     Migration,
+    PooledStore,
     PostgresStoreError,
     connection,
     migrate_pool,
@@ -71,7 +70,7 @@ register_migrations("approve", MIGRATIONS)
 _Conn = psycopg.Connection[tuple[Any, ...]]
 
 
-class PostgresApprovalStore:
+class PostgresApprovalStore(PooledStore):
     """Approval requests and their signed verdicts in PostgreSQL: the public methods of
     :class:`~warded.approve.store.SQLiteApprovalStore`, safe across threads, processes and hosts.
 
@@ -168,16 +167,6 @@ class PostgresApprovalStore:
         if row is None:
             raise StoreError(f"approval request {request.id} (or its nonce) already exists")
 
-    def _parse_request(self, row: tuple[Any, ...]) -> ApprovalRequest:
-        request_id, digest, expires_at, nonce, body = row
-        try:
-            request = request_from_json(json.loads(str(body)))
-        except (ValueError, ApprovalRejected) as exc:
-            raise StoreError(f"approval request {request_id} is corrupt: {exc}") from exc
-        if (request.id, request.digest, request.expires_at, request.nonce) != (request_id, digest, expires_at, nonce):
-            raise StoreError(f"approval request {request_id} is corrupt: its columns disagree with its record")
-        return request
-
     def load_request(self, request_id: str) -> ApprovalRequest | None:
         """The request ``request_id``, or None. StoreError if the stored record is corrupt."""
         rows = self._read(
@@ -185,7 +174,7 @@ class PostgresApprovalStore:
             "SELECT request_id, digest, expires_at, nonce, request_json FROM signed_approvals WHERE request_id = %s",
             (request_id,),
         )
-        return self._parse_request(rows[0]) if rows else None
+        return parse_stored_request(rows[0]) if rows else None
 
     def status(self, request_id: str) -> RequestStatus | None:
         """The request's :class:`RequestStatus` value, or None if there is no such request."""
@@ -202,7 +191,7 @@ class PostgresApprovalStore:
             " AND (%s::double precision IS NULL OR expires_at > %s) ORDER BY created_at, request_id",
             (now, now),
         )
-        return [self._parse_request(row) for row in rows]
+        return [parse_stored_request(row) for row in rows]
 
     def void(self, request_id: str) -> bool:
         """Withdraw a pending request (e.g. its decision could not be audited). False if it was not pending."""
@@ -318,21 +307,3 @@ class PostgresApprovalStore:
             return conn.execute("DELETE FROM used_nonces WHERE expires_at < %s", (now - keep_s,)).rowcount
 
     # -- lifecycle -------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the pool; idempotent."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
-
-    def __enter__(self) -> PostgresApprovalStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"PostgresApprovalStore(schema={self.schema!r})"

@@ -30,7 +30,7 @@ from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._sqlite import SQLiteStore
 
-__all__ = ["SCHEMA", "ApprovalStore", "RequestStatus", "SQLiteApprovalStore", "UsedNonces"]
+__all__ = ["SCHEMA", "ApprovalStore", "RequestStatus", "SQLiteApprovalStore", "UsedNonces", "parse_stored_request"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signed_approvals (
@@ -105,6 +105,22 @@ class ApprovalStore(Protocol):
     def purge_used(self, now: float, *, keep_s: float = 86_400.0) -> int: ...
 
     def close(self) -> None: ...
+
+
+def parse_stored_request(row: tuple[object, ...]) -> ApprovalRequest:
+    """A ``(request_id, digest, expires_at, nonce, request_json)`` row of any approval store as a request.
+
+    StoreError if the record is corrupt or its indexed columns disagree with it (an edited row), whichever
+    backend it came from.
+    """
+    request_id, digest, expires_at, nonce, body = row
+    try:
+        request = request_from_json(json.loads(str(body)))
+    except (ValueError, ApprovalRejected) as exc:
+        raise StoreError(f"approval request {request_id} is corrupt: {exc}") from exc
+    if (request.id, request.digest, request.expires_at, request.nonce) != (request_id, digest, expires_at, nonce):
+        raise StoreError(f"approval request {request_id} is corrupt: its columns disagree with its record")
+    return request
 
 
 class UsedNonces:
@@ -188,16 +204,6 @@ class SQLiteApprovalStore(SQLiteStore):
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"approval request {request.id} (or its nonce) already exists") from exc
 
-    def _parse_request(self, row: tuple[object, ...]) -> ApprovalRequest:
-        request_id, digest, expires_at, nonce, body = row
-        try:
-            request = request_from_json(json.loads(str(body)))
-        except (ValueError, ApprovalRejected) as exc:
-            raise StoreError(f"approval request {request_id} is corrupt: {exc}") from exc
-        if (request.id, request.digest, request.expires_at, request.nonce) != (request_id, digest, expires_at, nonce):
-            raise StoreError(f"approval request {request_id} is corrupt: its columns disagree with its record")
-        return request
-
     def load_request(self, request_id: str) -> ApprovalRequest | None:
         """The request ``request_id``, or None. StoreError if the stored record is corrupt."""
         rows = self._read(
@@ -205,7 +211,7 @@ class SQLiteApprovalStore(SQLiteStore):
             "SELECT request_id, digest, expires_at, nonce, request_json FROM signed_approvals WHERE request_id = ?",
             (request_id,),
         )
-        return self._parse_request(rows[0]) if rows else None
+        return parse_stored_request(rows[0]) if rows else None
 
     def status(self, request_id: str) -> RequestStatus | None:
         """The request's :class:`RequestStatus` value, or None if there is no such request."""
@@ -222,7 +228,7 @@ class SQLiteApprovalStore(SQLiteStore):
             " WHERE status = 'pending' AND (? IS NULL OR expires_at > ?) ORDER BY created_at, request_id",
             (now, now),
         )
-        return [self._parse_request(row) for row in rows]
+        return [parse_stored_request(row) for row in rows]
 
     def void(self, request_id: str) -> bool:
         """Withdraw a pending request (e.g. its decision could not be audited). False if it was not pending."""

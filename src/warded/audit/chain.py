@@ -41,6 +41,7 @@ __all__ = [
     "VerifyRules",
     "checkpoint_message",
     "decode_body",
+    "encode_entry",
     "entry_hash",
     "entry_hash_canonical",
     "verify_chain",
@@ -146,6 +147,20 @@ class VerifyReport:
                 "detected only against an anchor taken after them"
             )
         return text
+
+
+def encode_entry(kind: object, ts: object, body: object) -> tuple[float, bytes]:
+    """Check an entry about to be appended and encode its body: ``(ts, canonical body JSON)``.
+
+    Every audit store calls this before it chains anything, so each refuses the same inputs (AuditError).
+    """
+    if not isinstance(kind, str) or not kind:
+        raise AuditError("entry kind must be a non-empty string")
+    if not isinstance(body, Mapping):
+        raise AuditError(f"entry body must be a mapping, got {type(body).__name__}")
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        raise AuditError(f"entry ts must be a number, got {type(ts).__name__}")
+    return float(ts), canonical_json(body if isinstance(body, dict) else dict(body))
 
 
 def entry_hash(prev_hash: str, seq: int, ts: float, kind: str, body: Mapping[str, Any]) -> str:

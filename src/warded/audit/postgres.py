@@ -23,19 +23,18 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from types import TracebackType
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from warded.audit.canonical import canonical_json
-from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, entry_hash_canonical
+from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, encode_entry, entry_hash_canonical
 from warded.errors import AuditError
 from warded.store._postgres import (
     DEFAULT_SCHEMA,
     Fault,
     Migration,
+    PooledStore,
     connection,
     migrate_pool,
     open_pool,
@@ -86,7 +85,7 @@ _BATCH = 1000
 _Pool = ConnectionPool[psycopg.Connection[tuple[Any, ...]]]
 
 
-class PostgresAuditStore:
+class PostgresAuditStore(PooledStore):
     """An :class:`~warded.audit.store.AuditStore` in PostgreSQL, shared by any number of processes and hosts.
 
     Thread-safe (a pool of up to ``pool_size`` connections). ``timeout_s`` bounds getting a connection and
@@ -131,14 +130,7 @@ class PostgresAuditStore:
 
     def append(self, kind: str, ts: float, body: Mapping[str, Any]) -> AuditEntry:
         """Chain a new entry after the head, holding the head row's lock: one chain across all replicas."""
-        if not isinstance(kind, str) or not kind:
-            raise AuditError("entry kind must be a non-empty string")
-        if not isinstance(body, Mapping):
-            raise AuditError(f"entry body must be a mapping, got {type(body).__name__}")
-        if isinstance(ts, bool) or not isinstance(ts, int | float):
-            raise AuditError(f"entry ts must be a number, got {type(ts).__name__}")
-        ts = float(ts)
-        body_json = canonical_json(body if isinstance(body, dict) else dict(body))
+        ts, body_json = encode_entry(kind, ts, body)
         body_text = body_json.decode("utf-8")
         with self._connection("append failed") as conn, conn.pipeline(), conn.transaction():
             row = conn.execute(_LOCK_HEAD).fetchone()
@@ -199,24 +191,6 @@ class PostgresAuditStore:
         ]
 
     # -- lifecycle ---------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the pool; idempotent."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
-
-    def __enter__(self) -> PostgresAuditStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"PostgresAuditStore(schema={self.schema!r})"
 
     def _connection(self, what: str) -> AbstractContextManager[psycopg.Connection[tuple[Any, ...]]]:
         pool = self._pool

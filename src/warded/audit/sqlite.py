@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from warded.audit.canonical import canonical_json
-from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, entry_hash_canonical
+from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, encode_entry, entry_hash_canonical
 from warded.errors import AuditError
 from warded.store._sqlite import open_sqlite
 
@@ -86,14 +85,7 @@ class SQLiteAuditStore:
 
     def append(self, kind: str, ts: float, body: Mapping[str, Any]) -> AuditEntry:
         """Chain a new entry after the head, atomically: one INSERT whose primary key rejects a lost race."""
-        if not isinstance(kind, str) or not kind:
-            raise AuditError("entry kind must be a non-empty string")
-        if not isinstance(body, Mapping):
-            raise AuditError(f"entry body must be a mapping, got {type(body).__name__}")
-        if isinstance(ts, bool) or not isinstance(ts, int | float):
-            raise AuditError(f"entry ts must be a number, got {type(ts).__name__}")
-        ts = float(ts)
-        body_json = canonical_json(body if isinstance(body, dict) else dict(body))
+        ts, body_json = encode_entry(kind, ts, body)
         body_text = body_json.decode("utf-8")
 
         def write(conn: sqlite3.Connection) -> tuple[int, str, str]:

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -41,6 +42,7 @@ __all__ = [
     "Fault",
     "FaultError",
     "Migration",
+    "PooledStore",
     "PostgresStoreError",
     "check_schema_name",
     "connection",
@@ -85,6 +87,35 @@ class PostgresStoreError(StoreError):
 
 
 _T = TypeVar("_T")
+
+
+class PooledStore:
+    """The lifecycle every PostgreSQL-backed store shares: one pool, closed once, usable as a context manager.
+
+    Subclasses set ``schema``, ``_lock`` and ``_pool`` in ``__init__``; a closed store refuses every call.
+    """
+
+    schema: str
+    _lock: threading.Lock
+    _pool: ConnectionPool[Any] | None
+
+    def close(self) -> None:
+        """Close the pool; idempotent."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(schema={self.schema!r})"
 
 
 def translate(
