@@ -78,6 +78,15 @@ def pg_schema() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
+def shared_services() -> tuple[str, str]:
+    """``(postgres DSN, redis URL)`` of the test services; skips without them (fails with WARDED_REQUIRE_SERVICES=1)."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("Redis", "127.0.0.1", 6379)
+    dsn = os.environ.get("WARDED_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    return dsn, os.environ.get("WARDED_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
 def write_policy(tmp_path: Path) -> Callable[[str], Path]:
     def write(text: str, name: str = "warded.yaml") -> Path:
         path = tmp_path / name
