@@ -22,12 +22,13 @@ import contextvars
 import functools
 import inspect
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from warded.approve.approvals import ApprovalRequest
 from warded.approve.envelope import OpenedMessage, open_envelope
@@ -47,12 +48,20 @@ from warded.gateway._guard import Guard
 from warded.gateway._record import Recorder
 from warded.gateway._session import PauseScope, Sessions
 from warded.gateway._stores import Waker, open_stores
+from warded.gateway._watch import Watch
+from warded.monitor.monitor import gate_flagged
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.registry import load_scanner
 from warded.scan.types import Response
 from warded.scan.vault import redact
 from warded.store.state import StateStore
+
+if TYPE_CHECKING:
+    from warded.bom.binding import BomBinding
+    from warded.monitor.alerts import WebhookSender
+    from warded.monitor.monitor import Monitor
+    from warded.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,7 @@ class Facts:
     findings: ArgumentFindings  # the content guard's findings on the arguments
     taint: tuple[TaintFinding, ...]  # arguments whose values were seen only in untrusted data
     started: tuple[float, float]  # (CPU, wall) timer readings before the scan: the time budget's start
+    flagged: bool = False  # an anomaly left the agent needing approval (``monitor: {on_anomaly: require_approval}``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,9 @@ class Gateway:
         approvals: ApprovalStore | None = None,
         windows: WindowStore | None = None,
         waker: Waker | None = None,
+        bom: BomBinding | None = None,
+        monitor: Monitor | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.policy = policy
         if scanner is not None and not scanner.warmed:
@@ -147,7 +160,10 @@ class Gateway:
         self._desk = ApprovalDesk(policy, approvals, audit.signer, clock, waker=waker)
         self._guard = Guard(policy, scanner, self.flow)
         self._recorder = Recorder(audit, self._guard, self._desk, self._lock)
+        # The BOM bound to runtime, the behavioural monitor and telemetry (gateway/_watch.py).
+        self._watch = Watch(audit, state, bom=bom, monitor=monitor, telemetry=telemetry, webhook=_webhook(monitor))
         started: dict[str, object] = {"policy": policy.source, "policy_sha256": policy.digest, "pid": os.getpid()}
+        started.update(self._watch.started())
         if policy.warnings:  # e.g. a raw Cedar permit broader than the YAML grants: on the record
             started["policy_warnings"] = [str(w) for w in policy.warnings]
         self.audit.start("gateway_started", started)
@@ -167,6 +183,7 @@ class Gateway:
         """
         policy = load_policy(path)
         scanner = build_scanner(policy) if policy.spec.scan.enabled else None
+        bom, monitor, telemetry = _watch_parts(policy)  # a BOM that does not match refuses the start here
         stores = open_stores(policy, clock=clock, shared_windows=shared_windows)
         return cls(
             policy,
@@ -177,6 +194,9 @@ class Gateway:
             approvals=stores.approvals,
             windows=stores.windows,
             waker=stores.waker,
+            bom=bom,
+            monitor=monitor,
+            telemetry=telemetry,
         )
 
     # -- checking: gather → decide → commit ----------------------------------------------------
@@ -193,11 +213,14 @@ class Gateway:
             with self._lock:
                 if self._closed:
                     return deny("warded.gateway_closed", "the gateway is closed")
-                facts = self._gather(action, approval)
-                if isinstance(facts, Refusal):
-                    return self._recorder.decision(action, facts.decision, extra=facts.extra)
-                decision = self._decide(facts)
-                return self._commit(facts, decision, with_token=with_token)
+                with self._watch.telemetry.span("warded.decide", _span_attributes(action)) as span:
+                    facts = self._gather(action, approval)
+                    if isinstance(facts, Refusal):
+                        decision = self._recorder.decision(action, facts.decision, extra=facts.extra)
+                    else:
+                        decision = self._commit(facts, self._decide(facts), with_token=with_token)
+                    _span_decision(span, decision)
+                    return decision
         except Exception as exc:  # fail closed, and try to record why
             decision = deny("warded.internal_error", f"gateway error ({type(exc).__name__}: {str(exc)[:200]})")
             try:
@@ -211,6 +234,9 @@ class Gateway:
         bad = _bad_identifiers(action, approval)
         if bad is not None:
             return Refusal(Decision(Verdict.DENY, (bad,)))
+        out_of_manifest = self._watch.refusal(action)  # a tool the bound BOM does not list: DENY and alert
+        if out_of_manifest is not None:
+            return Refusal(out_of_manifest)
         now = self._clock()
         try:
             state, scope = self._sessions.read(action, now)
@@ -230,11 +256,13 @@ class Gateway:
         started = (self._timer(), self._wall_timer())
         findings = self._guard.scan_arguments(action)
         taint = self._guard.trace(action)
-        return Facts(action, now, state, scope, request, findings, taint, started)
+        flagged = self._watch.flagged(action.agent_id)
+        return Facts(action, now, state, scope, request, findings, taint, started, flagged)
 
     def _decide(self, facts: Facts) -> Decision:
         """``decide()`` on the gathered facts; a DENY if gathering and deciding ran over the time budget."""
         decision = decide(self.policy, facts.action, facts.state, facts.findings, facts.taint)
+        decision = gate_flagged(decision, flagged=facts.flagged, approved=facts.state.approved)
         elapsed, wall = self._timer() - facts.started[0], self._wall_timer() - facts.started[1]
         if elapsed > self._timeout_s or wall > self._timeout_s * WALL_LIMIT_FACTOR:
             spent = f"{elapsed * 1000:.1f} ms of CPU time, {wall * 1000:.1f} ms in all"
@@ -267,6 +295,7 @@ class Gateway:
         if facts.taint:
             extra["taint"] = [t.to_json() for t in facts.taint]
         decision = self._recorder.decision(action, decision, extra=extra, taint=facts.taint)
+        self._watch.observed(action, decision, len(facts.findings), now)
         if with_token and decision.allowed:
             decision = replace(decision, capability=self._desk.issue_token(action, now))
         return decision
@@ -461,6 +490,27 @@ class Gateway:
         with self._lock:
             return self.audit.append(kind, scrub(body, hidden) if hidden else body).seq
 
+    # -- the BOM, alerts, monitoring (issue 12) ------------------------------------------------
+
+    @property
+    def bom(self) -> BomBinding | None:
+        """The signed BOM this gateway is bound to, if any (the proxies check servers, tools, models)."""
+        return self._watch.bom
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self._watch.telemetry
+
+    @property
+    def monitor(self) -> Monitor | None:
+        return self._watch.monitor
+
+    def alert(self, body: Mapping[str, Any]) -> None:
+        """Record an alert (kind ``alert``: ``rule_id``, ``agent_id``, ``message``...) and send it to the webhook
+        and the OpenTelemetry log pipeline. Raises ``AuditError`` if it cannot be recorded."""
+        with self._lock:
+            self._watch.alert(body)
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -473,6 +523,7 @@ class Gateway:
                 # The stop entry and the checkpoint that signs it: a clean shutdown verification can check.
                 self.audit.close(final=("gateway_stopped", {"pid": os.getpid()}))
             finally:
+                self._watch.close(self._clock())
                 self._sessions.close()
                 if self.approvals is not None:
                     self.approvals.close()
@@ -527,3 +578,56 @@ def _close_open_gateways() -> None:
     for gw in list(_open_gateways):
         with contextlib.suppress(WardedError):
             gw.close()
+
+
+def _watch_parts(policy: CompiledPolicy) -> tuple[BomBinding | None, Monitor | None, Telemetry | None]:
+    """The BOM binding, monitor and telemetry the policy asks for (issue 12); see ``gateway/_watch.py``.
+    Raises ``BomError`` when a bound BOM cannot be verified or the deployment is not what it lists."""
+    from warded.bom.binding import load_binding  # noqa: PLC0415 - only a gateway bound to a BOM reads one
+    from warded.bom.manifest import BomError  # noqa: PLC0415
+    from warded.monitor.monitor import Monitor  # noqa: PLC0415
+    from warded.monitor.store import MonitorStore  # noqa: PLC0415
+    from warded.telemetry import start_telemetry  # noqa: PLC0415
+
+    bom = load_binding(policy, policy.spec.bom)
+    if bom is not None:
+        refusing, warnings = bom.startup_problems(policy)
+        for diff in warnings:
+            print(f"warded: BOM {bom.path}: {diff.line()}", file=sys.stderr)
+        if refusing:
+            lines = "\n  ".join(d.line() for d in refusing)
+            raise BomError(f"the deployment is not what the BOM {bom.path!r} lists:\n  {lines}")
+    monitor = None
+    spec = policy.spec.monitor
+    if spec is not None and spec.enabled:
+        monitor = Monitor(spec, MonitorStore(policy.audit_path(policy.spec.audit.path)))
+    return bom, monitor, start_telemetry(policy.spec.telemetry)
+
+
+def _webhook(monitor: Monitor | None) -> WebhookSender | None:
+    if monitor is None or monitor.spec.webhook is None:
+        return None
+    from warded.monitor.alerts import WebhookSender  # noqa: PLC0415
+
+    headers = {k: v.get_secret_value() for k, v in monitor.spec.webhook_headers.items()}
+    return WebhookSender(monitor.spec.webhook, headers)
+
+
+def _span_attributes(action: object) -> dict[str, str]:
+    """GenAI semantic-convention attributes of a tool call (``gen_ai.*``)."""
+    if not isinstance(action, Action):
+        return {}
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": str(action.tool),
+        "gen_ai.tool.type": "function",
+        "gen_ai.agent.id": str(action.agent_id),
+        "gen_ai.conversation.id": str(action.session_id),
+    }
+
+
+def _span_decision(span: Any, decision: Decision) -> None:
+    if span is not None:
+        span.set_attribute("warded.verdict", decision.verdict.value)
+        span.set_attribute("warded.rule_ids", list(decision.rule_ids))
+        span.set_attribute("warded.decision_id", decision.id)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from warded.config._types import Duration, Name
 from warded.config.mcp import McpSpec
+from warded.config.monitor import BomSpec, MonitorSpec, TelemetrySpec
 from warded.config.serve import ServeSpec
 from warded.config.store import StoreSpec
 from warded.core.types import Tier
@@ -186,3 +187,7 @@ class PolicySpec(_Strict):
     store: StoreSpec | None = None
     cedar: str = ""
     cedar_files: list[str] = Field(default_factory=list)
+    # Issue 12: a signed ML-BOM bound to runtime, behavioural monitoring, OpenTelemetry (docs/monitoring.md).
+    bom: BomSpec | None = None
+    monitor: MonitorSpec | None = None
+    telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec)

@@ -1,0 +1,152 @@
+"""What issue 12 adds around the pipeline: the BOM bound to runtime, the behavioural monitor, telemetry.
+
+* **Gather**: :meth:`Watch.refusal` denies a call to a tool the bound BOM does not list
+  (``bom.out_of_manifest``, with an alert); :meth:`Watch.flagged` says whether an anomaly left the agent
+  needing approval (``monitor.gate_flagged`` applies it, pure, in the decide phase).
+* **Commit**: :meth:`Watch.observed` feeds the committed decision to the monitor; an anomaly becomes an alert
+  (audit log, webhook, OpenTelemetry log) and, with ``on_anomaly: pause``, a pause of every session of the
+  agent. The monitor only observes: if it fails, that is recorded (``monitor_error``) and the decision stands.
+* **Alerts** from anywhere (the MCP and chat proxies too) go through :meth:`Watch.alert`.
+
+Callers hold the gateway's lock around every method here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from warded.audit.log import AuditLog
+from warded.bom.binding import BomBinding
+from warded.config.monitor import OnAnomaly
+from warded.core.types import Action, Decision, Verdict
+from warded.errors import AuditError, StoreError
+from warded.monitor.alerts import ALERT_KIND, WebhookSender
+from warded.monitor.monitor import RULE_ANOMALY, Monitor
+from warded.monitor.signals import read_call
+from warded.store.state import ALL_SESSIONS, StateStore
+from warded.telemetry import DISABLED, Telemetry
+
+__all__ = ["Watch"]
+
+
+class Watch:
+    def __init__(
+        self,
+        audit: AuditLog,
+        state: StateStore,
+        *,
+        bom: BomBinding | None = None,
+        monitor: Monitor | None = None,
+        telemetry: Telemetry | None = None,
+        webhook: WebhookSender | None = None,
+    ) -> None:
+        self.bom = bom
+        self.monitor = monitor
+        self.telemetry = telemetry if telemetry is not None else DISABLED
+        self._audit = audit
+        self._state = state
+        self._webhook = webhook
+
+    def started(self) -> dict[str, object]:
+        """What the ``gateway_started`` entry says about this room (only what is on)."""
+        out: dict[str, object] = {}
+        if self.bom is not None:
+            out["bom"] = {"path": self.bom.path, "serial": self.bom.serial}
+        if self.monitor is not None:
+            spec = self.monitor.spec
+            out["monitor"] = {"baseline": spec.baseline, "window": spec.window, "on_anomaly": spec.on_anomaly.value}
+            if self._webhook is not None:
+                out["monitor"]["webhook"] = self._webhook.url  # type: ignore[index]
+        if self.telemetry.enabled:
+            out["telemetry"] = {"endpoint": self.telemetry.endpoint}
+        return out
+
+    # -- alerts --------------------------------------------------------------------------------------
+
+    def alert(self, body: Mapping[str, Any]) -> None:
+        """Record an alert (raises ``AuditError`` if it cannot be), then send it on (best effort)."""
+        self._audit.append(ALERT_KIND, body)
+        self.telemetry.alert(body)
+        if self._webhook is not None:
+            self._webhook.send(body)
+
+    # -- gather ----------------------------------------------------------------------------------------
+
+    def refusal(self, action: Action) -> Decision | None:
+        if self.bom is None:
+            return None
+        reason = self.bom.check_tool(action.tool)
+        if reason is None:
+            return None
+        self.alert(
+            {
+                "rule_id": reason.rule_id,
+                "agent_id": action.agent_id,
+                "session_id": action.session_id,
+                "tool": action.tool,
+                "message": f"agent {action.agent_id}: {reason.message}",
+            }
+        )
+        return Decision(Verdict.DENY, (reason,))
+
+    def flagged(self, agent_id: str) -> bool:
+        return self.monitor is not None and self.monitor.flagged(agent_id)
+
+    # -- commit ----------------------------------------------------------------------------------------
+
+    def observed(self, action: Action, decision: Decision, findings: int, now: float) -> None:
+        if self.monitor is None:
+            return
+        try:
+            obs = read_call(
+                action.agent_id, action.session_id, action.tool, action.arguments, decision.verdict.value, now, findings
+            )
+            anomaly = self.monitor.observe(obs)
+        except (StoreError, ValueError, TypeError) as exc:
+            self._record_failure(action, exc)
+            return
+        if anomaly is None:
+            return
+        on = self.monitor.spec.on_anomaly
+        body: dict[str, Any] = {
+            "rule_id": RULE_ANOMALY,
+            "agent_id": anomaly.agent_id,
+            "session_id": anomaly.session_id,
+            "message": anomaly.message,
+            "signals": {k: dict(v) for k, v in anomaly.signals.items()},
+            "calls": anomaly.calls,
+            "on_anomaly": on.value,
+            "decision": decision.id,
+        }
+        self.alert(body)
+        if on is OnAnomaly.PAUSE:
+            try:
+                if self._state.pause(anomaly.agent_id, ALL_SESSIONS, anomaly.message, RULE_ANOMALY, now):
+                    self._audit.append(
+                        "session_paused",
+                        {
+                            "agent_id": anomaly.agent_id,
+                            "session_id": ALL_SESSIONS,
+                            "rule_id": RULE_ANOMALY,
+                            "reason": anomaly.message,
+                            "by": "monitor",
+                        },
+                    )
+            except StoreError as exc:
+                self._record_failure(action, exc)
+
+    def _record_failure(self, action: Action, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {str(exc)[:200]}"
+        try:
+            self._audit.append("monitor_error", {"agent_id": action.agent_id, "error": message})
+        except AuditError:
+            print(f"warded: monitor error not recorded: {message}", file=sys.stderr)
+
+    def close(self, now: float) -> None:
+        if self.monitor is not None:
+            self.monitor.close(now)
+        if self._webhook is not None:
+            self._webhook.close()
+        self.telemetry.shutdown()

@@ -1,0 +1,91 @@
+"""Where the monitor keeps each agent's baseline: table ``monitor_agents`` of the gateway's SQLite file.
+
+One row per agent (its :meth:`AgentModel.to_json`, plus whether an anomaly left it needing approval). The
+row is written when the warm-up ends, on every alert, every :data:`SAVE_EVERY` calls and at shutdown, so a
+restart keeps the baseline; a stored row that cannot be read is reported and the agent learns again, which
+means more alerts, never fewer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from typing import Any
+
+from warded.errors import StoreError
+from warded.store._sqlite import open_sqlite
+
+__all__ = ["SAVE_EVERY", "MonitorStore"]
+
+SAVE_EVERY = 200
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS monitor_agents (
+    agent_id TEXT PRIMARY KEY,
+    updated_at REAL NOT NULL,
+    flagged INTEGER NOT NULL DEFAULT 0,
+    model TEXT NOT NULL
+);
+"""
+
+
+class MonitorStore:
+    """Agent models and flags in SQLite (WAL; shared by the workers of one gateway file). Thread-safe."""
+
+    def __init__(self, path: str) -> None:
+        self._lock = threading.Lock()
+        self._db = open_sqlite(
+            path, what=f"the monitor table in {path!r}", timeout_s=5.0, synchronous="NORMAL", schema=_SCHEMA
+        )
+
+    def load(self) -> dict[str, tuple[dict[str, Any] | None, bool]]:
+        """Every stored agent: its model (``None`` if unreadable) and whether it is flagged."""
+        with self._lock:
+            try:
+                rows = self._db.execute("SELECT agent_id, flagged, model FROM monitor_agents").fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the monitor state: {exc}") from exc
+        out: dict[str, tuple[dict[str, Any] | None, bool]] = {}
+        for agent, flagged, text in rows:
+            try:
+                model = json.loads(str(text))
+            except ValueError:
+                model = None
+            out[str(agent)] = (model if isinstance(model, dict) else None, bool(flagged))
+        return out
+
+    def save(self, agent_id: str, model: dict[str, Any], flagged: bool, at: float) -> None:
+        text = json.dumps(model, separators=(",", ":"))
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO monitor_agents VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+                    "updated_at = excluded.updated_at, flagged = excluded.flagged, model = excluded.model",
+                    (agent_id, at, int(flagged), text),
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the monitor state: {exc}") from exc
+
+    def clear_flag(self, agent_id: str) -> bool:
+        """Lift an anomaly's require-approval flag; ``True`` if the agent was flagged."""
+        with self._lock:
+            try:
+                cur = self._db.execute(
+                    "UPDATE monitor_agents SET flagged = 0 WHERE agent_id = ? AND flagged = 1", (agent_id,)
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the monitor state: {exc}") from exc
+        return cur.rowcount > 0
+
+    def flagged(self, agent_id: str) -> bool:
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT flagged FROM monitor_agents WHERE agent_id = ?", (agent_id,)).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the monitor state: {exc}") from exc
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
