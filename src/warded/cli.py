@@ -242,6 +242,7 @@ def _cmd_bench_scale(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from warded.proxy.api.serve import serve
 
+    _bind_bom(args)
     serve(args.policy, host=args.host, port=args.port, workers=args.workers, allow_public=args.public)
     return EXIT_OK
 
@@ -253,6 +254,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from warded.proxy._http_server import GuardedConfig, run
     from warded.proxy.chat.app import create_chat_app
 
+    _bind_bom(args)
     if not is_loopback(args.host) and not args.public:
         print(f"warded chat: refusing to listen on {args.host}; pass --public to allow it", file=sys.stderr)
         return EXIT_USAGE
@@ -275,6 +277,7 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
         print("warded mcp: give the upstream server command after --, or --upstream URL", file=sys.stderr)
         return EXIT_USAGE
     spec = load_model(args.mcp_config, McpSpec, what="MCP config", allow_empty=True) if args.mcp_config else None
+    _bind_bom(args)
     try:
         if args.upstream:
             run_http_proxy(args.policy, args.agent, args.upstream, host=args.host, port=args.port, spec=spec)
@@ -321,6 +324,81 @@ def _cmd_store_migrate(args: argparse.Namespace) -> int:
     versions = _ops().migrate_store(args.policy)
     print(f"PostgreSQL schema migrated: {versions}")
     return EXIT_OK
+
+
+def _cmd_bom(args: argparse.Namespace) -> int:
+    from warded.bom import commands
+
+    if args.sub == "generate":
+        made = commands.bom_generate(
+            args.policy,
+            args.out,
+            key=args.key,
+            chat_configs=args.chat_config,
+            mcp_configs=args.mcp_config,
+            models=args.model,
+            model_files=args.model_file,
+        )
+        print(made.summary())
+        return EXIT_BAD if made.unsafe else EXIT_OK
+    if args.sub == "sign":
+        from warded.bom.sign import sign_bom
+
+        print(f"wrote {sign_bom(args.bom, args.key)}")
+        return EXIT_OK
+    if args.sub == "verify":
+        refusing, warnings = commands.bom_verify(args.bom, args.pubkey, args.policy)
+        for diff in [*refusing, *warnings]:
+            print(diff.line())
+        verdict = "does NOT match" if refusing else "matches"
+        print(f"{args.bom}: signature OK; the deployment of {args.policy} {verdict} the BOM ({len(warnings)} warnings)")
+        return EXIT_BAD if refusing else EXIT_OK
+    diffs = commands.bom_diff(args.old, args.new)
+    for diff in diffs:
+        print(json.dumps(diff.to_json(), sort_keys=True) if args.json else diff.line())
+    if not diffs and not args.json:
+        print("no differences")
+    return EXIT_BAD if diffs else EXIT_OK
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    if args.sub == "clear":
+        cleared = _ops().clear_monitor_flag(args.policy, args.agent)
+        print(f"cleared the anomaly flag of {args.agent}" if cleared else f"{args.agent} was not flagged")
+        return EXIT_OK
+    alerts = _ops().list_alerts(args.policy, args.db, agent_id=args.agent, rule=args.rule)
+    for alert in alerts[-args.n :] if args.n else alerts:
+        print(
+            json.dumps({"seq": alert.seq, "ts": alert.ts, **alert.body}, sort_keys=True) if args.json else alert.line()
+        )
+    if not alerts and not args.json:
+        print("no alerts")
+    return EXIT_OK
+
+
+def _cmd_bench_monitor(args: argparse.Namespace) -> int:
+    from warded.bench.monitor import run_monitor_bench
+
+    result = run_monitor_bench(seeds=args.seeds, benign=args.benign, baseline=args.baseline)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return EXIT_OK
+
+
+def _bind_bom(args: argparse.Namespace) -> None:
+    """``--bom FILE [--bom-key PUB]``: every gateway this process (and its workers) opens is bound to it."""
+    import os
+
+    from warded.bom.binding import ENV_BOM, ENV_BOM_KEY
+
+    if getattr(args, "bom", None):
+        os.environ[ENV_BOM] = os.path.abspath(args.bom)
+        if args.bom_key:
+            os.environ[ENV_BOM_KEY] = os.path.abspath(args.bom_key)
+
+
+def _bom_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bom", default=None, help="a signed CycloneDX BOM to bind to (overrides the policy's bom:)")
+    p.add_argument("--bom-key", default=None, help="the public key its signature must verify against")
 
 
 def _session_args(p: argparse.ArgumentParser) -> None:
@@ -461,6 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=8, help="client connections per replica")
     p.add_argument("--json", action="store_true", help="one-line JSON")
     p.set_defaults(func=_cmd_bench_scale)
+    p = bench.add_parser("monitor", help="behavioural monitor: detection delay, false alerts, added cost (AgentDojo)")
+    p.add_argument("--seeds", type=int, default=5, help="runs with a probing phase, one per seed (default 5)")
+    p.add_argument("--benign", type=int, default=10000, help="benign calls after the warm-up in each benign-only run")
+    p.add_argument("--baseline", type=int, default=2000, help="warm-up calls (monitor.baseline)")
+    p.add_argument("--json", action="store_true", help="one-line JSON")
+    p.set_defaults(func=_cmd_bench_monitor)
 
     p = sub.add_parser(
         "scan",
@@ -478,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default: the policy's serve.port")
     p.add_argument("--workers", type=int, default=None, help="default: the policy's serve.workers")
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    _bom_args(p)
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("mcp", help="run warded in front of an MCP server (stdio: -- CMD ...; HTTP: --upstream URL)")
@@ -490,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mcp-config", default=None, help="a JSON or YAML file with the mcp: settings (overrides the policy's)"
     )
+    _bom_args(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- the upstream server command")
     p.set_defaults(func=_cmd_mcp)
     pins = sub.add_parser("mcp-tools", help="pinned MCP tool definitions").add_subparsers(dest="sub", required=True)
@@ -511,7 +597,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090)
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    _bom_args(p)
     p.set_defaults(func=_cmd_chat)
+
+    bom = sub.add_parser("bom", help="the AI bill of materials (CycloneDX 1.6 ML-BOM)").add_subparsers(
+        dest="sub", required=True
+    )
+    p = bom.add_parser("generate", help="write a signed BOM of the deployment: models, MCP servers, tools, agents, ...")
+    p.add_argument("--policy", default="warded.yaml")
+    p.add_argument("--out", default="warded-bom.cdx.json", help="output file (default: warded-bom.cdx.json)")
+    p.add_argument("--key", default=None, help="Ed25519 private key to sign it with (warded keygen); writes OUT.sig")
+    p.add_argument("--chat-config", action="append", default=[], help="a chat proxy config: its models (repeatable)")
+    p.add_argument("--mcp-config", action="append", default=[], help="an MCP upstream config (repeatable)")
+    p.add_argument("--model", action="append", default=[], help="an approved model NAME[@PROVIDER[:VERSION]]")
+    p.add_argument("--model-file", action="append", default=[], help="a local model file: hashed and pickle-scanned")
+    p.set_defaults(func=_cmd_bom)
+    p = bom.add_parser("sign", help="sign a BOM file (writes BOM.sig)")
+    p.add_argument("bom")
+    p.add_argument("--key", required=True)
+    p.set_defaults(func=_cmd_bom)
+    p = bom.add_parser(
+        "verify", help="check a BOM's signature and schema, then the deployment against it; exit 1 if not"
+    )
+    p.add_argument("bom")
+    p.add_argument("--pubkey", required=True, help="public key the signature must verify against")
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_bom)
+    p = bom.add_parser("diff", help="what changed between two BOMs; exit 1 if anything did")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_cmd_bom)
+
+    alerts = sub.add_parser("alerts", help="alerts: anomalies, out-of-manifest calls, breakers").add_subparsers(
+        dest="sub", required=True
+    )
+    p = alerts.add_parser("list", help="alerts in the audit log, with their explanations")
+    p.add_argument("--policy", default=None, help="policy file naming the audit database")
+    p.add_argument("--db", default=None, help="audit database (overrides the policy's)")
+    p.add_argument("--agent", default=None, help="only this agent's")
+    p.add_argument("--rule", default=None, help="only rule ids starting with this (e.g. monitor., bom.)")
+    p.add_argument("-n", type=int, default=0, help="only the last N")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_alerts)
+    p = alerts.add_parser("clear", help="lift the require-approval flag an anomaly left on an agent")
+    p.add_argument("agent")
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_alerts)
 
     p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")
     p.add_argument("--dir", default=None, help="working directory for the demo's files (default: a temp dir)")

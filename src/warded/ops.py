@@ -36,6 +36,9 @@ from warded.gateway._stores import (
     resolved_store,
 )
 from warded.gateway.gateway import build_scanner
+from warded.monitor.alerts import AlertView
+from warded.monitor.alerts import list_alerts as read_alerts
+from warded.monitor.store import MonitorStore
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.scan.pipeline import ScanPipeline
 from warded.scan.registry import DEFAULT_SCANNERS, load_scanner
@@ -359,3 +362,28 @@ def describe_request(policy_path: str, request_id: str) -> str:
 def pending_requests(policy_path: str) -> list[ApprovalRequest]:
     with _approvals(load_policy(policy_path)) as (store, _resolved):
         return store.pending(time.time())
+
+
+# -- alerts (issue 12) ---------------------------------------------------------------------------
+
+
+def list_alerts(
+    policy_path: str | None, db: str | None, *, agent_id: str | None = None, rule: str | None = None
+) -> list[AlertView]:
+    """``warded alerts list``: every alert in the audit log (monitor, BOM, breakers, MCP pins), oldest first."""
+    resolved, _ = resolve_log(policy_path, db, ["-"])
+    store = _audit_store(resolved)
+    try:
+        return read_alerts(store.iter_entries(), agent_id=agent_id, rule=rule)
+    finally:
+        store.close()
+
+
+def clear_monitor_flag(policy_path: str, agent_id: str) -> bool:
+    """``warded alerts clear AGENT``: lift the require-approval flag an anomaly left on the agent."""
+    policy = load_policy(policy_path)
+    store = MonitorStore(paths_for(policy).db)
+    try:
+        return store.clear_flag(agent_id)
+    finally:
+        store.close()

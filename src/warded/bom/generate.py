@@ -301,6 +301,8 @@ def _build(dep: Deployment, serial: str | None = None) -> Any:
         )
     bom.components = components
     bom.services = services
+    # The deployment (warded) depends on everything it lists: the dependency graph is complete.
+    bom.register_dependency(bom.metadata.component, [*components, *services])
     return bom
 
 

@@ -254,7 +254,10 @@ class Gateway:
         # scanner blocked on I/O or a lock); reaching it is a DENY as well. It covers the scan and the
         # taint trace too.
         started = (self._timer(), self._wall_timer())
-        findings = self._guard.scan_arguments(action)
+        with self._watch.telemetry.span("warded.scan", {"warded.source": "tool_input"}) as span:
+            findings = self._guard.scan_arguments(action)
+            if span is not None:
+                span.set_attribute("warded.findings", len(findings))
         taint = self._guard.trace(action)
         flagged = self._watch.flagged(action.agent_id)
         return Facts(action, now, state, scope, request, findings, taint, started, flagged)

@@ -120,33 +120,37 @@ class AgentModel:
         self.last_at = obs.at
         self.tool_mix[obs.tool] += 1
         self.verdicts[obs.verdict] += 1
-        flags, items = self._flags(obs)
+        flags, items, shape_new = self._flags(obs)
         learning = self.rates is None
         if learning or obs.verdict == "allow":
-            self._learn(obs)
-        slot = _Slot(flags, items, obs.at)
-        self._slots.append(slot)
-        for i in range(len(SIGNALS)):
-            if flags >> i & 1:
-                self._counts[i] += 1
+            self._learn(obs, items, shape_new)
+        self._slots.append(_Slot(flags, items, obs.at))
+        counts = self._counts
+        bits = flags
+        while bits:  # only the flags that are set
+            low = bits & -bits
+            counts[low.bit_length() - 1] += 1
+            bits ^= low
         if len(self._slots) > self.window:
-            old = self._slots.popleft()
-            for i in range(len(SIGNALS)):
-                if old.flags >> i & 1:
-                    self._counts[i] -= 1
+            bits = self._slots.popleft().flags
+            while bits:
+                low = bits & -bits
+                counts[low.bit_length() - 1] -= 1
+                bits ^= low
         if learning:
             self._warm(flags)
             return None
         return self._test(obs)
 
-    def _flags(self, obs: Observation) -> tuple[int, tuple[tuple[int, tuple[str, ...]], ...]]:
+    def _flags(self, obs: Observation) -> tuple[int, tuple[tuple[int, tuple[str, ...]], ...], bool]:
         known = self.known
         flags = 0
         items: list[tuple[int, tuple[str, ...]]] = []
         if obs.tool not in known["tools"]:
             flags |= 1
             items.append((0, (obs.tool,)))
-        if obs.shape not in known["shapes"]:
+        shape_new = obs.shape not in known["shapes"]
+        if shape_new:
             flags |= 2
         for index, name, values in (
             (2, "dirs", obs.dirs),
@@ -165,18 +169,15 @@ class AgentModel:
             flags |= 1 << 6
         if obs.findings:
             flags |= 1 << 7
-        return flags, tuple(items)
+        return flags, tuple(items), shape_new
 
-    def _learn(self, obs: Observation) -> None:
+    def _learn(self, obs: Observation, items: tuple[tuple[int, tuple[str, ...]], ...], shape_new: bool) -> None:
+        """Remember what was new in this call (``items`` from :meth:`_flags`): nothing else can be."""
         known = self.known
-        for name, values in (
-            ("tools", (obs.tool,)),
-            ("shapes", (obs.shape,)),
-            ("dirs", obs.dirs),
-            ("domains", obs.domains),
-            ("recipients", obs.recipients),
-        ):
-            target = known[name]
+        if shape_new and len(known["shapes"]) < MAX_KNOWN:
+            known["shapes"].add(obs.shape)
+        for index, values in items:
+            target = known[_KNOWN[index]]
             for v in values:
                 if len(target) < MAX_KNOWN:
                     target.add(v)

@@ -22,6 +22,7 @@ MAX_TEXTS = 64
 MAX_DEPTH = 6
 _DIR_PARTS = 3  # "/home/dev/project/src/app.py" lies in the directory "/home/dev/project"
 _PATH_KEYS = ("path", "file", "dir", "folder", "filename")
+_URL_KEYS = ("url", "link", "domain", "host", "site")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,10 @@ class _Reader:
         if "://" in text:
             self.domains.append(_host(text, text.find("://") + 3))
             return
+        lowered = key.lower()
+        if "." in text and any(k in lowered for k in _URL_KEYS):  # "www.example.com" under a url/domain key
+            self.domains.append(_host(text, 0))
+            return
         if "@" in text and "." in text.partition("@")[2] and "/" not in text:
             address = text.lower().strip("<>")
             self.recipients.append(address)
@@ -108,9 +113,10 @@ class _Reader:
         if _is_iban(text):
             self.recipients.append(text)
             return
-        lowered = key.lower()
-        if "/" in text or "\\" in text or text.startswith("~") or any(k in lowered for k in _PATH_KEYS):
+        if "/" in text or "\\" in text or text.startswith("~"):
             self.dirs.append(_directory(text))
+        elif "." in text and any(k in lowered for k in _PATH_KEYS):  # a bare file name ("bill-2023.txt")
+            self.dirs.append(".")
 
     def value(self, key: str, value: object, depth: int) -> None:
         if self.seen >= MAX_TEXTS or depth > MAX_DEPTH:

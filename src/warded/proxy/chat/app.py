@@ -230,12 +230,33 @@ class ChatProxy:
         return "chat-" + hashlib.sha256(seed).hexdigest()[:24]
 
     def _model_allowed(self, model: object) -> bool:
-        return isinstance(model, str) and any(model == m or fnmatch.fnmatchcase(model, m) for m in self.spec.models)
+        return (
+            isinstance(model, str)
+            and any(model == m or fnmatch.fnmatchcase(model, m) for m in self.spec.models)
+            and (self.gateway.bom is None or self.gateway.bom.check_model(model) is None)
+        )
+
+    def _out_of_manifest(self, agent: str, model: object) -> None:
+        """A model the config allows but the bound BOM does not approve: refused and alerted (issue 12)."""
+        bom = self.gateway.bom
+        reason = bom.check_model(model) if bom is not None else None
+        if reason is None:
+            return
+        self.gateway.alert(
+            {
+                "rule_id": reason.rule_id,
+                "agent_id": agent,
+                "model": str(model)[:200],
+                "message": f"agent {agent}: {reason.message}",
+            }
+        )
+        raise ChatError(403, reason.message, reason.rule_id, kind="warded_denied")
 
     async def completions(self, request: Request) -> Response:
         try:
             agent = self._agent(request)
             body, size = await self._body(request)
+            self._out_of_manifest(agent, body.get("model"))
             if not self._model_allowed(body.get("model")):
                 raise bad_request(f"model {str(body.get('model'))[:100]!r} is not available here", "model_not_allowed")
             stream = body.get("stream")
@@ -512,6 +533,10 @@ def create_chat_app(policy_path: str | os.PathLike[str], config: ChatProxySpec) 
     """A standalone app: opens the policy's gateway now, closes it (and the upstream client) on shutdown."""
     gateway = Gateway.from_file(policy_path)
     try:
+        if gateway.bom is not None:  # every model named exactly must be approved by the bound BOM
+            outside = gateway.bom.check_models([m for m in config.models if not any(c in m for c in "*?[")])
+            if outside is not None:
+                raise WardedError(f"{outside.message}; refusing to start")
         proxy = ChatProxy(gateway, config)
     except BaseException:
         gateway.close()

@@ -218,6 +218,10 @@ class McpProxy:
             except StoreError as exc:
                 out[name] = VettedTool(tool, "", allowed, Reason("mcp.tool_unreadable", str(exc)))
                 continue
+            outside = self._out_of_manifest(name, digest)
+            if outside is not None:  # the bound BOM does not list this definition: hidden, refused, alerted
+                out[name] = VettedTool(tool, digest, allowed, outside)
+                continue
             if names.count(name) > 1:
                 out[name] = VettedTool(
                     tool, digest, allowed, Reason("mcp.tool_duplicate", f"tool {name!r} is listed twice")
@@ -252,6 +256,19 @@ class McpProxy:
                 self.audit("mcp_tool_pinned", {"tool": name, "digest": digest, "by": pin.pinned_by})
             out[name] = VettedTool(tool, digest, allowed, blocked)
         return out
+
+    def _out_of_manifest(self, name: str, digest: str) -> Reason | None:
+        """The bound BOM's verdict on this tool definition (issue 12); one alert per definition."""
+        bom = self.gw.bom
+        reason = bom.check_mcp_tool(self.server_key, name, digest) if bom is not None else None
+        if reason is not None and (name, digest, reason.rule_id) not in self._alerted:
+            self._alerted.add((name, digest, reason.rule_id))
+            body = {"rule_id": reason.rule_id, "agent_id": self.agent_id, "server": self.server_key, "tool": name}
+            try:
+                self.gw.alert({**body, "digest": digest, "message": f"agent {self.agent_id}: {reason.message}"})
+            except WardedError as exc:
+                print(f"warded mcp: could not record an alert: {exc}", file=sys.stderr)
+        return reason
 
     def _pin_new(self, poison: Reason | None) -> bool:
         return poison is None and self.spec.pin.value == "first_sight"
@@ -316,7 +333,19 @@ class McpProxy:
             )
             return _tool_error(f"warded allowed this call, but {exc.error.message}")
         try:
-            with anyio.fail_after(self.spec.call_timeout):
+            attributes = {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": name,
+                "gen_ai.tool.type": "function",
+                "gen_ai.tool.call.id": decision.id,
+                "gen_ai.agent.id": self.agent_id,
+                "gen_ai.conversation.id": session_id,
+                "server.address": self.server_key,
+            }
+            with (
+                self.gw.telemetry.span(f"execute_tool {name}", attributes, client=True),
+                anyio.fail_after(self.spec.call_timeout),
+            ):
                 result = await _forward_call(session, name, arguments, upstream_meta)
         except McpError as exc:
             if exc.error.code == types.CONNECTION_CLOSED:
@@ -615,6 +644,10 @@ class _Setup:
 @contextlib.asynccontextmanager
 async def _proxy(setup: _Setup, session_id: str | None) -> Any:
     gw, agent_id, spec = setup.gw, setup.agent_id, setup.spec
+    if gw.bom is not None:  # a server the bound BOM does not list is refused at start-up
+        outside = gw.bom.check_server(setup.server_key)
+        if outside is not None:
+            raise WardedError(f"{outside.message}; refusing to start")
     pins = _pin_store(gw)
     proxy: McpProxy | None = None
 
