@@ -214,12 +214,14 @@ class Gateway:
                 if self._closed:
                     return deny("warded.gateway_closed", "the gateway is closed")
                 with self._watch.telemetry.span("warded.decide", _span_attributes(action)) as span:
+                    began = self._wall_timer()
                     facts = self._gather(action, approval)
                     if isinstance(facts, Refusal):
                         decision = self._recorder.decision(action, facts.decision, extra=facts.extra)
                     else:
                         decision = self._commit(facts, self._decide(facts), with_token=with_token)
                     _span_decision(span, decision)
+                    self._watch.telemetry.decided(decision.verdict.value, self._wall_timer() - began)
                     return decision
         except Exception as exc:  # fail closed, and try to record why
             decision = deny("warded.internal_error", f"gateway error ({type(exc).__name__}: {str(exc)[:200]})")
