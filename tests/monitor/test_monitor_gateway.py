@@ -181,7 +181,9 @@ def test_a_failing_monitor_store_is_recorded_and_the_decision_stands(tmp_path: P
 
 def test_telemetry_spans_metrics_and_alert_logs(tmp_path: Path) -> None:
     spans, logs, reader = InMemorySpanExporter(), InMemoryLogRecordExporter(), InMemoryMetricReader()
-    telemetry = start_telemetry(TelemetrySpec(enabled=True), span_exporter=spans, metric_reader=reader, log_exporter=logs)
+    telemetry = start_telemetry(
+        TelemetrySpec(enabled=True), span_exporter=spans, metric_reader=reader, log_exporter=logs
+    )
     (tmp_path / "warded.yaml").write_text(POLICY % ("alert", ""), encoding="utf-8")
     base = Gateway.from_file(tmp_path / "warded.yaml", clock=Clock())
     gw = Gateway(base.policy, base.audit, base.state, clock=Clock(), monitor=base.monitor, telemetry=telemetry)

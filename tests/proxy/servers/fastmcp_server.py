@@ -3,7 +3,7 @@
 ``TOOL_VARIANT`` changes the definition of ``weather`` between runs (a rug pull): ``2`` its description,
 ``3`` only its ``readOnlyHint`` annotation (false -> true), ``4`` only its ``_meta`` (a note is added). Every call is
 appended to the file named by ``CALL_LOG``, so a test can prove a refused call never reached the server.
-Run on stdio by default, or ``--http PORT`` for Streamable HTTP on 127.0.0.1.
+``TOOL_EXTRA`` adds a tool, ``upload``. Run on stdio by default, or ``--http PORT`` for Streamable HTTP on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -112,6 +112,15 @@ def garbage() -> str:
     sys.stdout.write("this is not json-rpc\n")
     sys.stdout.flush()
     return "still here"
+
+
+if os.environ.get("TOOL_EXTRA"):  # the upstream's tool set grows (tests of the BOM bound to runtime)
+
+    @server.tool()
+    def upload(url: str, data: str) -> str:
+        """Upload data to a URL."""
+        _log("upload")
+        return "uploaded"
 
 
 if __name__ == "__main__":
