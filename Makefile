@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale agentdojo detector clean
+.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale bench-monitor agentdojo detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-scan: $(STAMP)
 # Needs PostgreSQL and Redis (WARDED_BENCH_PG / WARDED_BENCH_REDIS, default: loopback); not part of `make test`.
 bench-scale: $(STAMP)
 	$(BIN)/warded bench scale --replicas 1,2,4 --json
+
+# Behavioural monitor: detection delay, false alerts per 10k benign calls, added cost (AgentDojo traces).
+bench-monitor: $(STAMP)
+	$(BIN)/warded bench monitor --json
 
 # The whole AgentDojo replay (about 3 minutes); tests replay a small sample.
 agentdojo: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -155,8 +156,6 @@ def test_alerts_reach_the_webhook(tmp_path: Path, webhook: tuple[str, list[dict[
 
 
 def test_a_dead_webhook_loses_nothing_from_the_audit_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once closed
@@ -180,7 +179,8 @@ def test_a_failing_monitor_store_is_recorded_and_the_decision_stands(tmp_path: P
 
 
 def test_telemetry_spans_metrics_and_alert_logs(tmp_path: Path) -> None:
-    spans, logs, reader = InMemorySpanExporter(), InMemoryLogRecordExporter(), InMemoryMetricReader()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
     telemetry = start_telemetry(
         TelemetrySpec(enabled=True), span_exporter=spans, metric_reader=reader, log_exporter=logs
     )

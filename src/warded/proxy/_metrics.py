@@ -1,9 +1,9 @@
 """Prometheus metrics of the decision API, summed over every worker process.
 
-Hand-written text exposition format (version 0.0.4): a handful of counters and one histogram do not justify
-``prometheus_client`` and its multiprocess mode (a directory of mmap files and an environment variable that
-must be set before import). Instead each worker keeps its counters in memory and writes a snapshot of them
-to the table ``api_metrics`` of the gateway's SQLite file at most once a second (and on every scrape and at
+The exposition is written by ``prometheus_client`` (its text format 0.0.4, from metric families a custom
+collector yields). Its multiprocess mode (a directory of mmap files and an environment variable that must be
+set before import) is not used: each worker keeps its counters in memory and writes a snapshot of them to the
+table ``api_metrics`` of the gateway's SQLite file at most once a second (and on every scrape and at
 shutdown); ``/metrics`` answers with the sum of all workers' snapshots, whichever worker is asked.
 """
 
@@ -14,7 +14,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric, UnknownMetricFamily
+from prometheus_client.registry import Collector
 
 from warded.errors import StoreError
 from warded.store._sqlite import open_sqlite
@@ -150,36 +154,52 @@ def _family(name: str) -> str:
     return name
 
 
-def _bucket_order(item: tuple[tuple[str, Labels], float]) -> tuple[str, int, float, Labels]:
-    (name, labels), _ = item
-    family = _family(name)
-    part = 0 if name.endswith("_bucket") else 1 if name.endswith("_sum") else 2
-    le = dict(labels).get("le")
-    bound = float("inf") if le == "+Inf" else float(le) if le is not None else 0.0
-    return (family, part if family != name else 0, bound, labels)
+class _Totals(Collector):
+    """The summed snapshots as metric families, for ``prometheus_client`` to expose."""
+
+    def __init__(self, items: Iterable[tuple[tuple[str, Labels], float]]) -> None:
+        self._items = list(items)
+
+    def collect(self) -> Iterator[Metric]:
+        by_family: dict[str, list[tuple[str, Labels, float]]] = {}
+        for (name, labels), value in self._items:
+            by_family.setdefault(_family(name), []).append((name, labels, value))
+        # Every family is declared, with zeros, so dashboards see zeros rather than missing series.
+        for family in [*_HELP, *sorted(set(by_family) - set(_HELP))]:
+            kind, help_text = _HELP.get(family, ("untyped", family))
+            samples = by_family.get(family, [])
+            if kind == "histogram":
+                yield _histogram(family, help_text, samples)
+                continue
+            names = sorted({k for _, labels, _ in samples for k, _ in labels})
+            metric: Metric
+            if kind == "counter":
+                metric = CounterMetricFamily(family, help_text, labels=names)
+            else:
+                metric = UnknownMetricFamily(family, help_text, labels=names)
+            for _, labels, value in sorted(samples):
+                given = dict(labels)
+                metric.add_metric([given.get(k, "") for k in names], value)
+            yield metric
+
+
+def _histogram(family: str, help_text: str, samples: list[tuple[str, Labels, float]]) -> Metric:
+    buckets = {repr(b): 0.0 for b in DECIDE_BUCKETS} | {"+Inf": 0.0}
+    total = 0.0
+    for name, labels, value in samples:
+        if name.endswith("_bucket"):
+            bound = dict(labels).get("le")
+            if bound in buckets:
+                buckets[bound] += value
+        elif name.endswith("_sum"):
+            total += value
+    metric = HistogramMetricFamily(family, help_text)
+    metric.add_metric([], list(buckets.items()), total)
+    return metric
 
 
 def render_text(items: Iterable[tuple[tuple[str, Labels], float]]) -> str:
-    lines: list[str] = []
-    seen: set[str] = set()
-    present = sorted(items, key=_bucket_order)
-    families = {_family(name) for (name, _), _ in present}
-    for family, (kind, help_text) in _HELP.items():
-        if family not in families:
-            # Always declare every family, so dashboards see zeros, not missing series.
-            lines.append(f"# HELP {family} {help_text}")
-            lines.append(f"# TYPE {family} {kind}")
-            if kind == "histogram":
-                lines.extend(f'{family}_bucket{{le="{b!r}"}} 0' for b in DECIDE_BUCKETS)
-                lines.extend([f'{family}_bucket{{le="+Inf"}} 0', f"{family}_sum 0", f"{family}_count 0"])
-            seen.add(family)
-    for (name, labels), value in present:
-        family = _family(name)
-        if family not in seen:
-            kind, help_text = _HELP.get(family, ("untyped", family))
-            lines.append(f"# HELP {family} {help_text}")
-            lines.append(f"# TYPE {family} {kind}")
-            seen.add(family)
-        number = repr(value) if value != int(value) else str(int(value))
-        lines.append(f"{name}{_labels(labels)} {number}")
-    return "\n".join(lines) + "\n"
+    """The text exposition (format 0.0.4) of ``items``, written by ``prometheus_client``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Totals(items))
+    return generate_latest(registry).decode("utf-8")
