@@ -6,13 +6,18 @@ import pytest
 
 pytest.importorskip("agentdojo")
 
-from warded.bench import monitor as bench  # noqa: E402
+from warded.bench import monitor as bench
 
 
 def test_small_monitor_bench_reports_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "BENIGN_BEFORE_PROBES", 300)
     result = bench.run_monitor_bench(seeds=1, benign=200, baseline=200, suites=("banking",))
-    for key in ("detection_delay_calls_p50", "detection_delay_calls_max", "false_alerts_per_10k", "monitor_added_us_p50"):
+    for key in (
+        "detection_delay_calls_p50",
+        "detection_delay_calls_max",
+        "false_alerts_per_10k",
+        "monitor_added_us_p50",
+    ):
         assert key in result
     runs = result["runs"]
     assert [r["kind"] for r in runs] == ["probing", "benign-only"]
