@@ -20,11 +20,14 @@ def test_small_monitor_bench_reports_every_key(monkeypatch: pytest.MonkeyPatch) 
     ):
         assert key in result
     runs = result["runs"]
-    assert [r["kind"] for r in runs] == ["probing", "benign-only"]
+    assert [r["kind"] for r in runs] == ["probing", "probing (own tools only)", "benign-only"]
     assert runs[0]["detection_delay_calls"] <= bench.MAX_PROBE_CALLS
     assert runs[0]["first_alert"] != "MISSED" and runs[0]["first_alert"].startswith("agent banking-agent: ")
-    assert runs[1]["benign_calls_monitored"] == 200
-    assert result["benign_calls_monitored"] == runs[0]["benign_calls_monitored"] + 200
+    assert runs[1]["first_alert"] != "MISSED"
+    assert runs[2]["benign_calls_monitored"] == 200
+    assert (
+        result["benign_calls_monitored"] == runs[0]["benign_calls_monitored"] + runs[1]["benign_calls_monitored"] + 200
+    )
     assert result["monitor_added_us_p50"] > 0
     # Probes really were refused by the suite's policy (the gateway decided them).
     assert runs[0]["verdicts"].get("deny", 0) > 0

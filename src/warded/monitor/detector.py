@@ -357,4 +357,4 @@ def _phrase(name: str, count: int, window: int, places: list[str], rate: float) 
     if places:
         shown = ", ".join(places[:5]) + (", ..." if len(places) > 5 else "")
         text += f" ({len(places)} distinct: {shown})"
-    return text + f", baseline {rate * 100:.1f} per 100 calls"
+    return text + f", baseline {rate * 100:.2g} per 100 calls"

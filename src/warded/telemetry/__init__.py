@@ -6,9 +6,9 @@ machine otherwise, and the endpoint is written in the audit log's ``gateway_star
 * **Traces.** One span per decision (``warded.decide <tool>``), per content-guard scan (``warded.scan``) and per
   proxied tool call (``execute_tool <tool>``, the GenAI semantic conventions' tool-execution span:
   ``gen_ai.operation.name = execute_tool``, ``gen_ai.tool.name``, ``gen_ai.tool.type``,
-  ``gen_ai.tool.call.id``, ``gen_ai.agent.id``, ``gen_ai.conversation.id``), and per proxied chat completion
-  (``chat <model>``: ``gen_ai.operation.name = chat``, ``gen_ai.request.model``). warded's own facts carry the
-  ``warded.`` prefix (``warded.verdict``, ``warded.rule_ids``, ``warded.decision_id``).
+  ``gen_ai.tool.call.id``, ``gen_ai.agent.id``, ``gen_ai.conversation.id``). warded's own facts carry the
+  ``warded.`` prefix (``warded.verdict``, ``warded.rule_ids``, ``warded.decision_id``). Chat completions have
+  no span yet.
 * **Metrics.** ``warded.decisions`` (counter, by verdict), ``warded.decision.duration`` (histogram, seconds),
   ``warded.alerts`` (counter, by rule id).
 * **Logs.** Every alert is emitted as a log record (severity WARN, event ``warded.alert``).
