@@ -272,7 +272,7 @@ def run_monitor_bench(
     runs: list[_Run] = []
     for seed in range(seeds):
         suite = loaded[seed % len(loaded)]
-        for own in (False, True):
+        for own_tools in (False, True):
             runs.append(
                 _run(
                     suite,
@@ -282,7 +282,7 @@ def run_monitor_bench(
                     baseline=baseline,
                     costs=costs,
                     decide=decide,
-                    own_tools=own,
+                    own_tools=own_tools,
                 )
             )
     for k, suite in enumerate(loaded):
