@@ -140,7 +140,7 @@ class AgentModel:
         if learning:
             self._warm(flags)
             return None
-        return self._test(obs)
+        return self._test(obs, flags)
 
     def _flags(self, obs: Observation) -> tuple[int, tuple[tuple[int, tuple[str, ...]], ...], bool]:
         known = self.known
@@ -221,9 +221,17 @@ class AgentModel:
 
     # -- the test --------------------------------------------------------------------------------
 
-    def _test(self, obs: Observation) -> Anomaly | None:
-        assert self.rates is not None and self.thresholds is not None
-        fired = any(c >= k for c, k in zip(self._counts, self.thresholds, strict=True))
+    def _test(self, obs: Observation, flags: int) -> Anomaly | None:
+        assert self.rates is not None and self.thresholds is not None  # set when the warm-up ends
+        # A count grows only where this call set its flag, and every count was below its threshold before
+        # this call: only the flags just set can have reached theirs.
+        fired = False
+        counts, thresholds = self._counts, self.thresholds
+        while flags and not fired:
+            low = flags & -flags
+            i = low.bit_length() - 1
+            fired = counts[i] >= thresholds[i]
+            flags ^= low
         fast = False
         span = self._span()
         if span is not None and self.span_median is not None and self.span_mad is not None and self.span_mad > 0:

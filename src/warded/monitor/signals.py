@@ -25,9 +25,10 @@ _PATH_KEYS = ("path", "file", "dir", "folder", "filename")
 _URL_KEYS = ("url", "link", "domain", "host", "site")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
-    """One decided call, as the monitor keeps it."""
+    """One decided call, as the monitor keeps it (not frozen: built on every call, and a frozen dataclass's
+    ``__init__`` costs several times more; nothing mutates it)."""
 
     agent_id: str
     session_id: str
@@ -157,8 +158,8 @@ def read_call(  # noqa: PLR0917 - the facts of one decided call, in the order th
         verdict,
         at,
         findings,
-        tuple(dict.fromkeys(reader.dirs)),
-        tuple(dict.fromkeys(d for d in reader.domains if d)),
-        tuple(dict.fromkeys(reader.recipients)),
+        tuple(dict.fromkeys(reader.dirs)) if reader.dirs else (),
+        tuple(dict.fromkeys(d for d in reader.domains if d)) if reader.domains else (),
+        tuple(dict.fromkeys(reader.recipients)) if reader.recipients else (),
         reader.truncated,
     )
