@@ -14,7 +14,7 @@ from warded.config.monitor import MonitorSpec
 from warded.core.types import Decision, Reason, Tier, Verdict
 from warded.monitor.detector import _WORDS, MIN_COUNT, SIGNALS, AgentModel, threshold
 from warded.monitor.monitor import RULE_ANOMALY, Monitor, gate_flagged
-from warded.monitor.signals import MAX_TEXTS, read_call
+from warded.monitor.signals import MAX_TEXTS, read_call, read_output
 from warded.monitor.store import MonitorStore
 
 
@@ -177,3 +177,21 @@ def test_gate_flagged_asks_a_human_for_non_read_calls_only(tier: Tier) -> None:
 
 def test_every_signal_has_words() -> None:
     assert set(_WORDS) == set(SIGNALS)
+
+
+def test_model_completions_that_start_refusing_or_violating_are_alerted() -> None:
+    rng = random.Random(6)
+    model = _model()
+    for i in range(600):
+        if i % 3:
+            model.observe(read_call("coder-1", "s", *_benign(rng), float(i) * 60))
+        else:
+            model.observe(read_output("coder-1", "s", float(i) * 60, False, 0, False))
+    found = None
+    for n in range(1, 20):
+        found = model.observe(read_output("coder-1", "s", 40000.0 + n, True, 1, n % 2 == 0))
+        if found is not None:
+            break
+    assert found is not None and n <= 5
+    assert "model completions that refused" in found.message
+    assert found.signals["refusal"]["count"] >= MIN_COUNT

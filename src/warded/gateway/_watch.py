@@ -24,7 +24,7 @@ from warded.core.types import Action, Decision, Verdict
 from warded.errors import AuditError, StoreError
 from warded.monitor.alerts import ALERT_KIND, WebhookSender
 from warded.monitor.monitor import RULE_ANOMALY, Monitor
-from warded.monitor.signals import read_call
+from warded.monitor.signals import Observation, read_call, read_output
 from warded.store.state import ALL_SESSIONS, StateStore
 from warded.telemetry import DISABLED, Telemetry
 
@@ -103,9 +103,23 @@ class Watch:
             obs = read_call(
                 action.agent_id, action.session_id, action.tool, action.arguments, decision.verdict.value, now, findings
             )
+        except (ValueError, TypeError) as exc:
+            self._record_failure(action.agent_id, exc)
+            return
+        self._watch(obs, decision.id, now)
+
+    def observed_output(  # noqa: PLR0917 - one model completion's facts
+        self, agent_id: str, session_id: str, now: float, refused: bool, findings: int, blocked: bool
+    ) -> None:
+        if self.monitor is not None:
+            self._watch(read_output(agent_id, session_id, now, refused, findings, blocked), "", now)
+
+    def _watch(self, obs: Observation, decision_id: str, now: float) -> None:
+        assert self.monitor is not None  # callers check
+        try:
             anomaly = self.monitor.observe(obs)
         except (StoreError, ValueError, TypeError) as exc:
-            self._record_failure(action, exc)
+            self._record_failure(obs.agent_id, exc)
             return
         if anomaly is None:
             return
@@ -118,7 +132,7 @@ class Watch:
             "signals": {k: dict(v) for k, v in anomaly.signals.items()},
             "calls": anomaly.calls,
             "on_anomaly": on.value,
-            "decision": decision.id,
+            "decision": decision_id,
         }
         self.alert(body)
         if on is OnAnomaly.PAUSE:
@@ -135,12 +149,12 @@ class Watch:
                         },
                     )
             except StoreError as exc:
-                self._record_failure(action, exc)
+                self._record_failure(anomaly.agent_id, exc)
 
-    def _record_failure(self, action: Action, exc: Exception) -> None:
+    def _record_failure(self, agent_id: str, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {str(exc)[:200]}"
         try:
-            self._audit.append("monitor_error", {"agent_id": action.agent_id, "error": message})
+            self._audit.append("monitor_error", {"agent_id": agent_id, "error": message})
         except AuditError:
             print(f"warded: monitor error not recorded: {message}", file=sys.stderr)
 

@@ -510,6 +510,11 @@ class Gateway:
     def monitor(self) -> Monitor | None:
         return self._watch.monitor
 
+    def observe_output(self, agent_id: str, session_id: str, *, refused: bool, findings: int, blocked: bool) -> None:
+        """A model completion the chat proxy relayed, for the behavioural monitor (refusals, withheld text)."""
+        with self._lock:
+            self._watch.observed_output(agent_id, session_id, self._clock(), refused, findings, blocked)
+
     def alert(self, body: Mapping[str, Any]) -> None:
         """Record an alert (kind ``alert``: ``rule_id``, ``agent_id``, ``message``...) and send it to the webhook
         and the OpenTelemetry log pipeline. Raises ``AuditError`` if it cannot be recorded."""

@@ -5,6 +5,15 @@ See :mod:`warded.monitor.detector` for the statistics and docs/monitoring.md for
 
 from warded.monitor.detector import AgentModel, Anomaly
 from warded.monitor.monitor import RULE_ANOMALY, Monitor, gate_flagged
-from warded.monitor.signals import Observation, read_call
+from warded.monitor.signals import Observation, read_call, read_output
 
-__all__ = ["RULE_ANOMALY", "AgentModel", "Anomaly", "Monitor", "Observation", "gate_flagged", "read_call"]
+__all__ = [
+    "RULE_ANOMALY",
+    "AgentModel",
+    "Anomaly",
+    "Monitor",
+    "Observation",
+    "gate_flagged",
+    "read_call",
+    "read_output",
+]

@@ -5,7 +5,9 @@ over a sliding window. Robust statistics a person can check by hand, not a black
 used (``new_tool``), an argument shape never seen (``new_shape``), touched a directory outside the agent's
 usual ones (``new_dir``), a domain never seen (``new_domain``), a recipient or account never seen
 (``new_recipient``); it was denied (``denied``) or needed approval (``approval``); the content guard found
-something in its arguments (``findings``). "Never seen" means not in what the agent did during its
+something in its arguments (``findings``). A model completion relayed by the chat proxy is an observation in
+the same window (pseudo-tool ``chat.completion``): it refused (``refusal``), or its text was withheld as
+policy-violating (``violation``). "Never seen" means not in what the agent did during its
 warm-up (and its allowed calls since: an allowed new place is learnt after its first use).
 
 **Baseline.** The first ``baseline`` calls are the warm-up. Every flag's per-call rate ``p`` is estimated on
@@ -40,7 +42,18 @@ from warded.monitor.signals import Observation
 
 __all__ = ["MAX_KNOWN", "MIN_COUNT", "RATE_Z", "SIGNALS", "AgentModel", "Anomaly", "threshold"]
 
-SIGNALS = ("new_tool", "new_shape", "new_dir", "new_domain", "new_recipient", "denied", "approval", "findings")
+SIGNALS = (
+    "new_tool",
+    "new_shape",
+    "new_dir",
+    "new_domain",
+    "new_recipient",
+    "denied",
+    "approval",
+    "findings",
+    "refusal",
+    "violation",
+)
 _KNOWN = ("tools", "shapes", "dirs", "domains", "recipients")
 MIN_COUNT = 3
 RATE_Z = 8.0
@@ -169,6 +182,10 @@ class AgentModel:
             flags |= 1 << 6
         if obs.findings:
             flags |= 1 << 7
+        if obs.refused:
+            flags |= 1 << 8
+        if obs.violation:
+            flags |= 1 << 9
         return flags, tuple(items), shape_new
 
     def _learn(self, obs: Observation, items: tuple[tuple[int, tuple[str, ...]], ...], shape_new: bool) -> None:
@@ -357,6 +374,8 @@ _WORDS = {
     "denied": "denied calls",
     "approval": "calls that needed approval",
     "findings": "calls with content-guard findings",
+    "refusal": "model completions that refused",
+    "violation": "model completions withheld as policy-violating",
 }
 
 

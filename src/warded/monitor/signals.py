@@ -9,6 +9,9 @@ probe changes first: new directories, denied writes, a new domain to send data t
 Reading is bounded (:data:`MAX_TEXTS` strings, :data:`MAX_DEPTH` levels): the monitor runs on every call,
 inside the gateway's lock, and must cost microseconds. A call with more strings than that is read up to the
 bound and marked ``truncated`` (which the fingerprint counts), never skipped silently.
+
+Model completions the chat proxy relays are observations too (:func:`read_output`): whether the model
+refused, and whether its text was withheld as policy-violating.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MAX_DEPTH", "MAX_TEXTS", "Observation", "read_call"]
+__all__ = ["MAX_DEPTH", "MAX_TEXTS", "OUTPUT_TOOL", "Observation", "read_call", "read_output"]
+
+OUTPUT_TOOL = "chat.completion"  # model completions share the agent's window under this pseudo-tool
 
 MAX_TEXTS = 64
 MAX_DEPTH = 6
@@ -41,6 +46,17 @@ class Observation:
     domains: tuple[str, ...] = ()
     recipients: tuple[str, ...] = ()
     truncated: bool = False
+    refused: bool = False  # a model completion that refused (the chat proxy's ``refusal`` field)
+    violation: bool = False  # a model completion withheld for policy-violating text
+
+
+def read_output(  # noqa: PLR0917 - the facts of one model completion, as the chat proxy has them
+    agent_id: str, session_id: str, at: float, refused: bool, findings: int, blocked: bool
+) -> Observation:
+    """The observation of one model completion seen by the chat proxy (tool ``chat.completion``)."""
+    return Observation(
+        agent_id, session_id, OUTPUT_TOOL, f"{OUTPUT_TOOL}()", "allow", at, findings, refused=refused, violation=blocked
+    )
 
 
 def _directory(text: str) -> str:

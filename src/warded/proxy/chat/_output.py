@@ -20,10 +20,12 @@ Shapes the client sees (all standard OpenAI fields, plus one optional ``warded``
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from warded.errors import WardedError
 from warded.gateway.gateway import Gateway
 from warded.proxy.chat._errors import upstream_error
 from warded.proxy.chat._guard import OutputGuard
@@ -100,6 +102,20 @@ class _Output:
         if self.blocked:
             ext["blocked"] = sorted({a.finding.rule_id for a in self.blocked})
         return ext
+
+    def observe(self) -> None:
+        """Tell the behavioural monitor about this completion: refused, content-guard findings, withheld."""
+        refused = any(st.refusal.chars_in > 0 for st in self.choices.values())
+        try:
+            self.ctx.gateway.observe_output(
+                self.ctx.conv.agent,
+                self.ctx.conv.session,
+                refused=refused,
+                findings=len(self.findings()),
+                blocked=bool(self.blocked),
+            )
+        except WardedError as exc:  # the monitor observes; its failure never changes what the client gets
+            print(f"warded chat: the monitor could not record a completion: {exc}", file=sys.stderr)
 
     def audit_body(self) -> dict[str, Any]:
         return {
@@ -196,6 +212,7 @@ def process_completion(ctx: OutputContext, data: object) -> dict[str, Any]:
         result["warded"] = ext
     if out.findings() or out.blocked:
         ctx.gateway.audit.append("chat_output_scanned", out.audit_body())
+    out.observe()
     return result
 
 

@@ -406,6 +406,7 @@ class ChatProxy:
     def _audit_output(self, relay: StreamRelay) -> None:
         if relay.out.findings() or relay.out.blocked:
             self.gateway.audit.append("chat_output_scanned", relay.out.audit_body())
+        relay.out.observe()
 
     async def models(self, request: Request) -> Response:
         try:
