@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warded.audit.log import AuditLog
-from warded.bom.binding import BomBinding
 from warded.config.monitor import OnAnomaly
 from warded.core.types import Action, Decision, Verdict
 from warded.errors import AuditError, StoreError
-from warded.monitor.alerts import ALERT_KIND, WebhookSender
+from warded.monitor.alerts import ALERT_KIND
 from warded.monitor.monitor import RULE_ANOMALY, Monitor
 from warded.monitor.signals import Observation, read_call, read_output
 from warded.store.state import ALL_SESSIONS, StateStore
 from warded.telemetry import DISABLED, Telemetry
+
+if TYPE_CHECKING:
+    from warded.bom.binding import BomBinding
+    from warded.monitor.alerts import WebhookSender
 
 __all__ = ["Watch"]
 

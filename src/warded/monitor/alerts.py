@@ -17,8 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from warded.audit.chain import AuditEntry
 
 __all__ = ["ALERT_KIND", "AlertView", "WebhookSender", "list_alerts"]
@@ -37,6 +35,9 @@ class WebhookSender:
         self.failed = 0
         self.dropped = 0
         self._queue: queue.Queue[object] = queue.Queue(maxsize=_QUEUE)
+        import httpx  # noqa: PLC0415 - only a gateway with a webhook needs the HTTP client
+
+        self._http_error = httpx.HTTPError
         self._client = httpx.Client(timeout=timeout_s, headers=dict(headers or {}), follow_redirects=False)
         self._thread = threading.Thread(target=self._run, name="warded-alert-webhook", daemon=True)
         self._thread.start()
@@ -64,7 +65,7 @@ class WebhookSender:
                         self.sent += 1
                         break
                     problem = f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
+                except self._http_error as exc:
                     problem = f"{type(exc).__name__}: {exc}"
                 if attempt == 2:
                     self.failed += 1
