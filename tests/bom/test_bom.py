@@ -22,9 +22,11 @@ from warded.bom.generate import DETECTOR_SOURCES
 from warded.bom.manifest import BomError
 from warded.bom.sign import load_signed_bom
 from warded.cli import main
+from warded.config.serve import ServeSpec
 from warded.core.types import Action, Verdict
 from warded.gateway.gateway import Gateway
 from warded.policy.compile import load_policy
+from warded.proxy.api.app import check_serve_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,6 +172,8 @@ def test_a_changed_policy_is_refused_at_start_up(deployment: Path, tmp_path: Pat
         Gateway.from_file(tmp_path / "warded.yaml")
     text = info.value.diagnostics()
     assert "+ tool shell" in text and "~ policy sha256" in text
+    with pytest.raises(BomError, match=r"\+ tool shell"):  # `warded serve` checks before any worker starts
+        check_serve_config(str(tmp_path / "warded.yaml"), ServeSpec())
     refusing, _ = bom_verify(
         str(deployment / "bom.json"), str(deployment / "bom.key.pub"), str(tmp_path / "warded.yaml")
     )

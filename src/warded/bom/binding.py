@@ -131,4 +131,21 @@ def load_binding(
     return BomBinding(path, read_manifest(bom), str(bom.get("serialNumber", "")))
 
 
-__all__ += ["BomError"]
+def bind_at_start_up(policy: CompiledPolicy) -> BomBinding | None:
+    """The binding for ``policy`` (see :func:`load_binding`), once the deployment matches it: raises
+    :class:`BomError` listing every refusing difference; warnings are printed on stderr."""
+    import sys  # noqa: PLC0415
+
+    bom = load_binding(policy, policy.spec.bom)
+    if bom is None:
+        return None
+    refusing, warnings = bom.startup_problems(policy)
+    for diff in warnings:
+        print(f"warded: BOM {bom.path}: {diff.line()}", file=sys.stderr)
+    if refusing:
+        lines = "\n  ".join(d.line() for d in refusing)
+        raise BomError(f"the deployment is not what the BOM {bom.path!r} lists:\n  {lines}")
+    return bom
+
+
+__all__ += ["BomError", "bind_at_start_up"]

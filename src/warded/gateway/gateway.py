@@ -22,7 +22,6 @@ import contextvars
 import functools
 import inspect
 import os
-import sys
 import threading
 import time
 import weakref
@@ -593,20 +592,12 @@ def _close_open_gateways() -> None:
 def _watch_parts(policy: CompiledPolicy) -> tuple[BomBinding | None, Monitor | None, Telemetry | None]:
     """The BOM binding, monitor and telemetry the policy asks for (issue 12); see ``gateway/_watch.py``.
     Raises ``BomError`` when a bound BOM cannot be verified or the deployment is not what it lists."""
-    from warded.bom.binding import load_binding  # noqa: PLC0415 - only a gateway bound to a BOM reads one
-    from warded.bom.manifest import BomError  # noqa: PLC0415
+    from warded.bom.binding import bind_at_start_up  # noqa: PLC0415 - only a gateway bound to a BOM reads one
     from warded.monitor.monitor import Monitor  # noqa: PLC0415
     from warded.monitor.store import MonitorStore  # noqa: PLC0415
     from warded.telemetry import start_telemetry  # noqa: PLC0415
 
-    bom = load_binding(policy, policy.spec.bom)
-    if bom is not None:
-        refusing, warnings = bom.startup_problems(policy)
-        for diff in warnings:
-            print(f"warded: BOM {bom.path}: {diff.line()}", file=sys.stderr)
-        if refusing:
-            lines = "\n  ".join(d.line() for d in refusing)
-            raise BomError(f"the deployment is not what the BOM {bom.path!r} lists:\n  {lines}")
+    bom = bind_at_start_up(policy)
     monitor = None
     spec = policy.spec.monitor
     if spec is not None and spec.enabled:

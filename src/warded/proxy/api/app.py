@@ -43,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 from warded import jsonio
 from warded.approve.approvals import ApprovalRejected, RejectCode
 from warded.approve.files import MAX_APPROVAL_FILE_BYTES, decode_approval, submit_approval
+from warded.bom.binding import bind_at_start_up
 from warded.config._keys import KeyRing
 from warded.config.serve import ServeConfigError, ServeSpec
 from warded.core.types import Action, Decision, Tier, Verdict, deny
@@ -529,6 +530,7 @@ def check_serve_config(policy_path: str, spec: ServeSpec) -> None:
     unknown = sorted(set(spec.api_keys) - set(policy.spec.agents))
     if unknown:
         raise ServeConfigError(f"API keys name agents the policy does not define: {', '.join(unknown)}")
+    bind_at_start_up(policy)  # a bound BOM the deployment does not match stops the start here (issue 12)
 
 
 def app_from_environment() -> Starlette:
