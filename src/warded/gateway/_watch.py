@@ -14,7 +14,8 @@ Callers hold the gateway's lock around every method here.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from warded.audit.log import AuditLog
@@ -65,6 +66,20 @@ class Watch:
         if self.telemetry.enabled:
             out["telemetry"] = {"endpoint": self.telemetry.endpoint}
         return out
+
+    # -- telemetry -----------------------------------------------------------------------------------
+
+    def traced(self, action: object, check: Callable[[], Decision]) -> Decision:
+        """``check()`` inside a ``warded.decide`` span (GenAI tool-call attributes), with the decision metrics."""
+        with self.telemetry.span("warded.decide", _span_attributes(action)) as span:
+            began = time.perf_counter()
+            decision = check()
+            if span is not None:
+                span.set_attribute("warded.verdict", decision.verdict.value)
+                span.set_attribute("warded.rule_ids", list(decision.rule_ids))
+                span.set_attribute("warded.decision_id", decision.id)
+            self.telemetry.decided(decision.verdict.value, time.perf_counter() - began)
+            return decision
 
     # -- alerts --------------------------------------------------------------------------------------
 
@@ -167,3 +182,16 @@ class Watch:
         if self._webhook is not None:
             self._webhook.close()
         self.telemetry.shutdown()
+
+
+def _span_attributes(action: object) -> dict[str, str]:
+    """GenAI semantic-convention attributes of a tool call (``gen_ai.*``)."""
+    if not isinstance(action, Action):
+        return {}
+    return {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": str(action.tool),
+        "gen_ai.tool.type": "function",
+        "gen_ai.agent.id": str(action.agent_id),
+        "gen_ai.conversation.id": str(action.session_id),
+    }

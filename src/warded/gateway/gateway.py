@@ -208,20 +208,20 @@ class Gateway:
         is decided as approved — a hard DENY still wins. ``with_token`` asks for a single-use capability
         token on ALLOW (``Decision.capability``), bound to the action's digest, for the tool side to verify.
         """
+        if self._watch.telemetry.enabled:  # a span and metrics per decision (issue 12: gateway/_watch.py)
+            return self._watch.traced(action, lambda: self._check(action, approval, with_token))
+        return self._check(action, approval, with_token)
+
+    def _check(self, action: Action, approval: str | None, with_token: bool) -> Decision:
         try:
             with self._lock:
                 if self._closed:
                     return deny("warded.gateway_closed", "the gateway is closed")
-                with self._watch.telemetry.span("warded.decide", _span_attributes(action)) as span:
-                    began = self._wall_timer()
-                    facts = self._gather(action, approval)
-                    if isinstance(facts, Refusal):
-                        decision = self._recorder.decision(action, facts.decision, extra=facts.extra)
-                    else:
-                        decision = self._commit(facts, self._decide(facts), with_token=with_token)
-                    _span_decision(span, decision)
-                    self._watch.telemetry.decided(decision.verdict.value, self._wall_timer() - began)
-                    return decision
+                facts = self._gather(action, approval)
+                if isinstance(facts, Refusal):
+                    return self._recorder.decision(action, facts.decision, extra=facts.extra)
+                decision = self._decide(facts)
+                return self._commit(facts, decision, with_token=with_token)
         except Exception as exc:  # fail closed, and try to record why
             decision = deny("warded.internal_error", f"gateway error ({type(exc).__name__}: {str(exc)[:200]})")
             try:
@@ -612,23 +612,3 @@ def _webhook(monitor: Monitor | None) -> WebhookSender | None:
 
     headers = {k: v.get_secret_value() for k, v in monitor.spec.webhook_headers.items()}
     return WebhookSender(monitor.spec.webhook, headers)
-
-
-def _span_attributes(action: object) -> dict[str, str]:
-    """GenAI semantic-convention attributes of a tool call (``gen_ai.*``)."""
-    if not isinstance(action, Action):
-        return {}
-    return {
-        "gen_ai.operation.name": "execute_tool",
-        "gen_ai.tool.name": str(action.tool),
-        "gen_ai.tool.type": "function",
-        "gen_ai.agent.id": str(action.agent_id),
-        "gen_ai.conversation.id": str(action.session_id),
-    }
-
-
-def _span_decision(span: Any, decision: Decision) -> None:
-    if span is not None:
-        span.set_attribute("warded.verdict", decision.verdict.value)
-        span.set_attribute("warded.rule_ids", list(decision.rule_ids))
-        span.set_attribute("warded.decision_id", decision.id)
