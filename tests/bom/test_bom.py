@@ -278,3 +278,15 @@ def test_generate_flags_an_unsafe_model_file_and_exits_1(
     )
     out = capsys.readouterr().out
     assert code == 1 and "UNSAFE model file" in out and "UNSIGNED" in out
+
+
+def test_a_bom_listing_an_unsafe_model_file_refuses_the_start(deployment: Path, tmp_path: Path) -> None:
+    evil = _write(tmp_path / "evil.pkl", pickle.dumps(_Gadget()))
+    for name in ("warded.yaml", "coder.key", "coder.key.pub"):
+        (tmp_path / name).write_bytes((deployment / name).read_bytes())
+    bom_generate(
+        str(tmp_path / "warded.yaml"), str(tmp_path / "b.json"), key=str(deployment / "bom.key"), model_files=[evil]
+    )
+    refusing, _ = bom_verify(str(tmp_path / "b.json"), str(deployment / "bom.key.pub"), str(tmp_path / "warded.yaml"))
+    assert [(d.section, d.name) for d in refusing] == [("model-file", evil)]
+    assert "system (dangerous)" in str(refusing[0].new)

@@ -40,10 +40,12 @@ class BomBinding:
 
     def startup_problems(self, policy: CompiledPolicy) -> tuple[list[Difference], list[Difference]]:
         """(refusing, warnings): how the deployment of ``policy`` differs from the BOM. Collected fresh
-        (hashing the policy, the detector, listed model files and the installed distributions)."""
+        (hashing the policy, the detector, listed model files and the installed distributions); a listed
+        model file whose pickle scan finds code execution refuses too, even if the BOM lists it."""
         from warded.bom.generate import collect, deployment_manifest  # noqa: PLC0415 - start-up only
 
-        found = deployment_manifest(collect(policy, model_files=list(self.manifest.model_files)))
+        dep = collect(policy, model_files=list(self.manifest.model_files))
+        found = deployment_manifest(dep)
         listed = Manifest(
             self.manifest.tools,
             self.manifest.tiers,
@@ -70,6 +72,9 @@ class BomBinding:
         warnings: list[Difference] = []
         for diff in diff_manifests(listed, found):
             (refusing if diff.section in REFUSING else warnings).append(diff)
+        for art in dep.files:  # a listed model file that can execute code on load is never started with
+            if not art.safe:
+                refusing.append(Difference("model-file", art.path, "listed", f"unsafe: {'; '.join(art.findings)}"))
         return refusing, warnings
 
     def check_server(self, server: str) -> Reason | None:
