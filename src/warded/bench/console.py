@@ -171,7 +171,7 @@ def _run(  # noqa: PLR0917 - internal, one call site
                 if first.status_code != 200:
                     raise RuntimeError(f"{page} answered {first.status_code}")
                 per_page[page] = [_server_ms(client.get(page)) for _ in range(rounds)]
-        stream = _stream(console, policy_path, port, cookies, headers, rate, seconds)
+        stream = _stream(console, port, cookies=cookies, headers=headers, rate=rate, seconds=seconds)
     finally:
         server.should_exit = True
         thread.join(10)
@@ -191,8 +191,8 @@ def _run(  # noqa: PLR0917 - internal, one call site
 
 def _stream(
     console: Console,
-    policy_path: str,
     port: int,
+    *,
     cookies: dict[str, str],
     headers: dict[str, str],
     rate: int,
