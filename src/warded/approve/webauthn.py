@@ -31,7 +31,7 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse, WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -279,7 +279,7 @@ def check_registration(response: str, challenge: bytes, rp: RelyingParty, approv
     except InvalidRegistrationResponse as exc:
         code = RejectCode.USER_NOT_VERIFIED if "verif" in str(exc).lower() else RejectCode.BAD_SIGNATURE
         raise ApprovalRejected(code, f"registration refused: {exc}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise _malformed(f"registration response is malformed: {exc}") from None
     return Credential(
         credential_id=b64url_encode(verified.credential_id),
@@ -388,7 +388,7 @@ def _verify(
         if "sign count" in text.lower():
             raise ApprovalRejected(RejectCode.REPLAYED, f"signature counter did not advance: {text}") from None
         raise ApprovalRejected(RejectCode.BAD_SIGNATURE, f"assertion refused: {text}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
         raise _malformed(f"assertion is malformed: {exc}") from None
     return int(verified.new_sign_count)
 

@@ -68,7 +68,17 @@ def write_demo_policy(directory: str) -> str:
     return path
 
 
-def run_demo(directory: str | None = None) -> int:
+def _wait_for_console(gw: Gateway, policy_path: str, request_id: str) -> None:
+    """Step 4 with a human in the browser: wait for the request to be decided in ``warded console``."""
+    print("  now approve it in the browser, with your passkey (in another terminal):")
+    print(f"    warded console --policy {policy_path}")
+    print(f"    warded console --enrol alice --policy {policy_path}   # once: a code to register your passkey")
+    print(f"  open http://localhost:8787/ , sign in, and approve request {request_id} (waiting up to 15 minutes)")
+    status = gw.wait_for_approval(request_id, 900.0, poll_s=0.5)
+    print(f"  the request is now {status}; the agent retries with the approval:")
+
+
+def run_demo(directory: str | None = None, *, console: bool = False) -> int:
     workdir = directory or tempfile.mkdtemp(prefix="warded-demo-")
     os.makedirs(workdir, exist_ok=True)
     for stale in ("warded-audit.db", "warded-audit.db-wal", "warded-audit.db-shm", "tampered.db"):
@@ -144,10 +154,15 @@ def run_demo(directory: str | None = None) -> int:
         print("  the approver sees:")
         for line in ops.describe_request(policy_path, decision.request_id).splitlines():
             print(f"    | {line}")
-        signed = ops.decide_request(
-            policy_path, decision.request_id, os.path.join(workdir, "approver-alice.key"), approve=True
-        )
-        print(f"  approved by {signed.approver} (Ed25519 key {signed.key_id}); the agent retries with the approval:")
+        if console:
+            _wait_for_console(gw, policy_path, decision.request_id)
+        else:
+            signed = ops.decide_request(
+                policy_path, decision.request_id, os.path.join(workdir, "approver-alice.key"), approve=True
+            )
+            print(
+                f"  approved by {signed.approver} (Ed25519 key {signed.key_id}); the agent retries with the approval:"
+            )
         with gw.approved(decision.request_id):
             _show("send_payment(...) with approval", pay)
             print(f"  payments made: {mailbox.count('payments')}")

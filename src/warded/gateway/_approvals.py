@@ -40,9 +40,9 @@ def relying_party(policy: CompiledPolicy) -> RelyingParty:
 
 
 def open_credentials(policy: CompiledPolicy) -> SQLiteCredentialStore:
-    """The registered approver passkeys: the policy's SQLite file (``audit.path``)."""
+    """The registered approver passkeys: the SQLite file ``approval.webauthn.credentials`` names."""
     sync = policy.spec.audit.synchronous.value.upper()
-    return SQLiteCredentialStore(policy.audit_path(policy.spec.audit.path), synchronous=sync)
+    return SQLiteCredentialStore(policy.audit_path(policy.spec.approval.webauthn.credentials), synchronous=sync)
 
 
 def registered_credential(policy: CompiledPolicy, credential_id: str) -> dict[str, Credential]:

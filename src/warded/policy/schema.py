@@ -103,6 +103,7 @@ class WebAuthnSpec(_Strict):
     rp_id: str = Field(default="localhost", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
     rp_name: str = Field(default="warded", min_length=1, max_length=64)
     origins: list[str] = Field(default_factory=lambda: ["http://localhost:8787"], min_length=1)
+    credentials: str = "warded-passkeys.db"  # registered approver passkeys (relative to the policy file)
 
 
 class ApprovalSpec(_Strict):
