@@ -343,7 +343,7 @@ def _cmd_bench_proxy(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from warded.demo import run_demo
 
-    return run_demo(args.dir, console=args.console)
+    return run_demo(args.dir, console=args.console, console_port=args.console_port)
 
 
 def _cmd_store_migrate(args: argparse.Namespace) -> int:
@@ -564,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")
     p.add_argument("--dir", default=None, help="working directory for the demo's files (default: a temp dir)")
     p.add_argument("--console", action="store_true", help="wait for the payment's approval in `warded console`")
+    p.add_argument("--console-port", type=int, default=8787, help="the port `warded console` will listen on")
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -75,6 +75,7 @@ class World:
     cdp: Any
     authenticator: str
     console_errors: list[str]
+    browser: Any
 
 
 def _payment(amount: float) -> Action:
@@ -98,14 +99,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     Path(policy_path).write_text(text, encoding="utf-8")
     console = open_console(policy_path)
-    config = GuardedConfig(create_app(console), limits=HttpLimits(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the console did not start"
-        time.sleep(0.05)
+    server, thread = _serve(console, port)
     gateway = Gateway.from_file(policy_path)
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
@@ -119,13 +113,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         cdp.send("WebAuthn.enable", {"enableUI": False})
         authenticator = _add_authenticator(cdp)
         try:
-            yield World(origin, policy_path, console, gateway, page, context, cdp, authenticator, errors)
+            yield World(origin, policy_path, console, gateway, page, context, cdp, authenticator, errors, browser)
         finally:
             browser.close()
             gateway.close()
             server.should_exit = True
             thread.join(10)
             console.close()
+
+
+def _serve(console: Console, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    config = GuardedConfig(create_app(console), limits=HttpLimits(), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.05)
+    return server, thread
 
 
 def _add_authenticator(cdp: Any, *, verified: bool = True) -> str:
@@ -383,3 +389,52 @@ def test_live_decisions_audit_and_kill_switch(world: World) -> None:
     assert kinds["session_paused"]["by"] == "carol" and kinds["session_resumed"]["by"] == "carol"
     assert kinds["session_paused"]["confirmed_by"]["signature"]
     assert not [e for e in world.console_errors if "Content Security Policy" in e]
+
+
+def test_the_readme_flow_approves_the_demos_payment_in_the_browser(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`warded demo --console` waits at step 4; an approver enrols, registers, signs in and approves."""
+    from warded.demo import run_demo  # noqa: PLC0415
+    from warded.ops import pending_requests  # noqa: PLC0415
+
+    port = _free_port()
+    result: list[int] = []
+    demo = threading.Thread(
+        target=lambda: result.append(run_demo(str(tmp_path), console=True, console_port=port)), daemon=True
+    )
+    demo.start()
+    policy = str(tmp_path / "warded.yaml")
+    deadline = time.monotonic() + 60
+    while not (os.path.exists(policy) and os.path.exists(tmp_path / "warded-audit.db") and pending_requests(policy)):
+        assert time.monotonic() < deadline and demo.is_alive(), "the demo did not reach its payment"
+        time.sleep(0.1)
+    console = open_console(policy)
+    server, thread = _serve(console, port)
+    context = world.browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        cdp = context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable", {"enableUI": False})
+        _add_authenticator(cdp)
+        _code, url = enrol(policy, "alice")
+        page.goto(url)
+        page.get_by_role("button", name="Register passkey").click()
+        page.wait_for_url("**/login")
+        page.get_by_role("button", name="Sign in with passkey").click()
+        page.wait_for_url("**/approvals")
+        payment = page.locator("section.request", has_text="send_payment")
+        payment.get_by_role("button", name="Approve with passkey").click()
+        page.get_by_text("Approved ").wait_for()
+        demo.join(60)
+        assert result == [0]
+    finally:
+        context.close()
+        server.should_exit = True
+        thread.join(10)
+        console.close()
+    out = capsys.readouterr().out
+    assert "approve request" in out and f"http://localhost:{port}/" in out
+    assert "ALLOWED   send_payment(...) with approval" in out
+    assert "[approval.replayed]" in out
