@@ -365,6 +365,7 @@ def test_live_decisions_audit_and_kill_switch(world: World) -> None:
     assert "send_email" in first_row.inner_text() and "deny" in first_row.inner_text()
     _shot(page, "decisions")
 
+    world.console.verify_chain_now()
     page.goto(f"{world.origin}/audit")
     assert "audit log OK" in page.locator("#chain-status").inner_text()
     assert _axe(page) == []

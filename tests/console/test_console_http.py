@@ -3,14 +3,16 @@ required, bounded bodies, and every refusal audited."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from warded.console import create_app, enrol, open_console
+from warded.console import _live, create_app, enrol, open_console
 from warded.console._auth import COOKIE
 from warded.console.app import Console
 from warded.demo import write_demo_policy
@@ -124,3 +126,46 @@ def test_registration_needs_a_valid_one_time_code(console: tuple[Console, str], 
     assert console[0].credentials.peek_enrolment(code, console[0].clock()) == "carol"
     kinds = [e.kind for e in console[0].audit.store.tail(20)]
     assert "approver_registration_refused" in kinds and "approver_enrolment_created" in kinds
+
+
+def test_the_audit_page_status_reports_a_tampered_chain(console: tuple[Console, str]) -> None:
+    c = console[0]
+    c.record("console_test", {"n": 1})
+    assert c.verify_chain_now().ok
+    db = c.policy.audit_path(c.policy.spec.audit.path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit_entries SET body = replace(body, '\"n\":1', '\"n\":2') WHERE kind = 'console_test'")
+    status = c.verify_chain_now()
+    assert not status.ok and "VERIFICATION FAILED" in status.text
+
+
+def test_a_stream_that_falls_behind_says_how_much_it_missed(
+    console: tuple[Console, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_live, "QUEUE_BOUND", 3)
+    c = console[0]
+    feed = _live.DecisionFeed(c.audit.store, poll_s=0.01)
+    decision = {"action": {"agent_id": "a", "session_id": "s", "tool": "t"}, "decision": {"verdict": "deny"}}
+
+    async def scenario() -> list[bytes]:
+        feed.start()
+        stream = feed.stream(_live.Filter(verdict="deny"), disconnected=_never)
+        chunks = [await anext(stream)]  # subscribed
+        for _ in range(8):
+            c.record("decision", decision)
+        c.record("decision", {**decision, "decision": {"verdict": "allow"}})  # filtered out
+        while feed.seen < 9:
+            await asyncio.sleep(0.01)
+        chunks += [await anext(stream) for _ in range(4)]  # 3 queued decisions and the gap
+        await stream.aclose()
+        await feed.stop()
+        return chunks
+
+    chunks = asyncio.run(scenario())
+    # The gap is announced with the first event after it happened: 8 matching, 3 delivered, 5 missed.
+    assert [c.split(b"\n")[0] for c in chunks[1:]] == [b"event: decision", b"event: gap"] + [b"event: decision"] * 2
+    assert chunks[2] == b"event: gap\ndata: 5\n\n"
+
+
+async def _never() -> bool:
+    return False

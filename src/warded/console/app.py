@@ -158,6 +158,7 @@ class Console:
         self.feed = DecisionFeed(self.audit.store)
         self._chain: ChainStatus | None = None
         self._chain_lock = threading.Lock()
+        self._verifying = False
         self._trusted_keys = {self.audit.signer.key_id: self.audit.signer.public_key}
         self.key_file = str(public_key_path(policy.audit_path(policy.spec.audit.key)))
 
@@ -175,23 +176,39 @@ class Console:
 
     # -- the chain's status, recomputed when the head moves ----------------------------------------
 
-    def chain_status(self) -> ChainStatus:
+    def chain_status(self) -> ChainStatus | None:
+        """The last verification of the whole chain (None before the first one ends). When the head has moved
+        since, a new verification starts in the background: a page never waits for one."""
         head_seq = self.audit.store.head()[0]
         with self._chain_lock:
             cached = self._chain
-            if cached is not None and cached.head_seq == head_seq:
-                return cached
-            try:
-                report = verify_store(
-                    self.audit.store,
-                    self._trusted_keys,
-                    VerifyRules(checkpoint_every=self.policy.spec.audit.checkpoint_every, allow_empty=True),
-                )
-                status = ChainStatus(True, report.summary(), report.head_seq, self.clock())
-            except WardedError as exc:
-                status = ChainStatus(False, f"VERIFICATION FAILED: {exc}", head_seq, self.clock())
+            if (cached is None or cached.head_seq != head_seq) and not self._verifying:
+                self._verifying = True
+                threading.Thread(target=self._verify_chain, name="console-chain-verify", daemon=True).start()
+            return cached
+
+    def verify_chain_now(self) -> ChainStatus:
+        """Verify the whole chain now (trusting the policy's audit key) and remember the result."""
+        head_seq = self.audit.store.head()[0]
+        try:
+            report = verify_store(
+                self.audit.store,
+                self._trusted_keys,
+                VerifyRules(checkpoint_every=self.policy.spec.audit.checkpoint_every, allow_empty=True),
+            )
+            status = ChainStatus(True, report.summary(), report.head_seq, self.clock())
+        except WardedError as exc:
+            status = ChainStatus(False, f"VERIFICATION FAILED: {exc}", head_seq, self.clock())
+        with self._chain_lock:
             self._chain = status
-            return status
+        return status
+
+    def _verify_chain(self) -> None:
+        try:
+            self.verify_chain_now()
+        finally:
+            with self._chain_lock:
+                self._verifying = False
 
 
 # -- request plumbing --------------------------------------------------------------------------------
