@@ -263,7 +263,10 @@ def _cmd_console(args: argparse.Namespace) -> int:
 
 
 def _cmd_approvals_verify(args: argparse.Namespace) -> int:
-    print(_ops().verify_recorded_approval(args.policy, args.id))
+    if args.id is None:
+        print(_ops().verify_audited_passkey_approvals(args.policy))
+    else:
+        print(_ops().verify_recorded_approval(args.policy, args.id))
     return EXIT_OK
 
 
@@ -460,8 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--policy", default="warded.yaml")
     p.set_defaults(func=_cmd_approvals)
-    p = approvals.add_parser("verify", help="re-check a recorded verdict offline (Ed25519 or passkey assertion)")
-    p.add_argument("id")
+    p = approvals.add_parser(
+        "verify", help="re-check a recorded verdict offline; without ID: every passkey verdict in the audit log"
+    )
+    p.add_argument("id", nargs="?", default=None)
     p.add_argument("--policy", default="warded.yaml")
     p.set_defaults(func=_cmd_approvals_verify)
 

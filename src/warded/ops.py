@@ -24,8 +24,9 @@ from warded.approve.approvals import (
     verify_signature,
 )
 from warded.approve.files import decide_in_store, render_stored_request
+from warded.approve.methods import ApprovalMethod
 from warded.approve.store import ApprovalStore
-from warded.approve.webauthn import WebAuthnApproval, verify_webauthn_signature
+from warded.approve.webauthn import WebAuthnApproval, verify_audited_approvals, verify_webauthn_signature
 from warded.audit.anchor import format_anchor, parse_anchors
 from warded.audit.chain import DEFAULT_CHECKPOINT_EVERY, AuditEntry, Checkpoint, VerifyReport, VerifyRules
 from warded.audit.keys import Signer, load_public_keys, public_key_path
@@ -331,6 +332,16 @@ def decide_request(
     Signer.from_file(key_path)  # a bad key file is refused before any store is opened
     verdict = ApprovalVerdict.APPROVE if approve else ApprovalVerdict.DENY
     with _approvals(policy) as (store, resolved):
+        request = store.load_request(request_id)
+        if (
+            approve
+            and request is not None
+            and ApprovalMethod.ED25519 not in policy.spec.approval.methods_for(request.tier)
+        ):
+            raise ApprovalRejected(
+                RejectCode.METHOD_NOT_ALLOWED,
+                f"the policy accepts only passkey approvals (warded console) for request {request_id}'s tier",
+            )
         signed = decide_in_store(
             store,
             request_id,
@@ -391,3 +402,15 @@ def verify_recorded_approval(policy_path: str, request_id: str) -> str:
         verify_signature(request, verdict, policy.approvers)
         how = f"Ed25519 signature by key {verdict.key_id}"
     return f"request {request_id}: {verdict.verdict.value} by {verdict.approver} verifies: {how}; status {status}"
+
+
+def verify_audited_passkey_approvals(policy_path: str) -> str:
+    """Re-check every passkey verdict the policy's audit log records, from the log alone
+    (:func:`~warded.approve.webauthn.verify_audited_approvals`); ``warded audit verify`` checks the chain."""
+    db, _keys = resolve_log(policy_path, None, [])
+    store = _audit_store(db)
+    try:
+        registrations, verdicts = verify_audited_approvals(store.iter_entries())
+    finally:
+        store.close()
+    return f"audit log: {verdicts} passkey verdicts verify against {registrations} audited passkey registrations"

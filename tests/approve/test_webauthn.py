@@ -27,10 +27,12 @@ from warded.approve.webauthn import (
     approval_record,
     check_assertion,
     verdict_from_json,
+    verify_audited_approvals,
     verify_webauthn_approval,
     verify_webauthn_signature,
     webauthn_approval_from_json,
 )
+from warded.audit.chain import AuditEntry
 from warded.core.types import Tier
 from warded.errors import StoreError
 from warded.policy.schema import ApprovalSpec
@@ -288,3 +290,41 @@ def test_enrolment_codes_are_single_use_and_expire(tmp_path: Path) -> None:
         late = store.create_enrolment("dave", NOW, 60)
         with pytest.raises(StoreError):
             store.register(late, replace(SoftKey().credential(), approver="dave"), NOW + 61)
+
+
+def _audited(key: SoftKey, record: WebAuthnApproval, seq: int = 2) -> list[AuditEntry]:
+    def entry(n: int, kind: str, body: dict[str, object]) -> AuditEntry:
+        return AuditEntry(n, NOW, kind, body, "0" * 64, "0" * 64)
+
+    registration = {
+        "approver": "carol",
+        "method": "webauthn",
+        "credential_id": key.credential_id,
+        "public_key": b64url_encode(key.cose),
+        "rp_id": "localhost",
+    }
+    return [
+        entry(1, "approver_registered", registration),
+        entry(seq, "approval_decided", {"method": "webauthn", "approval": record.to_json()}),
+    ]
+
+
+def test_the_audit_log_alone_proves_each_passkey_verdict() -> None:
+    key = SoftKey()
+    _, first = _approved(key)
+    _, second = _approved(key)
+    log = _audited(key, first) + _audited(key, second, seq=3)[1:]
+    assert verify_audited_approvals(log) == (1, 2)
+    with pytest.raises(ApprovalRejected) as exc:  # the counter went backwards: a cloned key or a replay
+        verify_audited_approvals(_audited(key, second) + _audited(key, first, seq=3)[1:])
+    assert _code(exc) is RejectCode.REPLAYED and "audit entry 3" in exc.value.detail
+    with pytest.raises(ApprovalRejected) as exc:  # never registered in this log
+        verify_audited_approvals(_audited(key, first)[1:])
+    assert _code(exc) is RejectCode.UNKNOWN_SIGNER
+    tampered = replace(first, digest=hashlib.sha256(b"another action").hexdigest())
+    with pytest.raises(ApprovalRejected) as exc:
+        verify_audited_approvals(_audited(key, tampered))
+    assert _code(exc) is RejectCode.DIGEST_MISMATCH
+    with pytest.raises(ApprovalRejected) as exc:  # a registration of another key under the same id
+        verify_audited_approvals(_audited(SoftKey(), replace(first, credential_id=first.credential_id)))
+    assert _code(exc) in (RejectCode.UNKNOWN_SIGNER, RejectCode.BAD_SIGNATURE)

@@ -28,7 +28,7 @@ from warded.console.app import Console
 from warded.core.types import Action, Verdict
 from warded.demo import write_demo_policy
 from warded.gateway.gateway import Gateway
-from warded.ops import verify_recorded_approval
+from warded.ops import verify_audited_passkey_approvals, verify_recorded_approval
 from warded.proxy._http_server import GuardedConfig
 
 CHROMIUM = "/usr/bin/chromium"
@@ -251,6 +251,7 @@ def test_register_sign_in_and_approve_a_tainted_payment(world: World) -> None:
 
     # Offline: the stored assertion verifies again under the registered key.
     assert "verifies: passkey assertion" in verify_recorded_approval(world.policy, request_id)
+    assert "1 passkey verdicts verify against 1" in verify_audited_passkey_approvals(world.policy)
     entries = [e for e in world.console.audit.store.tail(50) if e.kind == "approval_decided"]
     assert entries[-1].body["approver"] == "carol" and entries[-1].body["method"] == "webauthn"
     assert entries[-1].body["approval"]["authenticator_data"] and entries[-1].body["approval"]["credential_public_key"]
@@ -344,12 +345,19 @@ def test_tampered_stored_assertion_fails_verification(world: World) -> None:
 
 
 def test_ed25519_key_file_refused_where_the_policy_wants_a_passkey(world: World) -> None:
+    from warded.approve.approvals import RejectCode, sign_approval  # noqa: PLC0415
+    from warded.audit.keys import Signer  # noqa: PLC0415
     from warded.ops import decide_request  # noqa: PLC0415
 
     request_id = _request_id(world.gateway, 160.0)
     key = os.path.join(os.path.dirname(world.policy), "approver-alice.key")
-    decide_request(world.policy, request_id, key, approve=True)
-    refused = world.gateway.check(_payment(160.0), approval=request_id)
+    with pytest.raises(ApprovalRejected) as caught:  # refused when signed...
+        decide_request(world.policy, request_id, key, approve=True)
+    assert caught.value.code is RejectCode.METHOD_NOT_ALLOWED
+    request = world.console.approvals.load_request(request_id)
+    assert request is not None
+    world.console.approvals.record_verdict(sign_approval(request, Signer.from_file(key), "alice", time.time()))
+    refused = world.gateway.check(_payment(160.0), approval=request_id)  # ...and at use, if recorded anyway
     assert refused.verdict is Verdict.DENY and refused.reasons[0].rule_id == "approval.method_not_allowed"
 
 

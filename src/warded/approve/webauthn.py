@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import secrets
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ from warded.approve.approvals import (
     check_use,
 )
 from warded.approve.methods import ApprovalMethod
+from warded.audit.chain import AuditEntry
 
 __all__ = [
     "DENY_DOMAIN",
@@ -68,6 +69,7 @@ __all__ = [
     "registration_options",
     "sign_count_advances",
     "verdict_from_json",
+    "verify_audited_approvals",
     "verify_webauthn_approval",
     "verify_webauthn_signature",
     "webauthn_approval_from_json",
@@ -562,3 +564,56 @@ def verdict_from_json(obj: object) -> AnyApproval:
 
 def method_of(approval: AnyApproval) -> ApprovalMethod:
     return ApprovalMethod.WEBAUTHN if isinstance(approval, WebAuthnApproval) else ApprovalMethod.ED25519
+
+
+def verify_audited_approvals(entries: Iterable[AuditEntry]) -> tuple[int, int]:
+    """Re-check, from the audit log alone, every passkey verdict it records (``approval_decided`` entries with
+    ``method: webauthn``): the credential was registered earlier in the same log (``approver_registered``) to
+    the same approver with the same public key and relying party; the assertion verifies under that key over
+    the challenge of the digest and verdict it names, user verified; each credential's counter moves forward.
+
+    Returns ``(registrations, verdicts)`` counted; raises :class:`ApprovalRejected` naming the first bad entry.
+    Pure (the chain itself is ``warded audit verify``'s business).
+    """
+    registered: dict[str, tuple[str, str, str]] = {}
+    counters: dict[str, int] = {}
+    verdicts = 0
+    for entry in entries:
+        body = entry.body
+        if entry.kind == "approver_registered" and body.get("method") == ApprovalMethod.WEBAUTHN.value:
+            cid, approver, key, rp_id = (body.get(k) for k in ("credential_id", "approver", "public_key", "rp_id"))
+            if not all(isinstance(v, str) for v in (cid, approver, key, rp_id)):
+                raise _malformed(f"audit entry {entry.seq}: registration without credential, approver, key or rp")
+            registered[str(cid)] = (str(approver), str(key), str(rp_id))
+            continue
+        if entry.kind != "approval_decided" or body.get("method") != ApprovalMethod.WEBAUTHN.value:
+            continue
+        try:
+            record = webauthn_approval_from_json(body.get("approval"))
+            known = registered.get(record.credential_id)
+            if known is None:
+                raise ApprovalRejected(RejectCode.UNKNOWN_SIGNER, "the credential was never registered in this log")
+            if known != (record.approver, record.credential_public_key, record.rp_id):
+                raise ApprovalRejected(RejectCode.UNKNOWN_SIGNER, "approver, key or site differ from the registration")
+            _verify(
+                credential_id=record.credential_id,
+                client_data_json=record.client_data_json,
+                authenticator_data=record.authenticator_data,
+                signature=record.signature,
+                user_handle=record.user_handle,
+                challenge=approval_challenge(record.digest, record.verdict),
+                rp_id=record.rp_id,
+                origins=(record.origin,),
+                public_key=b64url_decode(record.credential_public_key),
+                current_count=0,
+            )
+            if _stored_count(record.authenticator_data) != record.sign_count:
+                raise ApprovalRejected(RejectCode.BAD_SIGNATURE, "the recorded counter is not the signed one")
+            last = counters.get(record.credential_id)
+            if last is not None and not sign_count_advances(last, record.sign_count):
+                raise ApprovalRejected(RejectCode.REPLAYED, "the signature counter went backwards (cloned key?)")
+            counters[record.credential_id] = record.sign_count
+        except ApprovalRejected as exc:
+            raise ApprovalRejected(exc.code, f"audit entry {entry.seq}: {exc.detail}") from None
+        verdicts += 1
+    return len(registered), verdicts

@@ -624,7 +624,7 @@ class Pages:
         op, agent_id, session_id = self._target(body)
         nonce = secrets.token_hex(16)
         challenge = self._confirm_challenge(op, agent_id, session_id, nonce)
-        session.waiting["session"] = (op, agent_id, session_id, challenge, self.c.clock() + 120.0)
+        session.waiting["session"] = (op, agent_id, session_id, challenge, self.c.clock() + 120.0, nonce)
         allow = [c.credential_id for c in self.c.credentials.for_approver(str(session.approver))]
         return Response(assertion_options(self.c.rp, challenge, allow), media_type="application/json")
 
@@ -649,6 +649,8 @@ class Pages:
             )  # fmt: skip
             raise ConsoleError(exc.status if isinstance(exc, ConsoleError) else 403, str(exc)) from None
         proof = {
+            "nonce": waiting[5],
+            "challenge": b64url_encode(waiting[3]),
             "credential_id": credential.credential_id,
             "client_data_json": checked.client_data_json,
             "authenticator_data": checked.authenticator_data,
