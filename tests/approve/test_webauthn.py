@@ -9,6 +9,7 @@ import json
 import secrets
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cbor2
 import pytest
@@ -293,7 +294,7 @@ def test_enrolment_codes_are_single_use_and_expire(tmp_path: Path) -> None:
 
 
 def _audited(key: SoftKey, record: WebAuthnApproval, seq: int = 2) -> list[AuditEntry]:
-    def entry(n: int, kind: str, body: dict[str, object]) -> AuditEntry:
+    def entry(n: int, kind: str, body: dict[str, Any]) -> AuditEntry:
         return AuditEntry(n, NOW, kind, body, "0" * 64, "0" * 64)
 
     registration = {

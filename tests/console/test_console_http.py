@@ -169,3 +169,16 @@ def test_a_stream_that_falls_behind_says_how_much_it_missed(
 
 async def _never() -> bool:
     return False
+
+
+def test_cli_enrols_verifies_and_stays_on_loopback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from warded.cli import main  # noqa: PLC0415
+
+    policy = write_demo_policy(str(tmp_path))
+    assert main(["console", "--enrol", "alice", "--policy", policy]) == 0
+    out = capsys.readouterr().out
+    assert "one-time enrolment code for alice" in out and "http://localhost:8787/register?code=" in out
+    assert main(["console", "--policy", policy, "--host", "0.0.0.0"]) == 2
+    assert main(["approvals", "verify", "--policy", policy]) == 0
+    assert "0 passkey verdicts verify against 0" in capsys.readouterr().out
+    assert main(["approvals", "verify", "rnothere", "--policy", policy]) == 2

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +132,7 @@ class DecisionFeed:
 
     async def stream(
         self, flt: Filter, disconnected: Callable[[], Any], *, keepalive_s: float = 15.0
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Server-sent events: ``decision`` per matching entry, ``gap`` when some were missed, comments to
         keep the connection open."""
         sub = self.subscribe(flt)
