@@ -248,8 +248,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_console(args: argparse.Namespace) -> int:
     from warded.config.serve import is_loopback
-    from warded.console import enrol, serve
+    from warded.console import enrol, list_passkeys, revoke, serve
 
+    if args.passkeys:
+        lines = list_passkeys(args.policy)
+        print("\n".join(lines) if lines else "no passkeys registered")
+        return EXIT_OK
+    if args.revoke is not None:
+        print(f"revoked passkey {args.revoke} of {revoke(args.policy, args.revoke)}")
+        return EXIT_OK
     if args.enrol is not None:
         code, url = enrol(args.policy, args.enrol)
         print(f"one-time enrolment code for {args.enrol} (valid 15 minutes): {code}\nregister at: {url}")
@@ -564,6 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8787)
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
     p.add_argument("--enrol", metavar="NAME", default=None, help="print a one-time passkey registration code and exit")
+    p.add_argument("--passkeys", action="store_true", help="list the registered approver passkeys and exit")
+    p.add_argument("--revoke", metavar="CREDENTIAL_ID", default=None, help="remove a registered passkey and exit")
     p.set_defaults(func=_cmd_console)
 
     p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")

@@ -447,3 +447,18 @@ def test_the_readme_flow_approves_the_demos_payment_in_the_browser(
     assert "approve request" in out and f"http://localhost:{port}/" in out
     assert "ALLOWED   send_payment(...) with approval" in out
     assert "[approval.replayed]" in out
+
+
+def test_a_revoked_passkey_no_longer_approves(world: World) -> None:
+    from warded.console import list_passkeys, revoke  # noqa: PLC0415
+
+    request_id = _request_id(world.gateway, 170.0)
+    world.page.goto(f"{world.origin}/approvals")
+    world.page.locator(f"#req-{request_id}").get_by_role("button", name="Approve with passkey").click()
+    world.page.get_by_text(f"Approved {request_id}").wait_for()
+    (line,) = list_passkeys(world.policy)
+    assert revoke(world.policy, line.split()[0]) == "carol"
+    refused = world.gateway.check(_payment(170.0), approval=request_id)
+    assert refused.verdict is Verdict.DENY and refused.reasons[0].rule_id == "approval.unknown_signer"
+    kinds = [e.kind for e in world.console.audit.store.tail(20)]
+    assert "approver_revoked" in kinds

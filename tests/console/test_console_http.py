@@ -182,3 +182,6 @@ def test_cli_enrols_verifies_and_stays_on_loopback(tmp_path: Path, capsys: pytes
     assert main(["approvals", "verify", "--policy", policy]) == 0
     assert "0 passkey verdicts verify against 0" in capsys.readouterr().out
     assert main(["approvals", "verify", "rnothere", "--policy", policy]) == 2
+    assert main(["console", "--passkeys", "--policy", policy]) == 0
+    assert "no passkeys registered" in capsys.readouterr().out
+    assert main(["console", "--revoke", "bm90LWEta2V5", "--policy", policy]) == 2

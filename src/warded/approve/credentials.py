@@ -164,3 +164,11 @@ class SQLiteCredentialStore(SQLiteStore):
             (new, credential_id, old),
         )
         return cur.rowcount == 1
+
+    def revoke(self, credential_id: str) -> Credential | None:
+        """Remove a passkey: its approvals not yet used are refused from now on (unknown signer). The removed
+        credential, or None if there was none."""
+        credential = self.get(credential_id)
+        if credential is not None:
+            self._run("revoke passkey", "DELETE FROM webauthn_credentials WHERE credential_id = ?", (credential_id,))
+        return credential

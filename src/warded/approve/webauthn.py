@@ -577,7 +577,7 @@ def verify_audited_approvals(entries: Iterable[AuditEntry]) -> tuple[int, int]:
     """
     registered: dict[str, tuple[str, str, str]] = {}
     counters: dict[str, int] = {}
-    verdicts = 0
+    registrations = verdicts = 0
     for entry in entries:
         body = entry.body
         if entry.kind == "approver_registered" and body.get("method") == ApprovalMethod.WEBAUTHN.value:
@@ -585,6 +585,10 @@ def verify_audited_approvals(entries: Iterable[AuditEntry]) -> tuple[int, int]:
             if not all(isinstance(v, str) for v in (cid, approver, key, rp_id)):
                 raise _malformed(f"audit entry {entry.seq}: registration without credential, approver, key or rp")
             registered[str(cid)] = (str(approver), str(key), str(rp_id))
+            registrations += 1
+            continue
+        if entry.kind == "approver_revoked" and isinstance(body.get("credential_id"), str):
+            registered.pop(str(body["credential_id"]), None)  # verdicts after this are not its
             continue
         if entry.kind != "approval_decided" or body.get("method") != ApprovalMethod.WEBAUTHN.value:
             continue
@@ -616,4 +620,4 @@ def verify_audited_approvals(entries: Iterable[AuditEntry]) -> tuple[int, int]:
         except ApprovalRejected as exc:
             raise ApprovalRejected(exc.code, f"audit entry {entry.seq}: {exc.detail}") from None
         verdicts += 1
-    return len(registered), verdicts
+    return registrations, verdicts

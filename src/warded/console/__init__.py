@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 
 from warded.console.app import Console, create_app, open_console
+from warded.errors import StoreError
 from warded.gateway._approvals import open_credentials
 from warded.gateway._stores import open_audit_log, resolved_store
 from warded.policy.compile import load_policy
 
-__all__ = ["Console", "create_app", "enrol", "open_console", "serve"]
+__all__ = ["Console", "create_app", "enrol", "list_passkeys", "open_console", "revoke", "serve"]
 
 
 def enrol(policy_path: str, approver: str, *, ttl_s: float = 900.0) -> tuple[str, str]:
@@ -33,6 +34,34 @@ def enrol(policy_path: str, approver: str, *, ttl_s: float = 900.0) -> tuple[str
         audit.close()
     origin = policy.spec.approval.webauthn.origins[0]
     return code, f"{origin}/register?code={code}"
+
+
+def list_passkeys(policy_path: str) -> list[str]:
+    """One line per registered passkey: credential id, approver, counter, registration time."""
+    with open_credentials(load_policy(policy_path)) as store:
+        return [
+            f"{c.credential_id}  {c.approver}  counter {c.sign_count}  registered "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(c.created_at))}"
+            for c in store.all()
+        ]
+
+
+def revoke(policy_path: str, credential_id: str) -> str:
+    """Remove a registered passkey (its unused approvals are refused from now on) and audit it."""
+    policy = load_policy(policy_path)
+    with open_credentials(policy) as store:
+        credential = store.revoke(credential_id)
+    if credential is None:
+        raise StoreError(f"no registered passkey {credential_id!r}")
+    audit = open_audit_log(policy, resolved_store(policy))
+    try:
+        audit.append(
+            "approver_revoked",
+            {"approver": credential.approver, "credential_id": credential_id, "method": "webauthn", "by": "cli"},
+        )
+    finally:
+        audit.close()
+    return credential.approver
 
 
 def serve(policy_path: str, *, host: str = "127.0.0.1", port: int = 8787) -> None:
