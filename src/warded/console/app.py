@@ -516,7 +516,7 @@ class Pages:
         if self.signed_in(request) is None:
             return RedirectResponse("/login", status_code=303)
         flt = self._filter(request)
-        recent = [s for e in self.c.audit.store.tail(500) if (s := summarise(e)) is not None and flt.matches(s)]
+        recent = [s for e in self.c.audit.store.tail(300) if (s := summarise(e)) is not None and flt.matches(s)]
         return self.render(request, "decisions.html", recent=recent[-100:][::-1], flt=flt)
 
     async def decisions_stream(self, request: Request) -> Response:
@@ -569,7 +569,8 @@ class Pages:
             for entry in reversed(block):
                 if kind and entry.kind != kind:
                     continue
-                if needle and needle not in canonical_json(entry.body).decode("utf-8", "replace").lower():
+                text = entry.body_json if entry.body_json is not None else canonical_json(entry.body)
+                if needle and needle not in text.decode("utf-8", "replace").lower():
                     continue
                 hits.append(entry)
                 if len(hits) >= PAGE:
@@ -583,7 +584,7 @@ class Pages:
         if self.signed_in(request) is None:
             return RedirectResponse("/login", status_code=303)
         seen: dict[tuple[str, str], dict[str, Any]] = {}
-        for entry in self.c.audit.store.tail(2000):
+        for entry in self.c.audit.store.tail(500):
             item = summarise(entry)
             if item is None:
                 continue
