@@ -365,7 +365,7 @@ def test_live_decisions_audit_and_kill_switch(world: World) -> None:
     page, gw = world.page, world.gateway
     page.goto(f"{world.origin}/decisions?verdict=deny")
     assert _axe(page) == []
-    page.wait_for_timeout(300)  # the stream is open before the decision is made
+    page.locator("#decisions[data-live=open]").wait_for(state="attached")  # subscribed before the decisions
     gw.check(Action(AGENT, SESSION, "send_email", {"to": ["x@evil.example"], "subject": "s", "body": "b"}))
     gw.check(Action(AGENT, SESSION, "list_inbox", {}))  # allowed: filtered out of this view
     page.locator("#live-count", has_text="1").wait_for()

@@ -149,7 +149,7 @@ def test_a_stream_that_falls_behind_says_how_much_it_missed(
 
     async def scenario() -> list[bytes]:
         feed.start()
-        stream = feed.stream(_live.Filter(verdict="deny"), disconnected=_never)
+        stream = feed.stream(feed.subscribe(_live.Filter(verdict="deny")), disconnected=_never)
         chunks = [await anext(stream)]  # subscribed
         for _ in range(8):
             c.record("decision", decision)

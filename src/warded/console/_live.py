@@ -131,11 +131,11 @@ class DecisionFeed:
         self._subscribers.discard(sub)
 
     async def stream(
-        self, flt: Filter, disconnected: Callable[[], Any], *, keepalive_s: float = 15.0
+        self, sub: Subscriber, disconnected: Callable[[], Any], *, keepalive_s: float = 15.0
     ) -> AsyncGenerator[bytes, None]:
-        """Server-sent events: ``decision`` per matching entry, ``gap`` when some were missed, comments to
-        keep the connection open."""
-        sub = self.subscribe(flt)
+        """Server-sent events for ``sub`` (subscribed before the response starts, so nothing written after the
+        browser sees the stream open is missed): ``decision`` per matching entry, ``gap`` when some were
+        missed, comments to keep the connection open. Unsubscribes when it ends."""
         reported = 0
         try:
             yield b": connected\n\n"

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -522,10 +523,12 @@ class Pages:
     async def decisions_stream(self, request: Request) -> Response:
         if self.signed_in(request) is None:
             raise ConsoleError(401, "sign in first")
+        subscriber = self.c.feed.subscribe(self._filter(request))
         return StreamingResponse(
-            self.c.feed.stream(self._filter(request), request.is_disconnected),
+            self.c.feed.stream(subscriber, request.is_disconnected),
             media_type="text/event-stream",
             headers={"x-accel-buffering": "no"},
+            background=BackgroundTask(self.c.feed.unsubscribe, subscriber),  # also if the stream never began
         )
 
     # -- audit ---------------------------------------------------------------------------------------

@@ -115,6 +115,7 @@
     const count = document.getElementById("live-count");
     let received = 0;
     const source = new EventSource(table.dataset.stream);
+    source.addEventListener("open", function () { table.dataset.live = "open"; });
     source.addEventListener("decision", function (event) {
       const d = JSON.parse(event.data);
       const row = document.createElement("tr");
