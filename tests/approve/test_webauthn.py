@@ -329,3 +329,22 @@ def test_the_audit_log_alone_proves_each_passkey_verdict() -> None:
     with pytest.raises(ApprovalRejected) as exc:  # a registration of another key under the same id
         verify_audited_approvals(_audited(SoftKey(), replace(first, credential_id=first.credential_id)))
     assert _code(exc) in (RejectCode.UNKNOWN_SIGNER, RejectCode.BAD_SIGNATURE)
+
+
+def test_both_approval_stores_keep_a_passkey_verdict_exactly(tmp_path: Path, pg_schema: tuple[str, str]) -> None:
+    from warded.approve.pg_store import PostgresApprovalStore  # noqa: PLC0415 - psycopg only here
+    from warded.approve.store import SQLiteApprovalStore  # noqa: PLC0415
+
+    key = SoftKey()
+    request, record = _approved(key)
+    dsn, schema = pg_schema
+    with (
+        SQLiteApprovalStore(str(tmp_path / "approvals.db")) as lite,
+        PostgresApprovalStore(dsn, schema=schema) as pg,
+    ):
+        for store in (lite, pg):
+            store.save_request(request)
+            store.record_verdict(record)
+            assert store.load_verdict(request.id) == record
+            assert store.status(request.id) == "approved"
+            assert store.consume(request, NOW + 10) and not store.consume(request, NOW + 11)
