@@ -36,6 +36,9 @@ tools:
   weather: {tier: read, args: {city: {type: string}}}
   upload: {tier: external, args: {url: {type: string}, data: {type: string}}}
 audit: {path: audit.db, key: audit.key}
+# The content guard's classifier is not what this test is about (tests/proxy/test_mcp.py covers it); tool
+# definitions are still vetted by the hidden-text and tool-metadata rules.
+scan: {enabled: false}
 """
 
 
@@ -108,8 +111,10 @@ def test_a_tool_the_upstream_adds_is_out_of_manifest_denied_and_alerted(
     calls = (tmp_path / "calls.log").read_text(encoding="utf-8").split()
     assert calls == ["echo", "weather"]  # the out-of-manifest call never reached the server
     alerts = [a for a in _alerts(tmp_path) if a["rule_id"] == "bom.out_of_manifest"]
-    # One alert per definition the BOM does not list: the new tool, and the poisoned one that was never pinned.
-    assert sorted(a["tool"] for a in alerts) == ["add", "upload"]
+    # One alert per definition the BOM does not list: the new tool (and the poisoned one, if it was never pinned).
+    tools = sorted(a["tool"] for a in alerts)
+    assert "upload" in tools and set(tools) <= {"add", "upload"} and len(tools) == len(set(tools))
+    assert all(t not in made.manifest.servers["fastmcp-test"] for t in tools)
     assert all(a["server"] == "fastmcp-test" and a["agent_id"] == "tester" for a in alerts)
     assert main(["alerts", "list", "--policy", str(tmp_path / "warded.yaml"), "--rule", "bom."]) == 0
     out = capsys.readouterr().out
