@@ -193,9 +193,9 @@ def open_stores(
         windows: WindowStore | None = None
         waker: Waker | None = None
         if resolved is not None and resolved.redis is not None:
-            from warded.store.redis import RedisWindows  # noqa: PLC0415 - redis only when configured
+            from warded.store.redis import RedisSessionWindows  # noqa: PLC0415 - redis only when configured
 
-            redis_windows = RedisWindows(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
+            redis_windows = RedisSessionWindows(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
             opened.callback(redis_windows.close)
             windows = redis_windows
             waker = open_waker(resolved)

@@ -249,11 +249,10 @@ class Gateway:
         """Make the decision so: slots, effects, counts, the approval spent, the audit entry, the token."""
         action, now = facts.action, facts.now
 
-        def redecide(counts: Mapping[str, int], spent: Mapping[str, float]) -> Decision:
-            state = replace(facts.state, counts=counts, spent=spent)
+        def redecide(state: SessionState) -> Decision:
             return decide(self.policy, action, state, facts.findings, facts.taint)
 
-        decision = self._sessions.reserve(action, decision, now, redecide)
+        decision = self._sessions.reserve(action, decision, now, redecide, facts.state)
         decision = self._sessions.apply_effects(decision, now, facts.scope)
         extra: dict[str, Any] = {}
         if facts.request is not None:
