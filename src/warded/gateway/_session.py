@@ -160,7 +160,7 @@ class Sessions:
                 already_paused.add(effect.rule_id)
                 continue
             self._seen_paused.add((scope[0], session))
-            self._audit.append(
+            self._audit.record(
                 "session_paused",
                 {
                     "agent_id": scope[0],
@@ -172,7 +172,7 @@ class Sessions:
             )
         for effect in decision.effects:
             if effect.kind is EffectKind.ALERT and effect.rule_id not in already_paused:
-                self._audit.append(
+                self._audit.record(
                     "alert",
                     {
                         "agent_id": scope[0],

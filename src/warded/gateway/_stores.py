@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 from warded.approve.store import ApprovalStore, SQLiteApprovalStore
 from warded.audit.keys import Signer, generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
+from warded.audit.spool import AuditSpool
 from warded.config.store import ResolvedStore, resolve_store
 from warded.core.windows import WindowStore
 from warded.errors import KeyFileError, StoreError
@@ -42,6 +43,7 @@ __all__ = [
     "open_stores",
     "open_waker",
     "resolved_store",
+    "spool_path",
 ]
 
 
@@ -139,10 +141,16 @@ def open_audit_log(
             checkpoint_every=spec.checkpoint_every,
             checkpoint_seconds=spec.checkpoint_seconds,
             clock=clock,
+            spool=AuditSpool(spool_path(policy), timeout_s=resolved.timeout_s),
         )
     except BaseException:
         store.close()
         raise
+
+
+def spool_path(policy: CompiledPolicy) -> str:
+    """Where a replica keeps the audit entries PostgreSQL could not take yet (``warded.audit.spool``)."""
+    return policy.audit_path(policy.spec.audit.path) + ".spool"
 
 
 def open_approvals(policy: CompiledPolicy, resolved: ResolvedStore | None) -> ApprovalStore:
