@@ -92,6 +92,8 @@ class TripCounter:
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(stop)
         self._thread.join(10.0)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
 
     def __enter__(self) -> Self:
         return self

@@ -29,6 +29,7 @@ from warded.config.store import ResolvedStore, resolve_store
 from warded.core.windows import WindowStore
 from warded.errors import KeyFileError, StoreError
 from warded.policy.compile import CompiledPolicy
+from warded.store.pins import PinStore
 from warded.store.state import SQLiteStateStore, StateStore
 from warded.store.windows import SQLiteWindows
 
@@ -39,6 +40,7 @@ __all__ = [
     "migrate_postgres",
     "open_approvals",
     "open_audit_log",
+    "open_pins",
     "open_state",
     "open_stores",
     "open_waker",
@@ -86,7 +88,11 @@ def _key(policy: CompiledPolicy) -> str:
 
 def _postgres_backends() -> None:
     """Import the PostgreSQL backends: each registers its migrations with ``store._postgres``."""
-    for module in ("warded.audit.postgres", "warded.approve.pg_store"):  # psycopg only when configured
+    for module in (
+        "warded.audit.postgres",
+        "warded.approve.pg_store",
+        "warded.store.pg_pins",
+    ):  # psycopg when configured
         importlib.import_module(module)
 
 
@@ -162,6 +168,19 @@ def open_approvals(policy: CompiledPolicy, resolved: ResolvedStore | None) -> Ap
 
     return PostgresApprovalStore(
         resolved.postgres, schema=resolved.schema, pool_size=resolved.pool_size, timeout_s=resolved.timeout_s
+    )
+
+
+def open_pins(policy: CompiledPolicy) -> PinStore | None:
+    """The MCP tool pins in PostgreSQL with ``store.postgres``; ``None`` means the SQLite audit file (the MCP
+    proxy opens that one itself). Raises ``StoreError`` / ``StoreConfigError`` like the other stores."""
+    resolved = resolved_store(policy)
+    if resolved is None or resolved.postgres is None:
+        return None
+    from warded.store.pg_pins import PostgresPinStore  # noqa: PLC0415 - psycopg only when configured
+
+    return PostgresPinStore(
+        resolved.postgres, schema=resolved.schema, pool_size=2, timeout_s=resolved.timeout_s, migrate=False
     )
 
 

@@ -45,6 +45,7 @@ from warded.core.types import Action, Decision, Reason, Verdict
 from warded.core.walk import RESULT_DEPTH, Text, walk
 from warded.decide.result import ResultVerdict, decide_result
 from warded.errors import ApprovalRequired, ResultBlocked, StoreError, WardedError
+from warded.gateway._stores import open_pins
 from warded.gateway.gateway import Gateway
 from warded.proxy._pending import PendingApprovals
 from warded.proxy.mcp._pins import PinCheck, PinRecord, PinStatus, PinStore, tool_definition, tool_digest
@@ -61,6 +62,7 @@ from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.scanners.hidden import HiddenTextScanner
 from warded.scan.scanners.tool_metadata import ToolMetadataScanner
 from warded.scan.types import Category, Source
+from warded.store.pins import PinStore as PinStoreLike
 
 __all__ = [
     "META_APPROVAL",
@@ -115,7 +117,7 @@ class McpProxy:
         upstream: Upstream,
         *,
         server_key: str,
-        pins: PinStore,
+        pins: PinStoreLike,
         session_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -599,8 +601,10 @@ def _spec_for(gw: Gateway, spec: McpSpec | None) -> McpSpec:
     return configured if isinstance(configured, McpSpec) else McpSpec()
 
 
-def _pin_store(gw: Gateway) -> PinStore:
-    return PinStore(gw.policy.audit_path(gw.policy.spec.audit.path))
+def _pin_store(gw: Gateway) -> PinStoreLike:
+    """PostgreSQL with the policy's ``store.postgres`` (shared by every replica), else the SQLite audit file."""
+    shared = open_pins(gw.policy)
+    return shared if shared is not None else PinStore(gw.policy.audit_path(gw.policy.spec.audit.path))
 
 
 @dataclass(frozen=True, slots=True)
