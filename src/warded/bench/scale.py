@@ -324,6 +324,7 @@ def run_scale_bench(
     _check_reachable(redis_url, "Redis", 6379)
     key = new_api_key()
     env = {**os.environ, "WARDED_BENCH_PG": postgres, "WARDED_BENCH_REDIS": redis_url}
+    load_before = round(os.getloadavg()[0], 2)  # other work on this machine skews every figure: say how much
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="warded-bench-scale-") as root:
         for n in replicas:
@@ -366,7 +367,13 @@ def run_scale_bench(
         "requests": requests,
         "concurrency_per_replica": concurrency,
         "limit_per_session": LIMIT,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_1m_before": load_before,
+            "load_average_1m_after": round(os.getloadavg()[0], 2),
+        },
         "notes": "N `warded serve` processes (1 worker each) on loopback, PostgreSQL audit and approvals, Redis "
         "windows; a round-robin asyncio client in the bench process on the same machine. SQLite: one "
         "`warded serve` with max(N) workers sharing the file. limit_violations counts send_email ALLOWs past "
