@@ -95,6 +95,7 @@ print(json.dumps([list(r) for r in results]))
 """
 
 
+@pytest.mark.slow  # about a minute on 2 busy cores: every one of the 10,000 decisions commits to the chain
 def test_limit_budget_and_breaker_exact_under_10000_calls_from_4_replicas(
     tmp_path: Path, pg_schema: tuple[str, str], redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
