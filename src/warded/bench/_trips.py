@@ -31,6 +31,7 @@ class TripCounter:
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         started = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(started,), daemon=True, name="trip-counter")
         self._thread.start()
@@ -66,6 +67,7 @@ class TripCounter:
             client_w.close()
             return
         last = ["server"]  # who spoke last on this connection
+        self._writers |= {client_w, server_w}
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, side: str) -> None:
             try:
@@ -81,18 +83,33 @@ class TripCounter:
             finally:
                 dst.close()
 
-        await asyncio.gather(pump(client_r, server_w, "client"), pump(server_r, client_w, "server"))
+        try:
+            await asyncio.gather(pump(client_r, server_w, "client"), pump(server_r, client_w, "server"))
+        finally:
+            self._writers -= {client_w, server_w}
 
     def close(self) -> None:
-        def stop() -> None:
+        """Close the listener and every forwarded connection, and stop the loop (nothing left pending)."""
+
+        async def shutdown() -> None:
             if self._server is not None:
                 self._server.close()
-            self._loop.stop()
+            for writer in list(self._writers):
+                writer.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._server is not None:
+                await self._server.wait_closed()
 
+        if self._loop.is_closed():
+            return
         if self._loop.is_running():
-            self._loop.call_soon_threadsafe(stop)
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10.0)
+            self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10.0)
-        if not self._thread.is_alive() and not self._loop.is_closed():
+        if not self._thread.is_alive():
             self._loop.close()
 
     def __enter__(self) -> Self:
