@@ -3,6 +3,7 @@ chain once the store answers again; without a spool, or with an unwritable one, 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,24 @@ def test_an_unwritable_spool_raises(tmp_path: Path) -> None:
     with pytest.raises(AuditError, match="reserved"):
         ok.put("decision", 1.0, {SPOOL_KEY: 1}, "why")
     ok.close()
+
+
+def test_a_spool_busy_draining_elsewhere_does_not_hold_appends(tmp_path: Path) -> None:
+    generate_keypair(tmp_path / "k")
+    store = Flaky(str(tmp_path / "audit.db"))
+    path = str(tmp_path / "audit.db.spool")
+    audit = AuditLog(store, Signer.from_file(tmp_path / "k"), spool=AuditSpool(path, check_every_s=0.0, timeout_s=0.2))
+    store.down = True
+    audit.record("decision", {"n": 1})
+    store.down = False
+    other = sqlite3.connect(path, isolation_level=None)  # another replica of this host, draining right now
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        audit.append("decision", {"n": 2})  # does not wait for that drain
+        assert [e.body["n"] for e in store.iter_entries()] == [2]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    audit.append("decision", {"n": 3})
+    assert [e.body["n"] for e in store.iter_entries()] == [2, 1, 3]
+    audit.close()

@@ -30,7 +30,7 @@ from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._sqlite import open_sqlite
 
-__all__ = ["SPOOL_KEY", "AuditSpool"]
+__all__ = ["SPOOL_KEY", "AuditSpool", "SpoolBusy"]
 
 SPOOL_KEY = "spooled"
 """The body key a replayed entry carries (``id``, ``decided_at``, ``why``)."""
@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS spooled (
 """
 
 MAX_WHY_CHARS = 300
+
+
+class SpoolBusy(AuditError):
+    """Another process of this host is draining the spool: this one's entries wait for the next drain."""
 
 
 class AuditSpool:
@@ -137,6 +141,8 @@ class AuditSpool:
             done = 0
             try:
                 db.execute("BEGIN IMMEDIATE")  # one replica of this host drains at a time
+            except sqlite3.OperationalError as exc:
+                raise SpoolBusy(f"the audit spool {self.path!r} is busy: {exc}") from exc
             except sqlite3.Error as exc:
                 raise AuditError(f"cannot lock the audit spool {self.path!r}: {exc}") from exc
             try:
