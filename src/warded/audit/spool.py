@@ -6,7 +6,8 @@ that answer must reach the audit chain: the entry goes to this spool, a SQLite f
 it survives the process being killed and the machine losing power. :class:`~warded.audit.log.AuditLog`
 drains the spool into the chain, oldest first, before its next append once the store answers again, and
 on start (a replica restarted after a crash drains what the dead one left). Replicas on one host share the
-file; one drains at a time (SQLite's write lock), so each spooled entry is appended once. A process killed
+file; one drains at a time (SQLite's write lock), so each spooled entry is appended once, and the
+others append their own entries meanwhile rather than wait for that drain. A process killed
 between the chain's commit and the spool's delete appends that entry again on the next drain (a duplicate
 is visible, never a loss); each spooled entry carries its own id to tell duplicates apart.
 
