@@ -1,9 +1,13 @@
 """``pii.phone``: phone numbers that ``phonenumbers`` finds valid.
 
-A leading ``+`` (or ``00``) is parsed region-agnostic; anything else in ``default_region``. A national-format
-number needs a phone word just before it (``tel``, ``call``, ``mobile``, ``fax``...) or the region's own digit
-grouping (``(415) 555-2671``, not ``2024-01-15 10``); date-shaped runs and mixed ``.``/``-`` separators
-(``252.227-7013``, a clause number) are skipped.
+A leading ``+`` (or ``00``) is parsed region-agnostic; anything else in each of the policy's ``regions`` in
+turn (default :data:`DEFAULT_REGIONS`), the first region where it is a valid number winning. A national-format
+number needs a phone word just before it (``tel``, ``call``, ``mobile``, ``fax``...) or that region's own digit
+grouping (``(415) 555-2671``, ``07700 900 123``, not ``2024-01-15 10``); date-shaped runs and mixed ``.``/``-``
+separators (``252.227-7013``, a clause number) are skipped.
+
+Bounded work: a candidate is parsed at most once per region whose national number lengths admit its digit
+count, and at most :data:`MAX_REGIONS` regions may be configured.
 """
 
 from __future__ import annotations
@@ -16,6 +20,12 @@ import phonenumbers
 
 from warded.scan.scanners._re2text import Prepared, bounded, compile_one
 from warded.scan.scanners.pii._base import Detector, Hit, Pattern, Settings
+
+#: Regions a national-format number is tried in when the policy names none: the largest English-speaking
+#: markets and the EU's largest, so a UK ``07700 900 123`` or an Australian ``0412 345 678`` is found.
+DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "CA", "AU", "IE", "IN", "DE", "FR", "ES", "IT", "NL")
+#: At most this many regions: each costs one parse per candidate whose length it admits.
+MAX_REGIONS = 24
 
 #: Words that make a bare national-format digit run a phone number (word-bounded, case-insensitive).
 _PHONE_WORD = compile_one(
@@ -56,7 +66,10 @@ def _looks_like_date(groups: Sequence[str]) -> bool:
     a, b, c = (len(g) for g in groups[:3])
     if a == 4 and b <= 2 and c <= 2:
         return True
-    return a <= 2 and b <= 2 and c in (2, 4)
+    if a <= 2 and b <= 2 and c == 4:
+        return True
+    # "15 01 24" or "15-01-24 10"; five pairs ("06 12 34 56 78") is how France writes a phone
+    return a <= 2 and b <= 2 and c == 2 and len(groups) <= 4
 
 
 def _grouped_like(groups: Sequence[str], formatted: Sequence[str]) -> bool:
@@ -75,6 +88,25 @@ def _grouped_like(groups: Sequence[str], formatted: Sequence[str]) -> bool:
     written.discard(sum(len(g) for g in groups))
     allowed = cuts(formatted)
     return written <= allowed
+
+
+def _same_lead(groups: Sequence[str], national: str) -> bool:
+    """The written number starts with the region's own leading group (area code or mobile prefix, at least
+    three digits) and splits the rest into groups of two or more: ``07700 063 966`` for ``07700 063966``."""
+    lead = _digit_groups(national)[0]
+    return len(groups) >= 2 and len(lead) >= 3 and groups[0] == lead and all(len(g) >= 2 for g in groups[1:])
+
+
+def _continues_digit_run(text: str, start: int) -> bool:
+    """True if the candidate (starting with a digit) follows a bare digit group across one space: a national
+    number found inside a longer run of digit groups (an id, an IBAN) after the run as a whole was rejected.
+    A group that ends a date or a version (``2024-01-15 415-555-2671``) is not such a run."""
+    if start < 2 or text[start - 1] != " " or not text[start - 2].isdigit() or not text[start].isdigit():
+        return False
+    i = start - 2
+    while i > 0 and text[i - 1].isdigit() and start - i < 12:
+        i -= 1
+    return i == 0 or text[i - 1].isspace() or text[i - 1].isalpha()
 
 
 def _phone_context(text: str, start: int) -> bool:
@@ -100,36 +132,50 @@ def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
     groups = _digit_groups(cand)
     digits = "".join(groups)
     international = cand.startswith("+")
-    to_parse: str = cand
-    region: str | None = settings.default_region
+    attempts: list[tuple[str, str | None]]
     if international:
-        region = None
+        attempts = [(cand, None)]
     elif cand.startswith("00") and len(digits) >= 10:
-        to_parse, region, international = "+" + cand[2:], None, True
-    if not international and _looks_like_date(groups):
-        return None
+        attempts, international = [("+" + cand[2:], None)], True
+    else:
+        if _looks_like_date(groups):
+            return None
+        if [len(g) for g in groups] == [3, 2, 4] and cand.count("-") == 2:
+            return None  # the shape of a US SSN (valid or not), never how a country writes its phones
+        if _continues_digit_run(text, start):
+            return None  # "843 2231 9987", "DE00 3704 0044 0532": the tail of a longer number
+        # cheap rejection before the comparatively costly parse
+        attempts = [(cand, r) for r in settings.regions if _possible_national_length(digits, r)]
     if "." in cand and "-" in cand:
         return None  # "252.227-7013" is a clause or part number; phones keep one separator
     if len(groups) == 4 and all(len(g) <= 3 for g in groups) and cand.count(".") == 3:
         return None  # an IPv4 address
-    if region is not None and not _possible_national_length(digits, region):
-        return None  # cheap rejection before the comparatively costly parse
-    try:
-        number = phonenumbers.parse(to_parse, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    if not international and not _phone_context(text, start):
-        # In national format, without a phone keyword nearby, the digits must be grouped the way the
-        # country writes its numbers: "2024-01-15 10" is a date and an hour, not (202) 401-1510.
-        if len(groups) < 2:
-            return None
-        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        if not _grouped_like(groups, _digit_groups(national)):
-            return None
-    found_region = phonenumbers.region_code_for_number(number) or "unknown"
-    return Hit(start, end, 0.8 if international else 0.7, {"region": found_region})
+    context: bool | None = None
+    for to_parse, region in attempts:
+        try:
+            number = phonenumbers.parse(to_parse, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if not phonenumbers.is_valid_number(number):
+            continue
+        if not international:
+            national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            national_digits = "".join(_digit_groups(national))
+            prefix = _national_lengths(region or "")[1]
+            if prefix and national_digits.startswith(prefix) and not digits.startswith(prefix):
+                continue  # a German "02231 9987" is written with its trunk 0; "2231 9987" is not that number
+            if context is None:
+                context = _phone_context(text, start)
+            if not context:
+                # In national format, without a phone keyword nearby, the digits must be grouped the way the
+                # country writes its numbers: "2024-01-15 10" is a date and an hour, not (202) 401-1510.
+                if len(groups) < 2:
+                    continue
+                if not _grouped_like(groups, _digit_groups(national)) and not _same_lead(groups, national):
+                    continue
+        found_region = phonenumbers.region_code_for_number(number) or "unknown"
+        return Hit(start, end, 0.8 if international else 0.7, {"region": found_region})
+    return None
 
 
 PHONE = Detector(
