@@ -38,7 +38,7 @@ Every finding suggests ``REDACT`` and carries no part of the value in ``detail``
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 import phonenumbers
@@ -146,6 +146,12 @@ class PiiScanner:
             raise ValueError(f"unknown PII rule(s): {', '.join(sorted(unknown))}")
         self.rules = enabled
         self._settings = Settings(chosen[0], ignore_private_ips, ignore_loopback_ips, self.regions)
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, object] | None) -> None:
+        """Refuse options this scanner cannot honour (an unknown region or rule) when the policy loads:
+        building it is cheap, so this builds one and drops it."""
+        cls(**dict(options or {}))  # type: ignore[arg-type]
 
     def warm_up(self) -> None:
         """Region metadata is loaded at construction; run every pattern and validator once so RE2's

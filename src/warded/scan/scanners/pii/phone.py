@@ -1,10 +1,11 @@
-"""``pii.phone``: phone numbers that ``phonenumbers`` finds valid.
+"""``pii.phone``: phone numbers that ``phonenumbers`` parses.
 
 A leading ``+`` (or ``00``) is parsed region-agnostic; anything else in each of the policy's ``regions`` in
-turn (default :data:`DEFAULT_REGIONS`), the first region where it is a valid number winning. A national-format
-number needs a phone word just before it (``tel``, ``call``, ``mobile``, ``fax``...) or that region's own digit
-grouping (``(415) 555-2671``, ``07700 900 123``, not ``2024-01-15 10``); date-shaped runs and mixed ``.``/``-``
-separators (``252.227-7013``, a clause number) are skipped.
+turn (default :data:`DEFAULT_REGIONS`), the first region that accepts it winning. A number labelled as a
+phone (a phone word just before it, or ``office``/``fax``/``mobile``... just after) needs only a length its
+region issues; any other must be valid. A national-format number without such a label must be grouped the
+way its region writes numbers (``(415) 555-2671``, ``07700 900 123``, not ``2024-01-15 10``); date-shaped
+runs, SSN-shaped runs and mixed ``.``/``-`` separators (``252.227-7013``, a clause number) are skipped.
 
 Bounded work: a candidate is parsed at most once per region whose national number lengths admit its digit
 count, and at most :data:`MAX_REGIONS` regions may be configured.
@@ -64,9 +65,9 @@ def _looks_like_date(groups: Sequence[str]) -> bool:
     if len(groups) < 3:
         return False
     a, b, c = (len(g) for g in groups[:3])
-    if a == 4 and b <= 2 and c <= 2:
+    if a == 4 and b <= 2 and c <= 2 and 1900 <= int(groups[0]) <= 2099:
         return True
-    if a <= 2 and b <= 2 and c == 4:
+    if a <= 2 and b <= 2 and c == 4 and 1900 <= int(groups[2]) <= 2099:
         return True
     # "15 01 24" or "15-01-24 10"; five pairs ("06 12 34 56 78") is how France writes a phone
     return a <= 2 and b <= 2 and c == 2 and len(groups) <= 4
@@ -109,8 +110,14 @@ def _continues_digit_run(text: str, start: int) -> bool:
     return i == 0 or text[i - 1].isspace() or text[i - 1].isalpha()
 
 
-def _phone_context(text: str, start: int) -> bool:
-    return _PHONE_WORD.search(text[max(0, start - 32) : start]) is not None
+#: Words that label a number when they follow it (``416 60 039 office``, ``+1 984 182 0190 mobile``).
+_PHONE_WORD_AFTER = compile_one(r"(?i)^[\s:,()\-]{0,3}(?:phone|tel|mobile|cell|fax|office|home|work|desk)\b")
+
+
+def _phone_context(text: str, start: int, end: int) -> bool:
+    if _PHONE_WORD.search(text[max(0, start - 32) : start]) is not None:
+        return True
+    return _PHONE_WORD_AFTER.search(text[end : end + 16]) is not None
 
 
 def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
@@ -150,13 +157,15 @@ def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
         return None  # "252.227-7013" is a clause or part number; phones keep one separator
     if len(groups) == 4 and all(len(g) <= 3 for g in groups) and cand.count(".") == 3:
         return None  # an IPv4 address
-    context: bool | None = None
+    context = _phone_context(text, start, end)
     for to_parse, region in attempts:
         try:
             number = phonenumbers.parse(to_parse, region)
         except phonenumbers.NumberParseException:
             continue
-        if not phonenumbers.is_valid_number(number):
+        # labelled as a phone ("Phone: ...", "... fax"), a number of a length the region issues is reported
+        # even if its prefix is not (or not yet) allocated: that is still someone's number
+        if not phonenumbers.is_valid_number(number) and not (context and phonenumbers.is_possible_number(number)):
             continue
         if not international:
             national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
@@ -164,8 +173,6 @@ def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
             prefix = _national_lengths(region or "")[1]
             if prefix and national_digits.startswith(prefix) and not digits.startswith(prefix):
                 continue  # a German "02231 9987" is written with its trunk 0; "2231 9987" is not that number
-            if context is None:
-                context = _phone_context(text, start)
             if not context:
                 # In national format, without a phone keyword nearby, the digits must be grouped the way the
                 # country writes its numbers: "2024-01-15 10" is a date and an hour, not (202) 401-1510.
