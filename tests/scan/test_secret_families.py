@@ -143,6 +143,8 @@ def _rows() -> dict[str, Row]:
         "quoted_password_with_spaces": ('password = "my p@ss w0rd!"', "secret.password", "my p@ss w0rd!"),
         "quoted_password_with_symbols": ("db_pwd: 'x!9#Tq&z;7'", "secret.password", "x!9#Tq&z;7"),
         "yaml_password_with_symbols": ('  password: "S3cret pass#1"', "secret.password", "S3cret pass#1"),
+        "dotenv_password_with_spaces": ("DB_PASSWORD=my p@ss 12!  \nNEXT=1", "secret.password", "my p@ss 12!"),
+        "export_password": ("export SMTP_PASSWORD=Tr0ub4dor&3", "secret.password", "Tr0ub4dor&3"),
     }
 
 
@@ -165,7 +167,7 @@ def test_every_family_detector_is_exercised() -> None:
     family = {d.id for m in (artifactory, cloudant, discord, ibm, mailchimp, softlayer, square, telegram)
               for d in m.DETECTORS}  # fmt: skip
     assert family | {"aws_bedrock_api_key", "aws_bedrock_short_term_key", "huggingface_org_token"} <= kinds
-    assert "quoted_password" in kinds
+    assert {"quoted_password", "env_password"} <= kinds
 
 
 def _negatives() -> dict[str, str]:
@@ -192,6 +194,7 @@ def _negatives() -> dict[str, str]:
             'password_hint: "the name of your first pet"\nplaceholder_password = "Enter password"\n'
             'password = "correct horse battery staple"'
         ),
+        "dotenv_messages": "PASSWORD_HINT=Enter your password\nPASSWORD=\nADMIN_PASSWORD=${ADMIN_PASSWORD}\n",
         "sha512_integrity": '"integrity": "sha512-' + fake(86, B64, seed=32) + '=="',
         "uuids_and_digests": (
             "7f9c2ba4-e88f-11ee-9a4b-0242ac120002 sha256:" + fake(64, HEX, seed=33) + " " + fake(40, HEX, seed=34)

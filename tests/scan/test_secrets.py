@@ -40,7 +40,7 @@ from warded.scan.types import Category, Normalised, Response, ScanInput, Source,
 #: Detectors whose rows are in test_secret_families.py (one table per file, both checked for coverage).
 FAMILY_IDS = frozenset(
     d.id for m in (artifactory, cloudant, discord, ibm, mailchimp, softlayer, square, telegram) for d in m.DETECTORS
-) | {"aws_bedrock_api_key", "aws_bedrock_short_term_key", "huggingface_org_token", "quoted_password"}
+) | {"aws_bedrock_api_key", "aws_bedrock_short_term_key", "huggingface_org_token", "quoted_password", "env_password"}
 FAMILY_RULES = frozenset(d.rule for d in DETECTORS if d.id in FAMILY_IDS) - {
     "secret.huggingface_token",
     "secret.password",

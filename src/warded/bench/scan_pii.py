@@ -334,7 +334,9 @@ def _slack_webhook(r: random.Random) -> str:
 
 
 def _jwt(r: random.Random) -> str:
-    return "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + _draw(r, 40, _URLSAFE) + "." + _draw(r, 43, _URLSAFE)
+    claims = json.dumps({"sub": _draw(r, 8), "iat": r.randrange(1_600_000_000, 1_800_000_000)}).encode()
+    payload = base64.urlsafe_b64encode(claims).decode().rstrip("=")
+    return "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + payload + "." + _draw(r, 43, _URLSAFE)
 
 
 def _square(r: random.Random) -> str:

@@ -4,7 +4,8 @@
 Such a value counts only if it looks random (:func:`~warded.scan.scanners.secrets._values.random_looking`);
 a value assigned to a password name is judged by composition instead
 (:func:`~warded.scan.scanners.secrets._values.password_like`) and reported as ``secret.password``; a quoted
-one may hold spaces and any symbol (``password = "my p@ss w0rd!"``, :func:`quoted_password_ok`). Names are
+one may hold spaces and any symbol (``password = "my p@ss w0rd!"``, :func:`quoted_password_ok`), and so may
+an unquoted one on a dotenv or shell line, which runs to the end of the line (``DB_PASSWORD=my p@ss 12``). Names are
 read as words, whatever their spelling (``apiKeyId``, ``API_KEY_ID``, ``api-key-id``), and names of
 identifiers (``..._id``, ``...Id``, ``tenantID``) hold no secret: a UUID under them is an id.
 """
@@ -152,6 +153,16 @@ def _quoted_password(detector: Detector, p: Prepared, m: Any) -> Hit | None:
     return detector.hit(start, end)
 
 
+def _env_password(detector: Detector, p: Prepared, m: Any) -> Hit | None:
+    start, end = p.span(m, 1)
+    value = p.text[start:end]
+    stripped = value.rstrip()
+    end -= len(value) - len(stripped)
+    if not quoted_password_ok(stripped):
+        return None
+    return detector.hit(start, end)
+
+
 def _bearer(detector: Detector, p: Prepared, m: Any) -> Hit | None:
     start, end = p.span(m, 1)
     value = p.text[start:end]
@@ -196,6 +207,19 @@ DETECTORS: tuple[Detector, ...] = (
         message="password assigned in text",
         tier=Tier.CONTEXT,
         validate=_quoted_password,
+    ),
+    Detector(
+        id="env_password",
+        rule="secret.password",
+        # a dotenv / shell line ``DB_PASSWORD=my p@ss 12``: an unquoted value runs to the end of the line
+        pattern=(
+            r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|PWD|PASSPHRASE)[A-Z0-9_]*="
+            r"([^\s\"'#][^\r\n\"'#]{0,255})$"
+        ),
+        score=0.7,
+        message="password assigned in text",
+        tier=Tier.CONTEXT,
+        validate=_env_password,
     ),
     Detector(
         id="bearer",
