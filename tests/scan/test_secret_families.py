@@ -145,6 +145,7 @@ def _rows() -> dict[str, Row]:
         "yaml_password_with_symbols": ('  password: "S3cret pass#1"', "secret.password", "S3cret pass#1"),
         "dotenv_password_with_spaces": ("DB_PASSWORD=my p@ss 12!  \nNEXT=1", "secret.password", "my p@ss 12!"),
         "export_password": ("export SMTP_PASSWORD=Tr0ub4dor&3", "secret.password", "Tr0ub4dor&3"),
+        "dotenv_password_then_comment": ("DB_PASSWORD=my p@ss  # rotated", "secret.password", "my p@ss"),
     }
 
 

@@ -211,10 +211,11 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         id="env_password",
         rule="secret.password",
-        # a dotenv / shell line ``DB_PASSWORD=my p@ss 12``: an unquoted value runs to the end of the line
+        # a dotenv / shell line ``DB_PASSWORD=my p@ss 12``: an unquoted value runs to the end of the line or to
+        # a `` #`` comment
         pattern=(
             r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|PWD|PASSPHRASE)[A-Z0-9_]*="
-            r"([^\s\"'#][^\r\n\"'#]{0,255})$"
+            r"([^\s\"'#][^\r\n\"'#]{0,255}?)(?:[ \t]+#[^\r\n]*)?$"
         ),
         score=0.7,
         message="password assigned in text",
