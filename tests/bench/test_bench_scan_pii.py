@@ -14,6 +14,7 @@ from warded.bench.scan_pii import (
     detect_secrets_peer,
     faker_samples,
     load_synth,
+    pii_secrets_sizes,
     presidio_predictor,
     run_pii_secrets_bench,
     score_pii,
@@ -125,8 +126,15 @@ def test_whole_section_with_tiny_sizes(tmp_path: Path) -> None:
     assert result["pii"]["faker_text"]["warded_regex"]["texts"] == 5
     assert "detect_secrets_1_5_0" not in result["secrets"]
     assert result["pii"]["notes"]["warded_regex_ner"] == "not run (ner=False)"
+    assert result["pii"]["sample_run"] is True
     missing = run_pii_secrets_bench(
         pii_data=tmp_path / "absent.json", faker_texts=2, per_family=1, benign=20, peers=False, ner=False
     )
     assert "skipped" in missing["pii"]["synth_dataset_v2"]
     assert missing["pii"]["data"]["synth_dataset_v2"].startswith("missing")
+
+
+def test_small_repeats_make_a_sample_run() -> None:
+    assert pii_secrets_sizes(200) == {}
+    sample = pii_secrets_sizes(20)
+    assert sample["peers"] is False and sample["synth_limit"] == 50

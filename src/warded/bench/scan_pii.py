@@ -569,11 +569,24 @@ def run_pii_secrets_bench(
     except ImportError:
         faker = None
     pii = run_pii_bench(synth=synth, faker=faker, peers=peers, ner=ner)
+    pii["sample_run"] = bool(synth_limit) or not peers or not ner
     pii["data"] = {
         "synth_dataset_v2": str(path) if synth is not None else f"missing: {path} (make bench-scan fetches it)",
         "faker_text": f"{faker_texts} sentences, seed 7" if faker is not None else "missing: pip install faker",
     }
     return {"pii": pii, "secrets": run_secrets_bench(per_family=per_family, benign=benign, peers=peers)}
+
+
+#: ``warded bench scan --repeats N`` below this runs the PII/secrets section on a small sample, without the
+#: peers or the NER model (a smoke run: the CLI test uses it); at or above it, the full evaluation.
+FULL_RUN_REPEATS = 100
+
+
+def pii_secrets_sizes(repeats: int) -> dict[str, Any]:
+    """The sizes of the PII/secrets section for a ``warded bench scan --repeats`` value."""
+    if repeats >= FULL_RUN_REPEATS:
+        return {}
+    return {"faker_texts": 20, "per_family": 2, "benign": 300, "synth_limit": 50, "peers": False, "ner": False}
 
 
 def main(argv: list[str] | None = None) -> int:
