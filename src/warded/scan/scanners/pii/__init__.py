@@ -28,9 +28,12 @@ BSN and the bare SSN need a keyword; a version number shaped like an IPv4 addres
 version word is still reported. Where two findings overlap, the more specific one wins (each detector's
 ``priority``: card > IBAN > national id > e-mail > address > phone > IP).
 
-Cost: linear in the text. Benign text is ~30 us per KB; each digit-run candidate costs a few microseconds
-and each one that reaches ``phonenumbers`` ~20-40 us, so text made only of number-like tokens is the
-slowest case (about 2 ms per KB), which the pipeline's time budget turns into the on-error response.
+Cost: linear in the text. Benign text is ~30 us per KB; each digit-run candidate costs a few microseconds,
+and one that reaches ``phonenumbers`` ~20-40 us per region whose lengths and general number pattern admit it
+(a national number is tried in each policy region in turn until one accepts it; repeated numbers are parsed
+once, cached). Text made only of number-like tokens is the slowest case (tens of ms per KB with the 11
+default regions when every token is a plausible but invalid number), which the pipeline's time budget turns
+into the on-error response (``REQUIRE_APPROVAL``), never an unscanned ALLOW.
 
 Every finding suggests ``REDACT`` and carries no part of the value in ``detail``.
 """

@@ -13,6 +13,7 @@ count, and at most :data:`MAX_REGIONS` regions may be configured.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -49,6 +50,27 @@ def _national_lengths(region: str) -> tuple[frozenset[int], str]:
         return frozenset(range(4, 18)), ""
     lengths = frozenset(metadata.general_desc.possible_length or range(4, 18))
     return lengths, metadata.national_prefix or ""
+
+
+@lru_cache(maxsize=512)
+def _national_pattern(region: str) -> Any:
+    """The region's general national-number pattern (every valid number's significant digits match it)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    pattern = metadata.general_desc.national_number_pattern if metadata and metadata.general_desc else None
+    return re.compile(pattern) if pattern else None
+
+
+def _could_be_valid(digits: str, region: str) -> bool:
+    """False when ``digits`` (national format, trunk prefix or not) cannot be a valid number of ``region``:
+    neither it nor it without the trunk prefix matches the region's general pattern. A cheap filter on at
+    most 17 digits that spares the parse for most regions; a superset of what ``is_valid_number`` accepts."""
+    pattern = _national_pattern(region)
+    if pattern is None:
+        return True
+    prefix = _national_lengths(region)[1]
+    if pattern.fullmatch(digits):
+        return True
+    return bool(prefix) and digits.startswith(prefix) and pattern.fullmatch(digits[len(prefix) :]) is not None
 
 
 def _possible_national_length(digits: str, region: str) -> bool:
@@ -120,6 +142,21 @@ def _phone_context(text: str, start: int, end: int) -> bool:
     return _PHONE_WORD_AFTER.search(text[end : end + 16]) is not None
 
 
+@lru_cache(maxsize=4096)
+def _parse(to_parse: str, region: str | None) -> tuple[bool, bool, str, str] | None:
+    """``phonenumbers``' reading of one candidate in one region: (valid, possible, national format, region
+    of the number), or ``None`` if it does not parse. Cached: a number repeated in a thread or a signature
+    is parsed once per process."""
+    try:
+        number = phonenumbers.parse(to_parse, region)
+    except phonenumbers.NumberParseException:
+        return None
+    valid = phonenumbers.is_valid_number(number)
+    possible = valid or phonenumbers.is_possible_number(number)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return valid, possible, national, phonenumbers.region_code_for_number(number) or "unknown"
+
+
 def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
     start, end = p.span(m)
     text = p.text
@@ -139,6 +176,7 @@ def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
     groups = _digit_groups(cand)
     digits = "".join(groups)
     international = cand.startswith("+")
+    context = _phone_context(text, start, end)
     attempts: list[tuple[str, str | None]]
     if international:
         attempts = [(cand, None)]
@@ -151,24 +189,29 @@ def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
             return None  # the shape of a US SSN (valid or not), never how a country writes its phones
         if _continues_digit_run(text, start):
             return None  # "843 2231 9987", "DE00 3704 0044 0532": the tail of a longer number
-        # cheap rejection before the comparatively costly parse
-        attempts = [(cand, r) for r in settings.regions if _possible_national_length(digits, r)]
+        if not context and len(groups) < 2:
+            return None  # an unlabelled national number must show its region's grouping (see below)
+        # cheap rejections before the comparatively costly parse: a length the region issues and, unless the
+        # number is labelled as a phone (then a possible number is enough), its general number pattern
+        attempts = [
+            (cand, r)
+            for r in settings.regions
+            if _possible_national_length(digits, r) and (context or _could_be_valid(digits, r))
+        ]
     if "." in cand and "-" in cand:
         return None  # "252.227-7013" is a clause or part number; phones keep one separator
     if len(groups) == 4 and all(len(g) <= 3 for g in groups) and cand.count(".") == 3:
         return None  # an IPv4 address
-    context = _phone_context(text, start, end)
     for to_parse, region in attempts:
-        try:
-            number = phonenumbers.parse(to_parse, region)
-        except phonenumbers.NumberParseException:
+        parsed = _parse(to_parse, region)
+        if parsed is None:
             continue
+        valid, possible, national, found_region = parsed
         # labelled as a phone ("Phone: ...", "... fax"), a number of a length the region issues is reported
         # even if its prefix is not (or not yet) allocated: that is still someone's number
-        if not phonenumbers.is_valid_number(number) and not (context and phonenumbers.is_possible_number(number)):
+        if not valid and not (context and possible):
             continue
         if not international:
-            national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
             national_digits = "".join(_digit_groups(national))
             prefix = _national_lengths(region or "")[1]
             if prefix and national_digits.startswith(prefix) and not digits.startswith(prefix):
@@ -180,7 +223,6 @@ def _phone(p: Prepared, m: Any, settings: Settings) -> Hit | None:
                     continue
                 if not _grouped_like(groups, _digit_groups(national)) and not _same_lead(groups, national):
                     continue
-        found_region = phonenumbers.region_code_for_number(number) or "unknown"
         return Hit(start, end, 0.8 if international else 0.7, {"region": found_region})
     return None
 
