@@ -127,6 +127,7 @@ def test_whole_section_with_tiny_sizes(tmp_path: Path) -> None:
     assert "detect_secrets_1_5_0" not in result["secrets"]
     assert result["pii"]["notes"]["warded_regex_ner"] == "not run (ner=False)"
     assert result["pii"]["sample_run"] is True
+    assert result["pii"]["data"]["synth_is_the_recorded_file"] is False  # the small file written here
     missing = run_pii_secrets_bench(
         pii_data=tmp_path / "absent.json", faker_texts=2, per_family=1, benign=20, peers=False, ner=False
     )

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -56,6 +57,9 @@ from warded.scan.scanners.secrets import SecretsScanner
 
 #: Where ``make bench-scan`` unpacks presidio-research's data set (overridden by ``WARDED_BENCH_PII_DATA``).
 DEFAULT_PII_DATA = Path("build/bench-data/synth_dataset_v2.json")
+
+#: SHA-256 of presidio-evaluator 0.3.2's ``data/synth_dataset_v2.json`` (recorded in DATA.md).
+SYNTH_SHA256 = "ec08a771ba8135314cafb60752b2295212222ba3a4cd75d73811839c699e0012"
 
 #: Gold labels of the data sets -> the entity scored.
 GOLD: Mapping[str, str] = {
@@ -570,8 +574,11 @@ def run_pii_secrets_bench(
         faker = None
     pii = run_pii_bench(synth=synth, faker=faker, peers=peers, ner=ner)
     pii["sample_run"] = bool(synth_limit) or not peers or not ner
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if synth is not None else None
     pii["data"] = {
         "synth_dataset_v2": str(path) if synth is not None else f"missing: {path} (make bench-scan fetches it)",
+        "synth_sha256": digest,
+        "synth_is_the_recorded_file": digest == SYNTH_SHA256,
         "faker_text": f"{faker_texts} sentences, seed 7" if faker is not None else "missing: pip install faker",
     }
     return {"pii": pii, "secrets": run_secrets_bench(per_family=per_family, benign=benign, peers=peers)}
