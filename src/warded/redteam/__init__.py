@@ -6,8 +6,6 @@ gateway in-process on a sandboxed copy of the policy, or a running decision API)
 (``oracles.py``), written independently of the gateway's own checks, whether the case breaks the intent of
 the constraint. A case the oracle calls an attack and the gateway ALLOWs is a bypass; Hypothesis shrinks
 it to its smallest form. Reports (``reports/``) and the CI gate (``gate.py``) read the run's result.
+
+The package root imports nothing, so ``warded --help`` (which reads ``options.py``) stays fast.
 """
-
-from warded.redteam.model import Finding, PlanStats, RunResult
-
-__all__ = ["Finding", "PlanStats", "RunResult"]

@@ -49,6 +49,8 @@ class Options:
     audit_pub: str | None = None
     corpus_wheels: str | None = None
     scenarios: Sequence[str] = ()
+    agentdojo: Sequence[str] = ()
+    agentdojo_limit: int | None = None
     workdir: str | None = None
     progress: TextIO | None = None
 
@@ -235,6 +237,12 @@ def run(options: Options) -> RunResult:
                 )
                 if found is not None:
                     findings.append(found)
+            if options.agentdojo:
+                from warded.redteam import scenarios as sc  # noqa: PLC0415
+
+                adj_stats, adj_findings = sc.agentdojo(options.agentdojo, options.agentdojo_limit)
+                stats += adj_stats
+                findings += adj_findings
         except _OutOfTime:
             ctx.skip("run", "time", f"the time limit ({options.time_limit_s} s) was reached: the run is incomplete")
         finally:

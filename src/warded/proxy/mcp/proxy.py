@@ -232,6 +232,7 @@ class McpProxy:
             blocked = self._pin_reason(name, pin)
             if poison is not None and not pin.operator_approved and pin.status is not PinStatus.CHANGED:
                 blocked = poison  # a poisoned tool is never pinned on sight: say why it waits
+            blocked = self.gw.controls.denied_digest(digest) or blocked  # denied by an incident feed: always
             if (
                 blocked is not None
                 and (name, digest, blocked.rule_id) not in self._alerted
