@@ -99,6 +99,7 @@ class PlanStats:
     attacks: int = 0
     successes: int = 0
     errors: int = 0
+    seconds: float = 0.0
     techniques: dict[str, list[int]] = field(default_factory=dict)  # technique: [attacks, successes]
 
 
@@ -134,8 +135,10 @@ class RunResult:
         out: dict[str, dict[str, Any]] = {}
         for p in self.plans:
             fam = out.setdefault(
-                p.family, {"kind": p.kind, "cases": 0, "attacks": 0, "successes": 0, "errors": 0, "plans": 0}
+                p.family,
+                {"kind": p.kind, "cases": 0, "attacks": 0, "successes": 0, "errors": 0, "plans": 0, "seconds": 0.0},
             )
+            fam["seconds"] = round(fam["seconds"] + p.seconds, 3)
             fam["cases"] += p.cases
             fam["attacks"] += p.attacks
             fam["successes"] += p.successes
@@ -172,6 +175,7 @@ class RunResult:
                     "attacks": p.attacks,
                     "successes": p.successes,
                     "errors": p.errors,
+                    "seconds": round(p.seconds, 3),
                     "techniques": {t: {"attacks": a, "successes": s} for t, (a, s) in sorted(p.techniques.items())},
                 }
                 for p in self.plans

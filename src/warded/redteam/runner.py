@@ -232,9 +232,18 @@ def run(options: Options) -> RunResult:
             for n, (plan, budget) in enumerate(zip(plans, budgets, strict=True)):
                 s = PlanStats(plan.family, plan.kind, plan.key)
                 stats.append(s)
-                found = run_plan(
-                    plan, budget, options.seed + n, s, tick=lambda p=plan: progress.step(p.family), deadline=deadline
-                )
+                began = time.monotonic()
+                try:
+                    found = run_plan(
+                        plan,
+                        budget,
+                        options.seed + n,
+                        s,
+                        tick=lambda p=plan: progress.step(p.family),
+                        deadline=deadline,
+                    )
+                finally:
+                    s.seconds = time.monotonic() - began
                 if found is not None:
                     findings.append(found)
             if options.agentdojo:

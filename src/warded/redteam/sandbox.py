@@ -65,7 +65,7 @@ def _plant(root: str, outside: str) -> None:
             os.symlink(target, where)
 
 
-def build_sandbox(policy_path: str, workdir: str) -> Sandbox:
+def build_sandbox(policy_path: str, workdir: str, *, audit: Mapping[str, Any] | None = None) -> Sandbox:
     """Write the sandboxed copy of ``policy_path`` under ``workdir`` (see the module docstring)."""
     try:
         with open(policy_path, "rb") as fh:
@@ -88,10 +88,10 @@ def build_sandbox(policy_path: str, workdir: str) -> Sandbox:
         with open(os.path.join(cwd, name), "w", encoding="utf-8") as fh:
             fh.write("the tool's working directory, outside every root\n")
     data.pop("store", None)
-    audit = dict(data.get("audit") or {})
-    audit["path"] = os.path.join(workdir, "audit.db")
-    audit["key"] = os.path.join(workdir, "audit.key")
-    data["audit"] = audit
+    audit_spec = {**dict(data.get("audit") or {}), **dict(audit or {})}
+    audit_spec["path"] = os.path.join(workdir, "audit.db")
+    audit_spec["key"] = os.path.join(workdir, "audit.key")
+    data["audit"] = audit_spec
     approval = data.get("approval")
     if isinstance(approval, dict) and isinstance(approval.get("approvers"), dict):
         approval["approvers"] = {k: _absolute(base_dir, v) for k, v in approval["approvers"].items()}

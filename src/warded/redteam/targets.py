@@ -17,7 +17,9 @@ import httpx
 
 from warded.core.types import Action, Verdict
 from warded.errors import WardedError
+from warded.gateway._stores import open_stores
 from warded.gateway.gateway import Gateway
+from warded.policy.compile import load_policy
 from warded.redteam.sandbox import Sandbox, build_sandbox
 
 
@@ -65,14 +67,27 @@ class InProcessTarget:
         check = self.gateway.inspect_result(Action(agent, session, tool, {}), value)
         return check.decision.verdict is Verdict.ALLOW and check.response is None
 
-    def fresh(self) -> tuple[Gateway, FakeClock]:
-        """Another gateway on the same sandboxed policy with empty windows and state (its own files)."""
+    def fresh(self, *, audit: Mapping[str, Any] | None = None) -> tuple[Gateway, FakeClock]:
+        """Another gateway on the same sandboxed policy with empty windows and state (its own files), sharing
+        the warmed content guard. ``audit`` overrides audit settings (the audit family's own small log)."""
         n = next(self._spares)
         clock = FakeClock()
         spare = os.path.join(self.sandbox.workdir, f"spare{n}")
         os.makedirs(spare, exist_ok=True)
-        copy = build_sandbox(self.policy_path, spare)
-        return Gateway.from_file(copy.policy_file, clock=clock), clock
+        copy = build_sandbox(self.policy_path, spare, audit=audit)
+        policy = load_policy(copy.policy_file)
+        stores = open_stores(policy, clock=clock)
+        gateway = Gateway(
+            policy,
+            stores.audit,
+            stores.state,
+            clock=clock,
+            scanner=self.gateway.scanner,
+            approvals=stores.approvals,
+            windows=stores.windows,
+            waker=stores.waker,
+        )
+        return gateway, clock
 
     @property
     def audit_db(self) -> str:

@@ -138,7 +138,11 @@ class Context:
             self.skip("baseline", tool, "no valid value found for a required argument")
             return None
         if tool not in self._allowed:
-            verdict = self.target.decide(agent, self.new_session(), tool, base)
+            verdict = "error"
+            for _ in range(3):  # a first call may pay for a cold start (a timeout DENY): ask again
+                verdict = self.target.decide(agent, self.new_session(), tool, base)
+                if verdict == "allow":
+                    break
             self._allowed[tool] = verdict == "allow"
             if verdict != "allow":
                 self.skip("baseline", tool, f"a valid call is not allowed as is ({verdict}): nothing can bypass here")
@@ -156,7 +160,9 @@ def _regex_examples(pattern: str) -> list[str]:
         compiled = re.compile(pattern)
     except re.error:
         return []
-    out: list[str] = []
+    out = [s for s in ("a", "abc", "000000", "123456", "Hello world", "x" * 8) if compiled.fullmatch(s)]
+    if out:
+        return out
     for size in (1, 6):
         try:
             out.append(
@@ -165,7 +171,7 @@ def _regex_examples(pattern: str) -> list[str]:
                     lambda s, n=size: len(s) >= n and s.isprintable() and s.isascii(),  # type: ignore[misc]
                     settings=settings(
                         database=None,
-                        max_examples=200,
+                        max_examples=60,
                         derandomize=True,
                         phases=[Phase.generate, Phase.shrink],
                         suppress_health_check=list(HealthCheck),

@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from warded.audit.chain import GENESIS_HASH, entry_hash_canonical
+from warded.core.types import Action
 from warded.errors import WardedError
 from warded.redteam.families._context import Context
 from warded.redteam.model import Plan
@@ -97,6 +98,29 @@ def _weakened(before: tuple[list[Any], list[Any]], after: tuple[list[Any], list[
     return bool(signed_after < signed_before)
 
 
+#: The audit family's own log: this many decisions, a checkpoint every ``EVERY`` entries, a clean stop.
+DECISIONS = 30
+EVERY = 8
+
+
+def _write_log(ctx: Context) -> tuple[str, str]:
+    """A log written by a fresh gateway on the sandboxed policy (allowed and denied calls, a clean stop)."""
+    gateway, clock = ctx.in_process.fresh(audit={"checkpoint_every": EVERY})
+    try:
+        tools = sorted(ctx.policy.tools) or ["redteam_unlisted_tool"]
+        for n in range(DECISIONS):
+            tool = tools[n % len(tools)]
+            agent = ctx.agent_for(tool) or "redteam"
+            args = ctx.baseline(tool) if n % 3 else {"redteam_unknown_argument": n}
+            gateway.check(Action(agent, f"audit-{n % 4}", tool, dict(args or {})))
+            clock.advance(1.0)
+        db = gateway.policy.audit_path(gateway.policy.spec.audit.path)
+        pub = gateway.policy.audit_path(gateway.policy.spec.audit.key) + ".pub"
+    finally:
+        gateway.close()  # a clean stop: the log ends with a signed shutdown
+    return db, pub
+
+
 def _verify_in_process(db: str, pub: str) -> bool:
     from warded import ops  # noqa: PLC0415 - the verifier of this warded version
 
@@ -125,8 +149,7 @@ def plans(ctx: Context) -> list[Plan]:
             if ctx.audit_db is not None:
                 db, pub = ctx.audit_db, ctx.audit_pub or ctx.audit_db + ".pub"
             else:
-                target.close()  # a clean stop: the log ends with a signed shutdown
-                db, pub = target.audit_db, target.audit_pub
+                db, pub = _write_log(ctx)
             work = tempfile.mkdtemp(prefix="warded-redteam-audit-")
             original = os.path.join(work, "original.db")
             _copy(db, original)
