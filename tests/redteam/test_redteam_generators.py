@@ -79,7 +79,7 @@ def test_plans_come_from_the_policy(ctx: Context) -> None:
     ],
 )
 def test_a_bypass_is_shrunk_to_its_smallest_form(ctx: Context, family: str, smallest: object) -> None:
-    module = next(m for m in families.FAMILIES if m.FAMILY == family)
+    module = next(m for m in families.FAMILIES if family == m.FAMILY)
     plan = module.plans(ctx)[0]
     stats = PlanStats(plan.family, plan.kind, plan.key)
     found = run_plan(plan, 60, 0, stats, tick=lambda: None, deadline=None)

@@ -41,7 +41,9 @@ def _line(i: Incident) -> str:
     return f"{i.id}  {i.severity:<8} {i.status:<13} {i.source.kind:<7} {i.title}"
 
 
-def main_from_args(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def main_from_args(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     cmd = args.incident_cmd
     if cmd == "create":
         incident = records.create(

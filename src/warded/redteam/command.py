@@ -95,7 +95,9 @@ def summary(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main_from_args(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def main_from_args(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     try:
         baseline = gate.load_report(args.baseline) if args.baseline else None
         options = Options(
