@@ -18,7 +18,7 @@ from warded.core.types import Action, Verdict
 from warded.gateway.gateway import Gateway
 from warded.incident import records
 from warded.incident.model import Indicator
-from warded.incident.osv import FeedError, osv_schema
+from warded.incident.osv import FeedError, open_feed, osv_schema
 from warded.incident.store import open_incident_store
 
 POLICY = """\
@@ -185,6 +185,4 @@ def test_a_broken_controls_file_stops_the_gateway(two: tuple[Path, Path]) -> Non
 
 def test_feed_error_is_a_warded_error() -> None:
     with pytest.raises(FeedError):
-        from warded.incident.osv import open_feed
-
         open_feed(b"{}", {})

@@ -49,7 +49,7 @@ def test_sqlite_store(tmp_path: Path) -> None:
 
 
 def test_postgres_store(pg_schema: tuple[str, str]) -> None:
-    from warded.incident.pg_store import PostgresIncidentStore
+    from warded.incident.pg_store import PostgresIncidentStore  # noqa: PLC0415 - psycopg only here
 
     dsn, schema = pg_schema
     store = PostgresIncidentStore(dsn, schema=schema)

@@ -26,7 +26,8 @@ from warded.redteam.runner import Options, run
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write(tmp_path_factory.mktemp("deploy"))
+    path: Path = write(tmp_path_factory.mktemp("deploy"))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_json_report_keys(report: dict[str, Any]) -> None:
 
 
 def _with_bypass(report: Mapping[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(report))
+    out: dict[str, Any] = json.loads(json.dumps(report))
     out["bypasses"] = [
         {
             "key": "path:relative:bot:read_file:path",

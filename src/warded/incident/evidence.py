@@ -29,7 +29,7 @@ def from_audit(policy_path: str, first: int, last: int) -> tuple[Evidence, Affec
     finally:
         store.close()
     found = [e for e in entries if e is not None]
-    bodies = [e.body for e in found]
+    bodies: list[Mapping[str, Any]] = [e.body for e in found]
     evidence = Evidence(
         audit_from=first,
         audit_to=last,

@@ -47,7 +47,8 @@ def create(
     found = list(indicators)
     details = ""
     if audit_range is not None or alert_seq is not None:
-        first, last = audit_range if audit_range is not None else (alert_seq, alert_seq)  # type: ignore[assignment]
+        seq = alert_seq or 0
+        first, last = audit_range if audit_range is not None else (seq, seq)
         evidence, affected, bodies = ev.from_audit(policy_path, first, last)
         if alert_seq is not None and not any("rule_id" in b for b in bodies):
             raise WardedError(f"audit entry {alert_seq} is not an alert")
@@ -206,7 +207,7 @@ def import_feeds(policy_path: str, feed: str, trust: Sequence[str] = (), now: fl
             refused.append((file, str(exc.strerror) if isinstance(exc, OSError) else exc.diagnostics()))
     policy = load_policy(policy_path)
     existing = load_controls(policy.base_dir)
-    have = {(c.kind, c.value) for c in existing.controls}
+    have: set[tuple[str, str]] = {(c.kind, c.value) for c in existing.controls}
     added: list[Control] = []
     warnings: list[str] = []
     for incident in accepted:

@@ -3,6 +3,7 @@ that got through is shrunk to its smallest form."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -239,7 +240,7 @@ def run(options: Options) -> RunResult:
                         budget,
                         options.seed + n,
                         s,
-                        tick=lambda p=plan: progress.step(p.family),
+                        tick=functools.partial(progress.step, plan.family),
                         deadline=deadline,
                     )
                 finally:

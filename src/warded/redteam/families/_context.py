@@ -125,9 +125,14 @@ class Context:
             found += _regex_examples(spec.pattern)
         if spec.type == "array":
             found = [[v] for v in found] + [[]]
-        found += {"string": ["a", "x"], "integer": [1], "number": [1.0], "boolean": [True], "array": [[]]}.get(
-            spec.type, ["a", 1]
-        )
+        defaults: dict[str, list[Any]] = {
+            "string": ["a", "x"],
+            "integer": [1],
+            "number": [1.0],
+            "boolean": [True],
+            "array": [[]],
+        }
+        found += defaults.get(spec.type, ["a", 1])
         found.append({})
         return found
 

@@ -36,7 +36,7 @@ def plans(ctx: Context) -> list[Plan]:
             return char * n
 
         def oracle(case: tuple[int, str], b: Any = build, lim: int = limit) -> bool:
-            return len(b(case)) > lim  # type: ignore[no-any-return]
+            return bool(len(b(case)) > lim)
 
         def run(case: tuple[int, str], a: str = agent, t: str = tool, n: str = arg, b: Any = build) -> bool:
             return ctx.send(a, t, n, b(case))
@@ -53,7 +53,7 @@ def plans(ctx: Context) -> list[Plan]:
                 oracle,
                 run,
                 lambda case: f"{case[1]}_over" if case[0] > 0 else case[1],
-                show=lambda case, b=build: b(case),
+                show=build,
                 rule=f"arg.{tool}.{arg}.max_length",
             )
         )

@@ -5,6 +5,7 @@ spaces, case, ``~``, repeated slashes. Oracle: the path resolved on the real fil
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hypothesis import strategies as st
@@ -88,7 +89,7 @@ def plans(ctx: Context) -> list[Plan]:
                 oracle,
                 run,
                 TECHNIQUES,
-                show=lambda v, w=world: _show(v, w),
+                show=functools.partial(_show, world=world),
                 rule=f"arg.{tool}.{arg}.path",
             )
         )
