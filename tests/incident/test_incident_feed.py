@@ -186,3 +186,30 @@ def test_a_broken_controls_file_stops_the_gateway(two: tuple[Path, Path]) -> Non
 def test_feed_error_is_a_warded_error() -> None:
     with pytest.raises(FeedError):
         open_feed(b"{}", {})
+
+
+def test_cli_create_list_show_update_export(
+    two: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, _ = two
+    verdict(a)
+    policy = ["--policy", str(a)]
+    assert (
+        main(["incident", "create", *policy, "--title", "t", "--audit", "1..2", "--indicator", "domain=evil.test"]) == 0
+    )
+    incident_id = capsys.readouterr().out.strip()
+    assert main(["incident", "list", *policy]) == 0
+    assert incident_id in capsys.readouterr().out
+    assert main(["incident", "update", incident_id, "--status", "mitigated", "--note", "domain blocked", *policy]) == 0
+    assert main(["incident", "show", incident_id, *policy]) == 0
+    shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert shown["status"] == "mitigated" and [e["status"] for e in shown["timeline"]] == ["open", "mitigated"]
+    assert main(["incident", "show", "OSV-WARDED-2026-00000000", *policy]) == 1
+    out = tmp_path / "feed.json"
+    assert (
+        main(["incident", "export", incident_id, "--key", str(a.parent / "sec.key"), "--out", str(out), *policy]) == 0
+    )
+    assert json.loads(out.read_text())["signatures"][0]["keyid"]
+    # Two sources at once, or none, is a usage error.
+    assert main(["incident", "create", *policy, "--title", "t", "--audit", "1..2", "--alert", "3"]) == 2
+    assert main(["incident", "create", *policy, "--title", "t", "--audit", "1..999"]) == 2

@@ -126,7 +126,8 @@ def test_cli_writes_every_format_and_answers_with_the_gate(deployment: Path, tmp
     out = tmp_path / "r"
     args = ["redteam", str(deployment), "--family", "sql", "--family", "path", "--budget", "30"]
     files = ["--out", f"{out}.json", "--sarif", f"{out}.sarif", "--junit", f"{out}.xml", "--html", f"{out}.html"]
-    assert main([*args, *files, "--metrics-file", f"{out}.prom"]) == gate.EXIT_PASS
+    assert main([*args, *files, "--metrics-file", f"{out}.prom", "--record"]) == gate.EXIT_PASS
+    assert b"redteam_run" in (deployment.parent / "audit.db").read_bytes()  # on the deployment's own record
     stored = json.loads(Path(f"{out}.json").read_text())
     assert set(stored["by_family"]) == {"path", "sql"}
     assert "warded_redteam_bypasses 0" in Path(f"{out}.prom").read_text()

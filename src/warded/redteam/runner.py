@@ -50,6 +50,9 @@ class Options:
     audit_pub: str | None = None
     corpus_wheels: str | None = None
     scenarios: Sequence[str] = ()
+    chat_url: str | None = None  # scenarios through `warded chat` (an OpenAI-compatible endpoint)
+    chat_key: str = ""
+    chat_model: str = ""
     agentdojo: Sequence[str] = ()
     agentdojo_limit: int | None = None
     workdir: str | None = None
@@ -217,12 +220,21 @@ def run(options: Options) -> RunResult:
         audit_pub=options.audit_pub,
         corpus=corpus,
     )
+    closers: list[Callable[[], None]] = []
     try:
         plans: list[Plan] = [p for m in chosen for p in m.plans(ctx)]
         if options.scenarios and (not options.families or "scenario" in options.families):
             from warded.redteam import scenarios  # noqa: PLC0415
 
-            plans[-1:-1] = scenarios.plans(ctx, options.scenarios)
+            if options.chat_url is not None:
+                from warded.redteam.chat import ChatTarget  # noqa: PLC0415
+                from warded.redteam.chat import plans as chat_plans  # noqa: PLC0415
+
+                chat = ChatTarget(options.chat_url, options.chat_key, options.chat_model)
+                closers.append(chat.close)
+                plans[-1:-1] = chat_plans(ctx, chat, options.scenarios)
+            else:
+                plans[-1:-1] = scenarios.plans(ctx, options.scenarios)
         share = max(1, options.budget // max(1, len(plans)))
         budgets = [min(share, FAMILY_CAPS.get(p.family, share)) for p in plans]
         progress = Progress(options.progress, sum(budgets))
@@ -258,6 +270,8 @@ def run(options: Options) -> RunResult:
         finally:
             progress.close()
     finally:
+        for close in closers:
+            close()
         target.close()
     finished = time.time()
     return RunResult(
