@@ -59,6 +59,7 @@ class InProcessTarget:
         self.gateway = Gateway.from_file(self.sandbox.policy_file, clock=self.clock)
         self.name = f"in-process:{policy_path}"
         self._spares = itertools.count()
+        self.closers: list[Callable[[], None]] = []
 
     def decide(self, agent: str, session: str, tool: str, arguments: Mapping[str, Any]) -> str:
         return self.gateway.check(Action(agent, session, tool, dict(arguments))).verdict.value
@@ -98,6 +99,9 @@ class InProcessTarget:
         return os.path.join(self.sandbox.workdir, "audit.key.pub")
 
     def close(self) -> None:
+        for close in self.closers:
+            close()
+        self.closers.clear()
         self.gateway.close()
 
 

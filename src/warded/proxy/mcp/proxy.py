@@ -268,6 +268,14 @@ class McpProxy:
             return Reason("mcp.tool_unapproved", f"tool {name!r} has not been approved by an operator yet")
         return None
 
+    def vet_definition(self, name: str, definition: dict[str, Any]) -> Reason | None:
+        """Why ``tools/list`` would block this definition on its content (poisoned, or denied by an imported
+        incident control), or None; pins aside. The red team's ``content`` family asks it."""
+        denied = self.gw.controls.denied_digest(tool_digest(definition))
+        if denied is not None:
+            return denied
+        return self._poisoned(name, definition) if self.spec.scan_descriptions else None
+
     def _poisoned(self, name: str, definition: Mapping[str, Any]) -> Reason | None:
         """Every text of the whole definition (the one pinned), keys included, through the content guard and
         the tool-metadata rules. Runs even with the content guard off: a definition is not a user's text."""

@@ -6,6 +6,7 @@ attack. Detection is statistical: these are *evasions*, measured as a rate, not 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import strategies as st
@@ -94,6 +95,9 @@ def plans(ctx: Context) -> list[Plan]:
         for agent in [ctx.agent_for(tool)]
         if agent is not None and agent_tools
     ]
+    mcp = mcp_plan(ctx, seeds)
+    if mcp is not None:
+        out.append(mcp)
     for agent, tool, arg in free[:1]:
         if ctx.allowed_baseline(agent, tool) is None:
             continue
@@ -119,3 +123,59 @@ def plans(ctx: Context) -> list[Plan]:
             )
         )
     return out
+
+
+def _definition(text: str, placement: str) -> dict[str, Any]:
+    """An MCP tool definition carrying ``text`` in its description (or split into a parameter's)."""
+    schema: dict[str, Any] = {"type": "object", "properties": {"q": {"type": "string"}}}
+    if placement == "whole":
+        return {"name": "lookup", "description": text, "inputSchema": schema}
+    half = len(text) // 2
+    schema["properties"]["q"]["description"] = text[half:]
+    return {"name": "lookup", "description": text[:half], "inputSchema": schema}
+
+
+def mcp_plan(ctx: Context, seeds: tuple[str, ...]) -> Plan | None:
+    """Injections in MCP tool descriptions, judged by the MCP proxy's own definition vetting."""
+    target = ctx.in_process
+    if target is None:
+        ctx.skip(FAMILY, "mcp tool descriptions", "needs the in-process target (the proxy vets definitions)")
+        return None
+    from warded.proxy.mcp._pins import PinStore  # noqa: PLC0415 - the MCP proxy only for this plan
+    from warded.proxy.mcp._upstream import Upstream  # noqa: PLC0415
+    from warded.proxy.mcp.proxy import McpProxy  # noqa: PLC0415
+
+    def never(*_: Any) -> Any:
+        raise RuntimeError("the red team never connects upstream")
+
+    pins = PinStore(os.path.join(target.sandbox.workdir, "redteam-pins.db"))
+    target.closers.append(pins.close)
+    agent = sorted(ctx.policy.agents)[0] if ctx.policy.agents else "redteam"
+    proxy = McpProxy(
+        target.gateway,
+        agent,
+        ctx.policy.spec.mcp,
+        Upstream(never, connect_timeout=1.0),
+        server_key="redteam",
+        pins=pins,
+    )
+
+    def passes(case: tuple[int, list[str], str]) -> bool:
+        index, ops, placement = case
+        text = mutations.apply(seeds[index % len(seeds)], ops)
+        return proxy.vet_definition("lookup", _definition(text, placement)) is None
+
+    return Plan(
+        FAMILY,
+        "evasion",
+        agent,
+        "(mcp server)",
+        "(tool description)",
+        ctx.where("mcp") if ("mcp",) in ctx.marks else None,
+        _case(),
+        lambda _: True,
+        passes,
+        lambda case: "+".join(case[1]) or "plain",
+        show=lambda case: {"seed": case[0] % len(seeds), "operators": case[1], "placement": case[2]},
+        rule="mcp.tool_poisoned",
+    )
