@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale agentdojo detector redteam clean
+.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale bench-console agentdojo detector redteam clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The console's browser tests drive Debian's Chromium (never a downloaded browser); installed once if missing.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	else sudo apt-get update && sudo apt-get install -y chromium; fi
+
+pytest: $(STAMP) | $(CHROMIUM)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -41,6 +47,10 @@ bench-scan: $(STAMP)
 # Needs PostgreSQL and Redis (WARDED_BENCH_PG / WARDED_BENCH_REDIS, default: loopback); not part of `make test`.
 bench-scale: $(STAMP)
 	$(BIN)/warded bench scale --replicas 1,2,4 --json
+
+# Console page server time (10,000 audit entries, 100 pending requests) and the live stream at 500 decisions/s.
+bench-console: $(STAMP)
+	$(BIN)/warded bench console --json
 
 # The whole AgentDojo replay (about 3 minutes); tests replay a small sample.
 agentdojo: $(STAMP)
