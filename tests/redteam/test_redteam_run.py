@@ -189,3 +189,18 @@ def test_scenarios(deployment: Path, tmp_path: Path) -> None:
     assert code == gate.EXIT_FAIL
     path.write_text("scenarios:\n  - {id: x}\n")
     assert main(["redteam", str(deployment), "--family", "scenario", "--scenarios", str(path)]) == gate.EXIT_USAGE
+
+
+def test_raw_cedar_widening_is_found_through_the_real_gateway(tmp_path: Path) -> None:
+    """A policy whose raw Cedar permits more than its YAML grants: the ``cedar`` family reports it."""
+    from redteam_policy import POLICY  # noqa: PLC0415
+
+    widened = (
+        POLICY.replace("agents:\n  bot:", "agents:\n  intern:\n    tools: [read_doc]\n  bot:")
+        + 'cedar: |\n  @id("too-broad")\n  permit(principal, action, resource == Tool::"delete_doc");\n'
+    )
+    policy = write(tmp_path / "deploy", widened)
+    result = run(Options(policy=str(policy), families=("cedar",), budget=40, workdir=str(tmp_path / "w")))
+    [finding] = result.bypasses
+    assert finding.family == "cedar" and finding.input == {"agent": "intern", "tool": "delete_doc"}
+    assert finding.shrunk and finding.where is not None and finding.where.file == str(policy)
