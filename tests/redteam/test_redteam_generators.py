@@ -6,6 +6,7 @@ the oracle calls an attack then gets through, and Hypothesis must shrink what it
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,21 @@ def test_cases_the_oracle_does_not_call_attacks_are_never_bypasses(ctx: Context)
     stats = PlanStats(plan.family, plan.kind, plan.key)
     run_plan(plan, 80, 1, stats, tick=lambda: None, deadline=None)
     assert stats.cases > stats.attacks  # some cases stay inside the root: not attacks, whatever the target says
+
+
+def test_a_target_that_changes_its_answer_is_reported_unshrunk(ctx: Context) -> None:
+    """A target whose verdict on the same case varies (a timeout under load) must not break the run:
+    the case that got through is reported as it was. Here the target lets through the first case it
+    sees and the first one the shrinker tries, then nothing: Hypothesis cannot replay it (Flaky)."""
+    plan = families.paths.plans(ctx)[0]
+    stats = PlanStats(plan.family, plan.kind, plan.key)
+    seen: list[int] = []
+
+    def answer(value: object) -> bool:
+        seen.append(stats.cases)
+        first_in_shrink = len(seen) > 1 and seen[-1] == seen[-2] and seen.count(seen[-1]) == 2
+        return len(seen) == 1 or first_in_shrink
+
+    flaky = dataclasses.replace(plan, run=answer)
+    found = run_plan(flaky, 30, 0, stats, tick=lambda: None, deadline=None)
+    assert found is not None and not found.shrunk and stats.successes == 1
