@@ -41,8 +41,17 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/warded bench decide
 
+# The PII/secrets part runs beside Presidio and detect-secrets (the bench-pii extra) on presidio-research's
+# synth_dataset_v2.json, read from the presidio-evaluator 0.3.2 sdist (PyPI, MIT).
+PII_SDIST := presidio-evaluator==0.3.2
 bench-scan: $(STAMP)
-	$(BIN)/warded bench scan
+	$(BIN)/pip install --quiet -e '.[bench-pii]'
+	mkdir -p build/bench-data
+	test -f build/bench-data/synth_dataset_v2.json || ( \
+	  $(BIN)/pip download --quiet --no-deps --no-binary :all: -d build/bench-data $(PII_SDIST) && \
+	  tar -xzf build/bench-data/presidio_evaluator-0.3.2.tar.gz -C build/bench-data --strip-components=2 \
+	    presidio_evaluator-0.3.2/data/synth_dataset_v2.json )
+	WARDED_BENCH_PII_DATA=build/bench-data/synth_dataset_v2.json $(BIN)/warded bench scan
 
 # Needs PostgreSQL and Redis (WARDED_BENCH_PG / WARDED_BENCH_REDIS, default: loopback); not part of `make test`.
 bench-scale: $(STAMP)
