@@ -234,6 +234,7 @@ class McpProxy:
             blocked = self._pin_reason(name, pin)
             if poison is not None and not pin.operator_approved and pin.status is not PinStatus.CHANGED:
                 blocked = poison  # a poisoned tool is never pinned on sight: say why it waits
+            blocked = self.gw.controls.denied_digest(digest) or blocked  # denied by an incident feed: always
             if (
                 blocked is not None
                 and (name, digest, blocked.rule_id) not in self._alerted
@@ -268,6 +269,14 @@ class McpProxy:
         if pin.status is PinStatus.UNAPPROVED:
             return Reason("mcp.tool_unapproved", f"tool {name!r} has not been approved by an operator yet")
         return None
+
+    def vet_definition(self, name: str, definition: dict[str, Any]) -> Reason | None:
+        """Why ``tools/list`` would block this definition on its content (poisoned, or denied by an imported
+        incident control), or None; pins aside. The red team's ``content`` family asks it."""
+        denied = self.gw.controls.denied_digest(tool_digest(definition))
+        if denied is not None:
+            return denied
+        return self._poisoned(name, definition) if self.spec.scan_descriptions else None
 
     def _poisoned(self, name: str, definition: Mapping[str, Any]) -> Reason | None:
         """Every text of the whole definition (the one pinned), keys included, through the content guard and
