@@ -37,6 +37,8 @@ class Kind(StrEnum):
     PATH = "path"
     DATE = "date"  # calendar dates, keyed by ISO date whatever the spelling
     TOKEN = "token"  # noqa: S105 - a value kind: identifiers with a digit (order ids, file ids, handles)
+    TEXT = "text"  # a run of words copied from a source (free-text taint)
+    TOOL = "tool"  # a tool called outside the session's plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ _SCANNER = re2.compile(
     r"|(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)"
     r"|(?P<path>(?:~|\.\.?)?/[A-Za-z0-9._\-/]+)"
     r"|(?P<number>\+?\(?[0-9][0-9 \-()]{5,30}[0-9])"
-    r"|(?P<amount>\b[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,4})?\b|\b[0-9]+\.[0-9]{1,4}\b|\b[0-9]{2,}\b)"
+    r"|(?P<amount>\b[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,4})?\b|\b[0-9]+\.[0-9]{1,4}\b|\b[0-9]+\b)"
     r"|(?P<token>\b[A-Za-z0-9_\-]{5,128}\b)",
     _OPTIONS,
 )
