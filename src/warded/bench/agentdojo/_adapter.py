@@ -147,6 +147,7 @@ class GatedAgent:
     injection_task: Any = None
     injections: Sequence[str] = ()
     grant_approvals: bool = False
+    plan: bool = False  # declare the user task's tools as the session's plan before reading anything
     name: str = MODEL_ID
     calls: list[CallOutcome] = field(default_factory=list)
     injection_seen: bool = False
@@ -162,10 +163,14 @@ class GatedAgent:
         extra_args: Mapping[str, Any] | None = None,
     ) -> tuple[str, Any, Any, list[Any], Mapping[str, Any]]:
         """AgentDojo's pipeline interface (``BasePipelineElement.query``)."""
+        planned = list(self.user_task.ground_truth(env))
+        if self.plan:
+            # Plan-then-execute: the plan comes from the user's request alone, before any tool output is read.
+            self.gateway.plan(self.agent_id, self.session_id, sorted({str(c.function) for c in planned}))
         self.gateway.record_user(self.agent_id, self.session_id, query)
         out: list[Any] = list(messages)
         needles = [squash(text) for text in self.injections if squash(text)]
-        for call in self.user_task.ground_truth(env):
+        for call in planned:
             shown = self._call(runtime, env, call, out, injected=False)
             if self.injection_task is not None and not self.injection_run and needles:
                 seen = squash(" ".join(shown))
