@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from warded.bench.agentdojo.options import (
@@ -260,7 +260,7 @@ def run_agentdojo(
 
 
 def run_rows(
-    guards: Sequence[bool], goal_sets: Sequence[str], attacks_for: dict[str, Sequence[str]], **kwargs: Any
+    guards: Sequence[bool], goal_sets: Sequence[str], attacks_for: Mapping[str, Sequence[str]], **kwargs: Any
 ) -> dict[str, Any]:
     """Several labelled rows (content guard off / on, AgentDojo's goals / the independent ones) in one report."""
     rows = [
