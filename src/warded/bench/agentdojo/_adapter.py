@@ -17,6 +17,8 @@ from importlib.metadata import version
 from types import ModuleType
 from typing import Any
 
+import yaml
+
 from warded.core.types import Action, Verdict
 from warded.core.walk import DEEPEST, walk
 from warded.errors import ApprovalRequired, ResultBlocked, WardedError
@@ -54,12 +56,28 @@ class AgentDojo:
         return self.attacks.load_attack(name, suite, pipeline)
 
 
+class _FastYaml:
+    """PyYAML as AgentDojo's task suites use it, with libyaml's ``CSafeLoader`` (the same safe schema) for
+    ``safe_load``: a replay re-parses the injected environment for every pair, and the pure-Python parser was
+    most of the replay's time. Everything else is PyYAML's own."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(yaml, name)
+
+    @staticmethod
+    def safe_load(stream: Any) -> Any:
+        return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
 def load_agentdojo() -> AgentDojo:
     """Import AgentDojo, or raise :class:`AgentDojoMissing`."""
     try:
         with warnings.catch_warnings():
             # Its dependencies (pydantic, langchain, ...) may warn on import; that is not ours to fail on.
             warnings.simplefilter("ignore")
+            task_suite = importlib.import_module("agentdojo.task_suite.task_suite")
+            if getattr(task_suite, "yaml", None) is yaml:
+                task_suite.yaml = _FastYaml()
             return AgentDojo(
                 version=version("agentdojo"),
                 suites=importlib.import_module("agentdojo.task_suite.load_suites"),
