@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warded.flow.justify import UNJUSTIFIED, allowed_keys, copied, flagged, unjustified
+from warded.flow import taint
+from warded.flow.justify import UNJUSTIFIED, allowed_keys, copied, flagged, overflowed, unjustified
 from warded.flow.taint import USER, Evidence, FlowIndex, TrustRules, tool_label
 
 RULES = TrustRules(trusted_tools=frozenset({"get_balance"}), trusted_fields={"transactions": ("[].recipient",)})
@@ -99,3 +101,12 @@ def test_an_amount_is_justified_by_the_same_amount_written_any_usual_way(amount:
     text = f"{amount:,}"
     ev = _evidence((USER, f"send {text} please"), (tool_label("read_file"), "x"))
     assert unjustified({"amount": float(str(amount))}, ev, names=frozenset(), numbers=True) == []
+
+
+def test_a_full_index_is_a_finding_not_silence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(taint, "MAX_GRAMS", 3)
+    ev = _evidence((USER, "hi"), (tool_label("web"), "one two three four five six seven eight nine ten eleven"))
+    assert ev.overflow
+    found = overflowed(ev)
+    assert found is not None and found.rule_id == "flow.index_full"
+    assert overflowed(_evidence((USER, "hi"), (tool_label("web"), "short"))) is None

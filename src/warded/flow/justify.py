@@ -194,3 +194,12 @@ def flagged(
                 reason = "came from a tool output the content guard flagged, and from no trusted source"
                 findings.append(TaintFinding(f"flow.flagged.{value.kind.value}", name, value, ordered, reason))
     return findings
+
+
+def overflowed(evidence: Evidence) -> TaintFinding | None:
+    """Pure: a finding when the session's index reached a bound (what was not kept can neither justify nor
+    taint, so the decision must not read its silence as clean)."""
+    if not evidence.overflow:
+        return None
+    reason = "the session's flow index is full: what entered past its bounds was not indexed"
+    return TaintFinding("flow.index_full", "", Value(Kind.TEXT, "index", "index"), (), reason)

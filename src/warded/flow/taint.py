@@ -207,6 +207,7 @@ class Evidence:
     flagged: frozenset[str]
     plan: frozenset[str] | None
     words: int  # the length of the word runs in ``grams``
+    overflow: bool = False  # a bound of the index was reached: some of what entered was not kept
 
 
 def word_runs(text: str, words: int) -> set[int]:
@@ -325,6 +326,7 @@ class FlowIndex:
                 frozenset(flow.flagged),
                 flow.plan,
                 self.words,
+                flow.overflow,
             )
 
     def has_untrusted(self, agent_id: str, session_id: str) -> bool:

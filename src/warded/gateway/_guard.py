@@ -17,7 +17,7 @@ from warded.core.inputs import check_arguments
 from warded.core.types import Action
 from warded.core.walk import ARGUMENT_ITEMS, MAX_ITEMS, RESULT_DEPTH, Limits, Text, walk
 from warded.decide.action import ArgumentFindings
-from warded.flow.justify import allowed_keys, copied, flagged, unjustified
+from warded.flow.justify import allowed_keys, copied, flagged, overflowed, unjustified
 from warded.flow.plan import off_plan
 from warded.flow.taint import FlowIndex, TaintFinding, trace
 from warded.flow.values import Kind
@@ -120,6 +120,9 @@ class Guard:
         lock = off_plan(tool.name, plan, evidence.untrusted)
         if lock is not None:
             found.append(lock)
+        full = overflowed(evidence)
+        if full is not None:
+            found.append(full)
         return tuple(found)
 
     # -- what the policy says to hide ----------------------------------------------------------
