@@ -126,6 +126,31 @@ def unjustified(
     return findings
 
 
+#: The kinds of value an outgoing free text must not carry unless they are justified: where it points to.
+ADDRESS_KINDS = frozenset({Kind.URL, Kind.DOMAIN, Kind.EMAIL, Kind.IBAN})
+
+
+def unjustified_addresses(
+    arguments: Mapping[str, object],
+    evidence: Evidence,
+    *,
+    ignore: frozenset[str] = frozenset(),
+    allowed: frozenset[str] = frozenset(),
+) -> list[TaintFinding]:
+    """Pure: links, domains, e-mail addresses and accounts in any text argument (of an external or write tool)
+    that no trusted source justifies: an address the agent writes into a message must come from somewhere
+    the user vouches for, even when it appears nowhere else (the agent may never have been shown it)."""
+    findings: list[TaintFinding] = []
+    for name, raw in arguments.items():
+        if name in ignore:
+            continue
+        for text in _texts(raw):
+            for value in sorted(argument_values(text), key=lambda v: (v.kind.value, v.key)):
+                if value.kind in ADDRESS_KINDS and not _trusted(evidence, value, allowed):
+                    findings.append(_finding(name, value, evidence))
+    return findings
+
+
 def _finding(name: str, value: Value, evidence: Evidence) -> TaintFinding:
     return TaintFinding(f"flow.unjustified.{value.kind.value}", name, value, _sources(evidence, value), UNJUSTIFIED)
 

@@ -17,7 +17,7 @@ from warded.core.inputs import check_arguments
 from warded.core.types import Action
 from warded.core.walk import ARGUMENT_ITEMS, MAX_ITEMS, RESULT_DEPTH, Limits, Text, walk
 from warded.decide.action import ArgumentFindings
-from warded.flow.justify import allowed_keys, copied, flagged, overflowed, unjustified
+from warded.flow.justify import allowed_keys, copied, flagged, overflowed, unjustified, unjustified_addresses
 from warded.flow.plan import off_plan
 from warded.flow.taint import FlowIndex, TaintFinding, trace
 from warded.flow.values import Kind
@@ -114,6 +114,8 @@ class Guard:
         )
         if tool.tier in spec.free_text_tiers:
             found.extend(copied(action.arguments, evidence, ignore=ignore))
+            named = ignore | frozenset(spec.justify.get(tool.name, ()))  # those were judged whole above
+            found.extend(unjustified_addresses(action.arguments, evidence, ignore=named, allowed=self._allowed))
         plan = evidence.plan
         if plan is None and action.agent_id in spec.plans:
             plan = frozenset(spec.plans[action.agent_id])
