@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from warded.flow import taint
-from warded.flow.justify import UNJUSTIFIED, allowed_keys, copied, flagged, overflowed, unjustified
+from warded.flow.justify import (
+    UNJUSTIFIED,
+    allowed_keys,
+    copied,
+    flagged,
+    overflowed,
+    unjustified,
+    unjustified_addresses,
+)
 from warded.flow.taint import USER, Evidence, FlowIndex, TrustRules, tool_label
 
 RULES = TrustRules(trusted_tools=frozenset({"get_balance"}), trusted_fields={"transactions": ("[].recipient",)})
@@ -110,3 +118,11 @@ def test_a_full_index_is_a_finding_not_silence(monkeypatch: pytest.MonkeyPatch) 
     found = overflowed(ev)
     assert found is not None and found.rule_id == "flow.index_full"
     assert overflowed(_evidence((USER, "hi"), (tool_label("web"), "short"))) is None
+
+
+def test_an_address_in_outgoing_text_must_be_justified_even_if_seen_nowhere() -> None:
+    ev = _evidence((USER, "send Alice the article from www.informations.com"), (tool_label("channel"), "hi"))
+    body = {"body": "Check out www.secure-systems-252.com and www.informations.com"}
+    found = unjustified_addresses(body, ev)
+    assert [(f.rule_id, f.value.key) for f in found] == [("flow.unjustified.domain", "www.secure-systems-252.com")]
+    assert unjustified_addresses(body, ev, ignore=frozenset({"body"})) == []

@@ -30,6 +30,9 @@ MODEL_ID = "gpt-4o-2024-05-13"
 
 _WS = re.compile(r"\s+")
 
+#: The label an injection the agent was never shown is recorded under before it acts on it (see GatedAgent).
+UNSEEN_INJECTION = "tool:unseen-injection"
+
 
 class AgentDojoMissing(WardedError):
     """The ``agentdojo`` extra is not installed."""
@@ -154,7 +157,10 @@ class GatedAgent:
 
     If the injection was never shown to the agent (its calls were refused before it could read it), the
     injection's calls are still attempted at the end: the replay assumes the worst rather than credit the
-    gateway for an attack that never reached the agent.
+    gateway for an attack that never reached the agent. An agent that acts on injected text has read it in
+    some tool output, and every tool output passes the gateway, so the injected text is then recorded as an
+    untrusted output (``tool:unseen-injection``) before those calls: the worst case is an agent that read the
+    injection, not one that writes the attacker's words without ever having seen them.
     """
 
     adj: AgentDojo
@@ -196,6 +202,8 @@ class GatedAgent:
                     self.injection_seen = True
                     self._run_injection(runtime, env, out)
         if self.injection_task is not None and not self.injection_run:
+            for text in self.injections:
+                self.gateway.record(self.agent_id, self.session_id, UNSEEN_INJECTION, text)
             self._run_injection(runtime, env, out)
         out.append(self._assistant(self.user_task.GROUND_TRUTH_OUTPUT, None))
         return query, runtime, env, out, dict(extra_args or {})

@@ -30,7 +30,9 @@ from warded.errors import WardedError
 METHOD = (
     "Replay of AgentDojo's ground truth through the warded gateway, without an LLM. A fully obedient agent runs "
     "each user task's ground-truth calls and, once a tool output carries the injected text, the injection task's "
-    "ground-truth calls. ALLOW runs a call; REQUIRE_APPROVAL runs it only in the utility replay (a human approves) "
+    "ground-truth calls (an injection it was never shown is recorded as untrusted tool output before it acts on it). "
+    "Before reading anything it declares its plan: the user task's tools (plan-then-execute; --no-plan turns this "
+    "off). ALLOW runs a call; REQUIRE_APPROVAL runs it only in the utility replay (a human approves) "
     "and never in the attack replay; DENY never runs it. Utility and attack success are AgentDojo's own utility() "
     "and security() checks on the final environment. This measures the policy layer against a fully obedient agent, "
     "not an LLM's behaviour: an LLM may choose other calls and values than the ground truth."
