@@ -80,7 +80,7 @@ def load_agentdojo() -> AgentDojo:
             warnings.simplefilter("ignore")
             task_suite = importlib.import_module("agentdojo.task_suite.task_suite")
             if getattr(task_suite, "yaml", None) is yaml:
-                task_suite.yaml = _FastYaml()
+                setattr(task_suite, "yaml", _FastYaml())  # noqa: B010 - an untyped third-party module
             return AgentDojo(
                 version=version("agentdojo"),
                 suites=importlib.import_module("agentdojo.task_suite.load_suites"),
