@@ -125,6 +125,11 @@ def test_obfuscated_email_addresses_are_put_back_together(
     assert address in {v.key for v in argument_values(spelled) if v.kind is Kind.EMAIL}
 
 
+@pytest.mark.parametrize("spelled", ["a@b . com", "a@b. com", "a@b .com", "a @b.com", "a@ b.com"])
+def test_spaces_around_the_parts_of_an_address_are_closed(spelled: str) -> None:
+    assert "a@b.com" in {v.key for v in extract(f"reply to {spelled} today") if v.kind is Kind.EMAIL}
+
+
 def test_defanged_links_are_links() -> None:
     assert "https://evil.top/pay" in {v.key for v in extract("open hxxps://evil[.]top/pay now") if v.kind is Kind.URL}
     assert "evil.top" in {v.key for v in extract("go to evil dot top") if v.kind is Kind.DOMAIN}

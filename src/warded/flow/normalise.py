@@ -34,10 +34,16 @@ _AT_WORD = re2.compile(
     _OPTIONS,
 )
 _DOT_WORD = re2.compile(rf"(?i)\b({_LABEL})\s+dot\s+({_LABEL})\b", _OPTIONS)
-_SPACED_AT = re2.compile(r"([A-Za-z0-9._%+\-])\s+@\s+([A-Za-z0-9])", _OPTIONS)
+_SPACED_AT = re2.compile(r"([A-Za-z0-9._%+\-])(?:\s+@\s*|\s*@\s+)([A-Za-z0-9])", _OPTIONS)
 _DEFANGED_SCHEME = re2.compile(r"(?i)\bh(?:xx|\*\*|XX)p(s?)(?:\[:\]|:)//", _OPTIONS)
 _SPACE_DOT = re2.compile(r"\s*\.\s*", _OPTIONS)
-_AT_DOMAIN_SPACED = re2.compile(rf"@({_LABEL}(?:\s*\.\s*{_LABEL})+)\b", _OPTIONS)
+_AT_DOMAIN_SPACED = re2.compile(
+    rf"@({_LABEL}(?:\.{_LABEL})*(?:\s+\.\s*|\s*\.\s+){_LABEL}(?:\s*\.\s*{_LABEL})*)\b", _OPTIONS
+)
+# Any sign of an obfuscated form; a text without one is returned as it is, without the rewriting passes.
+_MARKER = re2.compile(
+    r"(?i)[\[\(\{<]|\s@|@\s|\sat\s|\sdot\s|hxxp|h\*\*p|@[a-z0-9.\-]*\s+\.|@[a-z0-9.\-]*\.\s+[a-z]", _OPTIONS
+)
 _SPACE_DOT_WORD = re2.compile(r"(?i)\s+dot\s+", _OPTIONS)
 
 
@@ -46,6 +52,8 @@ def deobfuscate(text: str) -> str:
     ``name[at]domain(dot)com`` become ``name@domain.com``, ``hxxps://evil[.]top`` becomes
     ``https://evil.top``. Only forms that end in a real public suffix count (checked by the caller when it
     extracts domains), so ordinary prose is left to mean what it says."""
+    if _MARKER.search(text) is None:
+        return text
     out = _DEFANGED_SCHEME.sub(r"http\1://", text)
     out = _AT_BRACKETED.sub("@", out)
     out = _DOT_BRACKETED.sub(".", out)
