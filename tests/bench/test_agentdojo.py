@@ -19,6 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # agentdojo's dependencies may warn on import
     pytest.importorskip("agentdojo")
 
+from warded.bench.agentdojo import novel
 from warded.bench.agentdojo._adapter import AttackTarget, load_agentdojo, plain, squash
 from warded.bench.agentdojo.options import SUITES
 from warded.bench.agentdojo.replay import SuiteResult, default_policy_dir, run_suites
@@ -125,7 +126,11 @@ def test_rule_families() -> None:
     assert rule_family("approval.tier") == "approval_tier"
     assert rule_family("budget.daily-outgoing") == "limit"
     assert rule_family("injection.rule.information_block") == "content_guard"
-    assert rule_family("flow.quarantine") == "quarantine"
+    assert rule_family("flow.quarantine") == "content_guard"
+    assert rule_family("flow.flagged.iban") == "content_guard"
+    assert rule_family("flow.unjustified.amount") == "provenance"
+    assert rule_family("flow.plan") == "plan_lock"
+    assert rule_family("flow.untrusted.text") == "taint"
 
 
 # -- the sample replay ---------------------------------------------------------------------------------------
@@ -211,10 +216,17 @@ def test_main_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None
             "ignore_previous",
             "--policy-dir",
             str(POLICY_DIR),
+            "--guard",
+            "off",
+            "--goals",
+            "agentdojo",
         ]
     )
     assert code == 0
-    report = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows) == 1
+    report = rows[0]
+    assert report["label"] == "AgentDojo's injection tasks, content guard off"
     assert set(TOTAL_KEYS) <= set(report["totals"])
     assert report["totals"]["user_tasks"] == 1
     assert report["totals"]["attack_pairs"] == 1
@@ -224,3 +236,49 @@ def test_main_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None
 def test_unknown_suite_is_refused() -> None:
     with pytest.raises(Exception, match="unknown suite"):
         run_agentdojo(suites=("nope",), policy_dir=POLICY_DIR)
+
+
+# -- the independent goals -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suite_name", SUITES)
+def test_policies_name_no_value_of_the_independent_goals(suite_name: str) -> None:
+    text = (POLICY_DIR / f"{suite_name}.yaml").read_text(encoding="utf-8")
+    assert _named(text, set(novel.attacker_values())) == []
+
+
+def test_every_independent_goal_is_replayable_and_not_reached_before_the_attack() -> None:
+    adj = load_agentdojo()
+    for name in SUITES:
+        suite = adj.get_suites("v1.2.2")[name]
+        env = suite.load_and_inject_default_environment({})
+        tasks = novel.injection_tasks(name)
+        assert len(tasks) >= 2
+        for task in tasks.values():
+            assert task.ground_truth(env.model_copy(deep=True)), task.ID
+            assert not task.security("", env, env.model_copy(deep=True)), task.ID
+
+
+def test_independent_goals_sample_is_stopped_by_the_new_layers() -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _sealed_connect)
+        _, results = run_suites(("banking",), ("note_from_owner",), limit=2, policy_dir=POLICY_DIR, goals="novel")
+    pairs = results[0].pairs
+    assert pairs and not any(p.success for p in pairs)
+    fired = {rule_family(r) for p in pairs for c in p.injected_calls for r in c.rule_ids}
+    assert {"provenance", "plan_lock"} <= fired
+
+
+def test_without_the_new_rules_the_independent_goals_get_through(tmp_path: Path) -> None:
+    """The measurement can fail: the same sample against the policy with positive provenance, plan lock and
+    copied-text taint switched off lets goals through."""
+    text = (POLICY_DIR / "banking.yaml").read_text(encoding="utf-8")
+    text = text.replace("flow:\n", "flow:\n  justify_numbers: []\n  free_text_tiers: []\n", 1)
+    text = re.sub(r"\n  justify:\n(    .*\n)+", "\n", text)
+    (tmp_path / "banking.yaml").write_text(text, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _sealed_connect)
+        _, results = run_suites(
+            ("banking",), ("note_from_owner",), limit=2, policy_dir=tmp_path, goals="novel", plan=False
+        )
+    assert any(p.success for p in results[0].pairs)

@@ -467,3 +467,27 @@ def test_check_message_answers_what_is_not_mcp(raw: bytes, code: int | None, req
 def test_unknown_notifications_are_dropped_without_reply() -> None:
     message, bad = check_message(b'{"jsonrpc":"2.0","method":"notifications/made_up"}')
     assert message is None and bad is not None and bad.reply is None
+
+
+def test_a_plan_in_call_meta_locks_the_session(workdir: Path) -> None:
+    params = _proxy(workdir, _config(workdir), [sys.executable, str(SERVER)])
+    plan = {"warded.dev/plan": ["echo", "read_note"]}
+
+    async def main() -> None:
+        async with _session(params, workdir) as session:
+            with anyio.fail_after(30):
+                first = await session.call_tool("echo", {"text": "hi"}, meta=plan)
+            assert not first.isError
+            assert not (await _call(session, "read_note", {"name": "plain"}))[0]  # untrusted data enters
+            # A sensitive tool outside the plan now needs a human, and says why.
+            error, text = await _call(session, "transfer", {"amount": 5})
+            assert error and "flow.plan" in text and "outside the session's plan" in text
+            # The plan cannot be widened once untrusted data is in the session.
+            with anyio.fail_after(30):
+                late = await session.call_tool("echo", {"text": "x"}, meta={"warded.dev/plan": ["transfer"]})
+            text = "\n".join(getattr(b, "text", "") for b in late.content)
+            assert late.isError and "flow.plan_locked" in text
+
+    _run(main)
+    assert "transfer" not in _calls(workdir)
+    assert [e["tools"] for e in _audit(workdir, "plan_declared")] == [["echo", "read_note"]]

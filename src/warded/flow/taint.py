@@ -21,12 +21,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from warded.core.walk import DEEPEST
+from warded.errors import WardedError
+from warded.flow.normalise import canonical_text
 from warded.flow.values import Kind, Value, argument_values, extract
 
 USER = "user"
 SYSTEM = "system"
 MAX_VALUES_PER_SESSION = 200_000
 MAX_SESSIONS = 10_000
+
+
+class PlanLocked(WardedError):
+    """A plan declared after untrusted data entered the session (refused)."""
 
 
 def tool_label(tool: str) -> str:
@@ -40,6 +46,7 @@ class Seen:
     label: str
     trusted: bool
     where: str  # field path inside a structured tool output, or "" for the whole text
+    flagged: bool = False  # the content guard flagged this output (proportionate quarantine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +57,14 @@ class TaintFinding:
     argument: str
     value: Value
     sources: tuple[Seen, ...]
+    reason: str = ""  # the rule's own sentence (positive provenance, plan lock, copied text); "" for taint
 
     @property
     def message(self) -> str:
         where = ", ".join(sorted({s.label + (f" ({s.where})" if s.where else "") for s in self.sources}))
+        if self.reason:
+            subject = f"argument {self.argument!r} carries {self.value}" if self.argument else f"{self.value}"
+            return f"{subject}: {self.reason}" + (f" [seen in: {where}]" if where else "")
         return (
             f"argument {self.argument!r} carries {self.value} that appears only in untrusted data "
             f"[{where}], never in the user's request or trusted data"
@@ -65,7 +76,11 @@ class TaintFinding:
             "argument": self.argument,
             "kind": self.value.kind.value,
             "value": self.value.shown,
-            "sources": [{"label": s.label, "trusted": s.trusted, "where": s.where} for s in self.sources],
+            "sources": [
+                {"label": s.label, "trusted": s.trusted, "where": s.where, **({"flagged": True} if s.flagged else {})}
+                for s in self.sources
+            ],
+            **({"reason": self.reason} if self.reason else {}),
         }
 
 
@@ -116,11 +131,11 @@ def texts_of(value: object, where: str = "") -> Iterable[tuple[str, str]]:
             stack.extend((v, f"{path}[]", depth + 1) for v in item)
 
 
-def index_text(label: str, value: object, rules: TrustRules) -> dict[str, set[Seen]]:
+def index_text(label: str, value: object, rules: TrustRules, *, flagged: bool = False) -> dict[str, set[Seen]]:
     """Pure: the values in one labelled input (a text or a structured tool output), keyed for lookup."""
     out: dict[str, set[Seen]] = {}
     for where, text in texts_of(value):
-        seen = Seen(label, rules.trusted(label, where), where)
+        seen = Seen(label, rules.trusted(label, where), where, flagged)
         for found in extract(text):
             out.setdefault(_key(found), set()).add(seen)
     return out
@@ -129,6 +144,11 @@ def index_text(label: str, value: object, rules: TrustRules) -> dict[str, set[Se
 def _key(value: Value) -> str:
     kind = Kind.IBAN if value.kind is Kind.NUMBER else value.kind  # account numbers match either way
     return f"{kind.value}:{value.key}"
+
+
+def value_key(value: Value) -> str:
+    """The key a value is indexed under (account numbers and IBANs share one)."""
+    return _key(value)
 
 
 def trace(
@@ -153,28 +173,111 @@ def trace(
     return findings
 
 
-class FlowIndex:
-    """Per-session value index (the edge's state). Thread-safe, bounded in sessions and values."""
+MAX_TRUSTED_CHARS = 4_000_000  # canonical trusted text kept per session (positive provenance)
+MAX_GRAMS = 500_000  # word runs of untrusted text kept per session (copied-text taint)
 
-    def __init__(self, rules: TrustRules) -> None:
+
+@dataclass
+class SessionFlow:
+    """What one session has seen: the value index, the trusted texts (canonical), the word runs of untrusted
+    text, the labels of untrusted and flagged inputs, and the declared plan."""
+
+    table: dict[str, set[Seen]] = field(default_factory=dict)
+    trusted_texts: list[str] = field(default_factory=list)
+    trusted_chars: int = 0
+    grams: dict[int, set[str]] = field(default_factory=dict)  # hash of a word run -> untrusted labels
+    flagged_grams: set[int] = field(default_factory=set)
+    trusted_grams: set[int] = field(default_factory=set)
+    untrusted: set[str] = field(default_factory=set)
+    flagged: set[str] = field(default_factory=set)
+    plan: frozenset[str] | None = None
+    overflow: bool = False  # a bound was reached: what was not kept cannot justify anything
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A read-only view of one session's flow, as the pure checks take it (``warded.flow.justify``)."""
+
+    table: Mapping[str, set[Seen]]
+    trusted_texts: tuple[str, ...]
+    grams: Mapping[int, set[str]]
+    flagged_grams: frozenset[int]
+    trusted_grams: frozenset[int]
+    untrusted: frozenset[str]
+    flagged: frozenset[str]
+    plan: frozenset[str] | None
+    words: int  # the length of the word runs in ``grams``
+    overflow: bool = False  # a bound of the index was reached: some of what entered was not kept
+
+
+def word_runs(text: str, words: int) -> set[int]:
+    """Hashes of every run of ``words`` consecutive words of ``text`` in its canonical form."""
+    tokens = canonical_text(text).split()
+    if len(tokens) < words:
+        return set()
+    return {hash(" ".join(tokens[i : i + words])) for i in range(len(tokens) - words + 1)}
+
+
+class FlowIndex:
+    """Per-session flow state (the edge's state). Thread-safe, bounded in sessions and values."""
+
+    def __init__(self, rules: TrustRules, *, words: int = 8) -> None:
         self.rules = rules
-        self._sessions: OrderedDict[tuple[str, str], dict[str, set[Seen]]] = OrderedDict()
+        self.words = words
+        self._sessions: OrderedDict[tuple[str, str], SessionFlow] = OrderedDict()
         self._lock = threading.Lock()
 
-    def record(self, agent_id: str, session_id: str, label: str, value: object) -> int:
-        """Index a labelled input for the session; returns how many values it added."""
-        found = index_text(label, value, self.rules)
+    def _session(self, key: tuple[str, str]) -> SessionFlow:
+        flow = self._sessions.get(key)
+        if flow is None:
+            flow = self._sessions[key] = SessionFlow()
+        self._sessions.move_to_end(key)
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        return flow
+
+    def record(self, agent_id: str, session_id: str, label: str, value: object, *, flagged: bool = False) -> int:
+        """Index a labelled input for the session; returns how many values it added. ``flagged``: the content
+        guard flagged this output, so everything that came from it is tainted (``flow.flagged.*``)."""
+        found = index_text(label, value, self.rules, flagged=flagged)
+        texts = list(texts_of(value))
+        trusted = [(w, t) for w, t in texts if self.rules.trusted(label, w)]
+        untrusted = [(w, t) for w, t in texts if not self.rules.trusted(label, w)]
+        canon = [canonical_text(t) for _, t in trusted]
+        runs = [word_runs(t, self.words) for _, t in texts]
         with self._lock:
-            key = (agent_id, session_id)
-            table = self._sessions.setdefault(key, {})
-            self._sessions.move_to_end(key)
-            while len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
-            for k, seen in found.items():
-                if len(table) >= MAX_VALUES_PER_SESSION and k not in table:
+            flow = self._session((agent_id, session_id))
+            self._merge(flow, found)
+            for text in canon:
+                if flow.trusted_chars + len(text) > MAX_TRUSTED_CHARS:
+                    flow.overflow = True
                     break
-                table.setdefault(k, set()).update(seen)
+                flow.trusted_texts.append(text)
+                flow.trusted_chars += len(text)
+            for (where, _), grams in zip(texts, runs, strict=True):
+                if self.rules.trusted(label, where):
+                    flow.trusted_grams.update(grams)
+                    continue
+                for gram in grams:
+                    if len(flow.grams) >= MAX_GRAMS and gram not in flow.grams:
+                        flow.overflow = True
+                        break
+                    flow.grams.setdefault(gram, set()).add(label)
+                    if flagged:
+                        flow.flagged_grams.add(gram)
+            if untrusted:
+                flow.untrusted.add(label)
+                if flagged:
+                    flow.flagged.add(label)
         return len(found)
+
+    def _merge(self, flow: SessionFlow, found: Mapping[str, set[Seen]]) -> None:
+        table = flow.table
+        for k, seen in found.items():
+            if len(table) >= MAX_VALUES_PER_SESSION and k not in table:
+                flow.overflow = True
+                break
+            table.setdefault(k, set()).update(seen)
 
     def record_labelled(self, agent_id: str, session_id: str, labels: Iterable[str], value: object) -> int:
         """Index an input that carries several provenance labels (a message relayed by another agent):
@@ -183,16 +286,62 @@ class FlowIndex:
         trusted = all(self.rules.trusted(label, "") for label in names)
         label = " via ".join(names)
         found: dict[str, set[Seen]] = {}
-        for where, text in texts_of(value):
+        texts = list(texts_of(value))
+        for where, text in texts:
             for item in extract(text):
                 found.setdefault(_key(item), set()).add(Seen(label, trusted, where))
+        runs = [word_runs(t, self.words) for _, t in texts]
+        canon = [canonical_text(t) for _, t in texts] if trusted else []
         with self._lock:
-            table = self._sessions.setdefault((agent_id, session_id), {})
-            for k, seen in found.items():
-                table.setdefault(k, set()).update(seen)
+            flow = self._session((agent_id, session_id))
+            self._merge(flow, found)
+            if trusted:
+                flow.trusted_texts.extend(canon)
+                for grams in runs:
+                    flow.trusted_grams.update(grams)
+            else:
+                flow.untrusted.add(label)
+                for grams in runs:
+                    for gram in grams:
+                        flow.grams.setdefault(gram, set()).add(label)
         return len(found)
 
     def view(self, agent_id: str, session_id: str) -> Mapping[str, set[Seen]]:
         """A read-only live view of the session's index (no copy)."""
         with self._lock:
-            return MappingProxyType(self._sessions.get((agent_id, session_id), {}))
+            flow = self._sessions.get((agent_id, session_id))
+            return MappingProxyType(flow.table if flow is not None else {})
+
+    def evidence(self, agent_id: str, session_id: str) -> Evidence:
+        """A read-only view of everything the session has seen (the pure checks' input)."""
+        with self._lock:
+            flow = self._sessions.get((agent_id, session_id)) or SessionFlow()
+            return Evidence(
+                MappingProxyType(flow.table),
+                tuple(flow.trusted_texts),
+                MappingProxyType(flow.grams),
+                frozenset(flow.flagged_grams),
+                frozenset(flow.trusted_grams),
+                frozenset(flow.untrusted),
+                frozenset(flow.flagged),
+                flow.plan,
+                self.words,
+                flow.overflow,
+            )
+
+    def has_untrusted(self, agent_id: str, session_id: str) -> bool:
+        with self._lock:
+            flow = self._sessions.get((agent_id, session_id))
+            return flow is not None and bool(flow.untrusted)
+
+    def set_plan(self, agent_id: str, session_id: str, tools: Iterable[str]) -> None:
+        """Declare the session's plan. Refused (:class:`PlanLocked`) once untrusted data has entered the
+        session: a plan written after reading untrusted data could have been written by it."""
+        with self._lock:
+            flow = self._session((agent_id, session_id))
+            if flow.untrusted:
+                raise PlanLocked(
+                    f"untrusted data has entered session {session_id!r} ({', '.join(sorted(flow.untrusted))}); "
+                    "its plan can no longer be declared or changed"
+                )
+            flow.plan = frozenset(tools)

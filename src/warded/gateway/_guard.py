@@ -17,6 +17,8 @@ from warded.core.inputs import check_arguments
 from warded.core.types import Action
 from warded.core.walk import ARGUMENT_ITEMS, MAX_ITEMS, RESULT_DEPTH, Limits, Text, walk
 from warded.decide.action import ArgumentFindings
+from warded.flow.justify import allowed_keys, copied, flagged, overflowed, unjustified, unjustified_addresses
+from warded.flow.plan import off_plan
 from warded.flow.taint import FlowIndex, TaintFinding, trace
 from warded.flow.values import Kind
 from warded.policy.compile import CompiledPolicy
@@ -38,6 +40,7 @@ class Guard:
         self.scanner = scanner
         self.flow = flow
         self._flow_kinds = frozenset(Kind(k) for k in policy.spec.flow.kinds)
+        self._allowed = allowed_keys(list(policy.spec.flow.allow_values))
         self._lock = threading.Lock()
         # Plaintext the policy says to hide, found while scanning a call's arguments: {id(action): (action,
         # {text: rule id})}. Kept so the result of the same call is audited without scanning them again.
@@ -83,7 +86,9 @@ class Guard:
         )
 
     def trace(self, action: Action) -> tuple[TaintFinding, ...]:
-        """The arguments of a call to a sensitive tool whose values were seen only in untrusted data."""
+        """Once untrusted data has entered the session, the flow findings on a call to a sensitive tool: values
+        seen only in untrusted data, values from a flagged output, unjustified values, copied untrusted text,
+        and a tool outside the session's plan (``warded.flow``)."""
         if self.flow is None or not isinstance(action, Action) or not isinstance(action.arguments, Mapping):
             return ()
         tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
@@ -91,11 +96,36 @@ class Guard:
             return ()
         if not isinstance(action.agent_id, str) or not isinstance(action.session_id, str):
             return ()
-        index = self.flow.view(action.agent_id, action.session_id)
-        if not index:
-            return ()  # nothing untrusted has entered this session: nothing can be tainted
-        ignore = frozenset(self.policy.spec.flow.ignore_arguments.get(tool.name, ()))
-        return tuple(trace(action.arguments, index, kinds=self._flow_kinds, ignore=ignore))
+        evidence = self.flow.evidence(action.agent_id, action.session_id)
+        if not evidence.untrusted:
+            return ()  # nothing untrusted has entered this session: nothing can be tainted, unjustified or off-plan
+        spec = self.policy.spec.flow
+        ignore = frozenset(spec.ignore_arguments.get(tool.name, ()))
+        found = trace(action.arguments, evidence.table, kinds=self._flow_kinds, ignore=ignore)
+        found.extend(flagged(action.arguments, evidence, ignore=ignore))
+        found.extend(
+            unjustified(
+                action.arguments,
+                evidence,
+                names=frozenset(spec.justify.get(tool.name, ())),
+                numbers=tool.tier in spec.justify_numbers,
+                allowed=self._allowed,
+            )
+        )
+        if tool.tier in spec.free_text_tiers:
+            found.extend(copied(action.arguments, evidence, ignore=ignore))
+            named = ignore | frozenset(spec.justify.get(tool.name, ()))  # those were judged whole above
+            found.extend(unjustified_addresses(action.arguments, evidence, ignore=named, allowed=self._allowed))
+        plan = evidence.plan
+        if plan is None and action.agent_id in spec.plans:
+            plan = frozenset(spec.plans[action.agent_id])
+        lock = off_plan(tool.name, plan, evidence.untrusted)
+        if lock is not None:
+            found.append(lock)
+        full = overflowed(evidence)
+        if full is not None:
+            found.append(full)
+        return tuple(found)
 
     # -- what the policy says to hide ----------------------------------------------------------
 

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -41,7 +41,7 @@ from warded.core.walk import Limits, map_texts
 from warded.core.windows import SlidingWindows, WindowStore
 from warded.decide.action import ArgumentFindings, SessionState, decide
 from warded.decide.result import decide_result
-from warded.errors import ApprovalRequired, ResultBlocked, StoreError, ToolDenied, WardedError
+from warded.errors import ApprovalRequired, InvalidArgument, ResultBlocked, StoreError, ToolDenied, WardedError
 from warded.flow.taint import USER, FlowIndex, TaintFinding, TrustRules, tool_label
 from warded.gateway._approvals import ApprovalDesk
 from warded.gateway._guard import Guard
@@ -145,7 +145,8 @@ class Gateway:
                     trusted_tools=frozenset(flow.trusted_tools),
                     trusted_fields={t: tuple(p) for t, p in flow.trusted_fields.items()},
                     trusted_agents=frozenset(flow.trusted_agents),
-                )
+                ),
+                words=flow.copied_words,
             )
         self.audit = audit
         self.state = state
@@ -339,9 +340,12 @@ class Gateway:
             return ResultCheck(self._recorder.refused_result(action, blocked), None, (), Response.DENY)
         scanned = self._guard.scan_result(action, value)
         found = tuple((t.path, a) for t, a in scanned)
-        # Whatever the agent may see of this output is untrusted data from now on (unless policy trusts it).
-        self.record(action.agent_id, action.session_id, tool_label(action.tool), value)
-        self._sessions.quarantine(action, found)
+        # Whatever the agent may see of this output is untrusted data from now on (unless policy trusts it); an
+        # output the content guard flagged taints all that comes from it (or, by policy, the whole session).
+        flagged = _flags(self.policy, found)
+        self.record(action.agent_id, action.session_id, tool_label(action.tool), value, flagged=flagged)
+        if self.policy.spec.flow.quarantine == "session" or self.flow is None:
+            self._sessions.quarantine(action, found)
         if not found:
             return ResultCheck(Decision(Verdict.ALLOW, ()), value, (), None)
         judged = decide_result(scanned)
@@ -412,12 +416,36 @@ class Gateway:
 
     # -- provenance ----------------------------------------------------------------------------
 
-    def record(self, agent_id: str, session_id: str, label: str, value: object) -> int:
+    def record(self, agent_id: str, session_id: str, label: str, value: object, *, flagged: bool = False) -> int:
         """Tell the gateway what entered the session and from where (``user``, ``system``,
         ``tool:<name>``, ``agent:<id>``); its values are indexed for taint tracing. Returns the count."""
         if self.flow is None:
             return 0
-        return self.flow.record(agent_id, session_id, label, value)
+        return self.flow.record(agent_id, session_id, label, value, flagged=flagged)
+
+    def plan(self, agent_id: str, session_id: str, tools: Sequence[str]) -> None:
+        """Declare the tools a session's plan needs (plan-then-execute; see ``warded.flow.plan``). Once
+        untrusted data has entered the session, a sensitive call to another tool needs approval. Refused
+        (:class:`~warded.flow.taint.PlanLocked`) after untrusted data has entered the session, and
+        (:class:`~warded.errors.InvalidArgument`) for a tool the agent is not granted. Recorded in the audit log."""
+        granted = self.policy.spec.agents.get(agent_id)
+        if granted is None:
+            raise InvalidArgument(f"agent {agent_id!r} is not declared in the policy")
+        if isinstance(tools, str) or not all(isinstance(t, str) for t in tools):
+            raise InvalidArgument("a plan is a list of tool names")
+        unknown = sorted(set(tools) - set(granted.tools))
+        if unknown:
+            raise InvalidArgument(f"agent {agent_id!r} is not granted tool(s) {', '.join(map(repr, unknown))}")
+        if self.flow is None:
+            raise InvalidArgument("flow control is off in this policy (flow.enabled: false): a plan has no effect")
+        bad = check_identifiers(Action(agent_id, session_id, "plan"))
+        if bad is not None:
+            raise InvalidArgument(bad.message)
+        with self._lock:
+            self.flow.set_plan(agent_id, session_id, tools)
+            self._recorder.append(
+                "plan_declared", {"agent_id": agent_id, "session_id": session_id, "tools": sorted(set(tools))}
+            )
 
     def record_user(self, agent_id: str, session_id: str, text: str) -> int:
         """The user's own request: the trusted source values may come from."""
@@ -565,6 +593,12 @@ def build_scanner(policy: CompiledPolicy) -> ScanPipeline:
     # Warm up at start-up: models load lazily, and the first real call must not pay for it (it would
     # run over the decision's time budget and be denied).
     return ScanPipeline(scanners, responses=spec.responses, max_chars=spec.max_chars).warm_up()
+
+
+def _flags(policy: CompiledPolicy, found: tuple[tuple[str, Applied], ...]) -> bool:
+    """Did the content guard flag this output with a finding the policy quarantines on?"""
+    flow = policy.spec.flow
+    return flow.enabled and any(a.finding.category in flow.quarantine_on for _, a in found)
 
 
 def _bad_identifiers(action: object, approval: object) -> Reason | None:

@@ -23,7 +23,7 @@ from warded.core.types import Tier
 from warded.errors import PolicyError, PolicyProblem, WardedError
 from warded.policy import cedar as cd
 from warded.policy.constraints import ArgChecker, compile_arg
-from warded.policy.schema import BudgetSpec, LimitSpec, OnExceed, PolicySpec, WhenPaused
+from warded.policy.schema import AgentSpec, BudgetSpec, LimitSpec, OnExceed, PolicySpec, WhenPaused
 from warded.scan.registry import ScannerLoadError, check_scanner_options
 from warded.scan.registry import available as available_scanners
 
@@ -245,10 +245,16 @@ def compile_policy(
     for i, tname in enumerate(spec.flow.trusted_tools):
         if tname not in spec.tools:
             problem(("flow", "trusted_tools", i), f"flow.trusted_tools: unknown tool {tname!r}")
-    for section in ("trusted_fields", "ignore_arguments"):
+    for section in ("trusted_fields", "ignore_arguments", "justify"):
         for tname in getattr(spec.flow, section):
             if tname not in spec.tools:
                 problem(("flow", section, tname), f"flow.{section}: unknown tool {tname!r}")
+    for aname, planned in spec.flow.plans.items():
+        if aname not in spec.agents:
+            problem(("flow", "plans", aname), f"flow.plans: unknown agent {aname!r}")
+        for tname in planned:
+            if tname not in spec.agents.get(aname, AgentSpec()).tools:
+                problem(("flow", "plans", aname), f"flow.plans: agent {aname!r} is not granted tool {tname!r}")
 
     generated = _generate_cedar(spec)
     policies: list[cd.CedarPolicy] = []

@@ -194,6 +194,22 @@ class FlowSpec(_Strict):
     # Content-guard finding categories in a tool output that quarantine the session: every
     # non-read action then needs approval until `warded session resume`.
     quarantine_on: list[CategoryT] = Field(default_factory=lambda: [Category.PROMPT_INJECTION, Category.JAILBREAK])
+    # How far a flagged output reaches: "source" (what came from it is tainted, all kinds and copied text, and
+    # sensitive actions depending on it are held) or "session" (every later non-read action is held).
+    quarantine: Literal["source", "session"] = "source"
+    # Positive provenance (docs/flow.md): once untrusted data has entered a session, the values of these
+    # arguments must be justified — found, after normalisation, in the user's request, trusted data or
+    # `allow_values` — and numeric arguments of the `justify_numbers` tiers too.
+    justify: dict[Name, list[Name]] = Field(default_factory=dict)
+    justify_numbers: list[TierT] = Field(default_factory=lambda: [Tier.FINANCIAL])
+    allow_values: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(default_factory=list)
+    # Free text copied from untrusted data (a run of `copied_words` words) into an argument of these tiers
+    # is taint the decision sees.
+    free_text_tiers: list[TierT] = Field(default_factory=lambda: [Tier.EXTERNAL, Tier.WRITE])
+    copied_words: int = Field(default=8, ge=3, le=64)
+    # Plan lock: per agent, the tools a session may call once untrusted data has entered it, unless the agent
+    # framework declares its own plan (`Gateway.plan`); sensitive calls outside the plan need approval.
+    plans: dict[Name, list[Name]] = Field(default_factory=dict)
 
 
 class PolicySpec(_Strict):

@@ -17,6 +17,8 @@ from importlib.metadata import version
 from types import ModuleType
 from typing import Any
 
+import yaml
+
 from warded.core.types import Action, Verdict
 from warded.core.walk import DEEPEST, walk
 from warded.errors import ApprovalRequired, ResultBlocked, WardedError
@@ -27,6 +29,9 @@ from warded.gateway.gateway import Gateway
 MODEL_ID = "gpt-4o-2024-05-13"
 
 _WS = re.compile(r"\s+")
+
+#: The label an injection the agent was never shown is recorded under before it acts on it (see GatedAgent).
+UNSEEN_INJECTION = "tool:unseen-injection"
 
 
 class AgentDojoMissing(WardedError):
@@ -54,12 +59,28 @@ class AgentDojo:
         return self.attacks.load_attack(name, suite, pipeline)
 
 
+class _FastYaml:
+    """PyYAML as AgentDojo's task suites use it, with libyaml's ``CSafeLoader`` (the same safe schema) for
+    ``safe_load``: a replay re-parses the injected environment for every pair, and the pure-Python parser was
+    most of the replay's time. Everything else is PyYAML's own."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(yaml, name)
+
+    @staticmethod
+    def safe_load(stream: Any) -> Any:
+        return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
 def load_agentdojo() -> AgentDojo:
     """Import AgentDojo, or raise :class:`AgentDojoMissing`."""
     try:
         with warnings.catch_warnings():
             # Its dependencies (pydantic, langchain, ...) may warn on import; that is not ours to fail on.
             warnings.simplefilter("ignore")
+            task_suite = importlib.import_module("agentdojo.task_suite.task_suite")
+            if getattr(task_suite, "yaml", None) is yaml:
+                setattr(task_suite, "yaml", _FastYaml())  # noqa: B010 - an untyped third-party module
             return AgentDojo(
                 version=version("agentdojo"),
                 suites=importlib.import_module("agentdojo.task_suite.load_suites"),
@@ -136,7 +157,10 @@ class GatedAgent:
 
     If the injection was never shown to the agent (its calls were refused before it could read it), the
     injection's calls are still attempted at the end: the replay assumes the worst rather than credit the
-    gateway for an attack that never reached the agent.
+    gateway for an attack that never reached the agent. An agent that acts on injected text has read it in
+    some tool output, and every tool output passes the gateway, so the injected text is then recorded as an
+    untrusted output (``tool:unseen-injection``) before those calls: the worst case is an agent that read the
+    injection, not one that writes the attacker's words without ever having seen them.
     """
 
     adj: AgentDojo
@@ -147,6 +171,7 @@ class GatedAgent:
     injection_task: Any = None
     injections: Sequence[str] = ()
     grant_approvals: bool = False
+    plan: bool = False  # declare the user task's tools as the session's plan before reading anything
     name: str = MODEL_ID
     calls: list[CallOutcome] = field(default_factory=list)
     injection_seen: bool = False
@@ -162,10 +187,14 @@ class GatedAgent:
         extra_args: Mapping[str, Any] | None = None,
     ) -> tuple[str, Any, Any, list[Any], Mapping[str, Any]]:
         """AgentDojo's pipeline interface (``BasePipelineElement.query``)."""
+        planned = list(self.user_task.ground_truth(env))
+        if self.plan:
+            # Plan-then-execute: the plan comes from the user's request alone, before any tool output is read.
+            self.gateway.plan(self.agent_id, self.session_id, sorted({str(c.function) for c in planned}))
         self.gateway.record_user(self.agent_id, self.session_id, query)
         out: list[Any] = list(messages)
         needles = [squash(text) for text in self.injections if squash(text)]
-        for call in self.user_task.ground_truth(env):
+        for call in planned:
             shown = self._call(runtime, env, call, out, injected=False)
             if self.injection_task is not None and not self.injection_run and needles:
                 seen = squash(" ".join(shown))
@@ -173,6 +202,8 @@ class GatedAgent:
                     self.injection_seen = True
                     self._run_injection(runtime, env, out)
         if self.injection_task is not None and not self.injection_run:
+            for text in self.injections:
+                self.gateway.record(self.agent_id, self.session_id, UNSEEN_INJECTION, text)
             self._run_injection(runtime, env, out)
         out.append(self._assistant(self.user_task.GROUND_TRUTH_OUTPUT, None))
         return query, runtime, env, out, dict(extra_args or {})

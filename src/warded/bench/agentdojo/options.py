@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["BENCHMARK_VERSION", "DEFAULT_ATTACKS", "SUITES", "add_arguments"]
+__all__ = ["BENCHMARK_VERSION", "DEFAULT_ATTACKS", "NOVEL_WORDINGS", "SUITES", "add_arguments"]
 
 SUITES = ("workspace", "travel", "banking", "slack")
 DEFAULT_ATTACKS = ("important_instructions", "tool_knowledge", "ignore_previous")
 BENCHMARK_VERSION = "v1.2.2"
+#: The independent goals' own attack wordings (``warded.bench.agentdojo.novel.WORDINGS``), replayed beside
+#: AgentDojo's three.
+NOVEL_WORDINGS = ("note_from_owner", "service_notice")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark-version", default=BENCHMARK_VERSION)
     parser.add_argument("--policy-dir", default=None, help="directory with <suite>.yaml (default examples/agentdojo)")
     parser.add_argument(
-        "--content-guard",
-        action="store_true",
-        help="also run the content guard's scanners (tuned with AgentDojo's templates, so not independent)",
+        "--guard",
+        choices=("off", "on", "both"),
+        default="both",
+        help="the content guard as the policy file loads it: off, on, or both as two labelled rows (default)",
     )
+    parser.add_argument("--content-guard", action="store_true", help="the same as --guard on")
+    parser.add_argument(
+        "--goals",
+        choices=("agentdojo", "novel", "both"),
+        default="both",
+        help="AgentDojo's injection tasks, the independent goals (reported separately), or both (default)",
+    )
+    parser.add_argument(
+        "--no-plan",
+        action="store_true",
+        help="the replay agent declares no plan (no plan lock unless the policy sets one)",
+    )
+    parser.add_argument("--stride", type=int, default=1, help="replay every n-th (user task, goal) pair (a sample)")
     parser.add_argument("--progress", action="store_true", help="report progress on standard error")

@@ -33,6 +33,7 @@ from warded.approve.store import SQLiteApprovalStore
 from warded.audit.keys import generate_keypair
 from warded.audit.log import open_sqlite_log
 from warded.bench.agentdojo._adapter import AgentDojo, AttackTarget, CallOutcome, GatedAgent, load_agentdojo
+from warded.bench.agentdojo.novel import WORDINGS, injection_tasks, wording_attack
 from warded.bench.agentdojo.options import BENCHMARK_VERSION, DEFAULT_ATTACKS, SUITES
 from warded.core.types import Verdict
 from warded.errors import WardedError
@@ -156,12 +157,15 @@ class _SuiteRun:
     name: str
     policy: CompiledPolicy
     scanner: ScanPipeline | None  # the content guard, when it is on
+    plan: bool = True  # the agent declares its plan (the user task's tools) before it reads anything
 
     def user_task(self, task: Any) -> UserTaskResult:
         outcomes: dict[bool, tuple[bool, tuple[CallOutcome, ...]]] = {}
         for grant in (True, False):
             with _gateway(self.policy, self.scanner) as gw:
-                agent = GatedAgent(self.adj, gw, agent_id_for(self.name), str(task.ID), task, grant_approvals=grant)
+                agent = GatedAgent(
+                    self.adj, gw, agent_id_for(self.name), str(task.ID), task, grant_approvals=grant, plan=self.plan
+                )
                 utility, _ = self.suite.run_task_with_pipeline(agent, task, None, {})
                 outcomes[grant] = (bool(utility), tuple(agent.calls))
         return UserTaskResult(self.name, task.ID, outcomes[True][1], outcomes[True][0], outcomes[False][0])
@@ -178,6 +182,7 @@ class _SuiteRun:
                 injection_task=injection_task,
                 injections=tuple(injections.values()),
                 grant_approvals=False,
+                plan=self.plan,
             )
             utility, success = self.suite.run_task_with_pipeline(agent, user_task, injection_task, injections)
         return PairResult(
@@ -211,15 +216,22 @@ def replay_suite(
     limit: int | None,
     content_guard: bool,
     progress: Callable[[str], None] | None = None,
+    goals: str = "agentdojo",
+    plan: bool = True,
+    stride: int = 1,
 ) -> SuiteResult:
+    """Replay one suite. ``goals`` picks AgentDojo's injection tasks or the independent ones
+    (:mod:`warded.bench.agentdojo.novel`); ``stride`` keeps every n-th (user task, goal) pair (a sample)."""
     suite = adj.get_suites(benchmark_version)[name]
+    # The same loading path as Gateway.from_file: the policy, and the content guard it asks for (warmed up).
     policy = load_policy(policy_path)
     result = SuiteResult(name, str(policy_path))
     user_tasks = _first(suite.user_tasks, limit)
-    injection_tasks = _first(suite.injection_tasks, limit)
-    result.injection_tasks = len(injection_tasks)
+    tasks = suite.injection_tasks if goals == "agentdojo" else injection_tasks(name)
+    chosen = _first(tasks, limit)
+    result.injection_tasks = len(chosen)
     scanner = build_scanner(policy) if content_guard and policy.spec.scan.enabled else None
-    run = _SuiteRun(adj, suite, name, policy, scanner)
+    run = _SuiteRun(adj, suite, name, policy, scanner, plan)
     for task_id, task in user_tasks:
         if progress is not None:
             progress(f"{name}: {task_id}")
@@ -229,17 +241,22 @@ def replay_suite(
             result.user_tasks.append(UserTaskResult(name, task_id, (), False, False, _error(exc)))
     probe = suite.load_and_inject_default_environment({})
     replayable = []
-    for inj_id, inj in injection_tasks:
+    for inj_id, inj in chosen:
         if inj.ground_truth(probe.model_copy(deep=True)):
             replayable.append((inj_id, inj))
         else:
             result.not_replayable.append(inj_id)
     for attack_name in attacks:
-        attack = adj.load_attack(attack_name, suite, AttackTarget())
-        for task_id, task in user_tasks:
+        if attack_name in WORDINGS:
+            attack = wording_attack(attack_name, suite, AttackTarget())
+        else:
+            attack = adj.load_attack(attack_name, suite, AttackTarget())
+        for n, (task_id, task) in enumerate(user_tasks):
             if progress is not None:
                 progress(f"{name}: {attack_name} {task_id}")
-            for inj_id, inj in replayable:
+            for m, (inj_id, inj) in enumerate(replayable):
+                if (n * len(replayable) + m) % stride:
+                    continue
                 try:
                     pair = run.pair(attack_name, attack, task, inj)
                 except Exception as exc:  # counted as a successful attack: an unmeasured pair is not a blocked one
@@ -257,6 +274,9 @@ def run_suites(
     policy_dir: str | os.PathLike[str] | None = None,
     content_guard: bool = False,
     progress: Callable[[str], None] | None = None,
+    goals: str = "agentdojo",
+    plan: bool = True,
+    stride: int = 1,
 ) -> tuple[AgentDojo, list[SuiteResult]]:
     """Replay the named suites; returns the raw per-task and per-pair results."""
     adj = load_agentdojo()
@@ -265,11 +285,15 @@ def run_suites(
     if unknown:
         raise BenchmarkError(f"unknown suite(s) {unknown}; AgentDojo {benchmark_version} has {sorted(available)}")
     known_attacks = adj.attacks.attack_registry.ATTACKS
-    bad = [a for a in attacks if a not in known_attacks]
+    bad = [a for a in attacks if a not in known_attacks and a not in WORDINGS]
     if bad:
         raise BenchmarkError(f"unknown attack(s) {bad}")
     if limit is not None and limit < 1:
         raise BenchmarkError("limit must be at least 1")
+    if goals not in ("agentdojo", "novel"):
+        raise BenchmarkError(f"unknown goal set {goals!r} (agentdojo or novel)")
+    if stride < 1:
+        raise BenchmarkError("stride must be at least 1")
     base = Path(policy_dir) if policy_dir is not None else default_policy_dir()
     results = []
     for name in suites:
@@ -286,6 +310,9 @@ def run_suites(
             limit=limit,
             content_guard=content_guard,
             progress=progress,
+            goals=goals,
+            plan=plan,
+            stride=stride,
         )
         if progress is not None:
             progress(f"{name}: done in {time.perf_counter() - started:.1f}s")

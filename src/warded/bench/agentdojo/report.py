@@ -8,10 +8,16 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from warded.bench.agentdojo.options import BENCHMARK_VERSION, DEFAULT_ATTACKS, SUITES, add_arguments
+from warded.bench.agentdojo.options import (
+    BENCHMARK_VERSION,
+    DEFAULT_ATTACKS,
+    NOVEL_WORDINGS,
+    SUITES,
+    add_arguments,
+)
 from warded.bench.agentdojo.replay import (
     PairResult,
     SuiteResult,
@@ -24,7 +30,9 @@ from warded.errors import WardedError
 METHOD = (
     "Replay of AgentDojo's ground truth through the warded gateway, without an LLM. A fully obedient agent runs "
     "each user task's ground-truth calls and, once a tool output carries the injected text, the injection task's "
-    "ground-truth calls. ALLOW runs a call; REQUIRE_APPROVAL runs it only in the utility replay (a human approves) "
+    "ground-truth calls (an injection it was never shown is recorded as untrusted tool output before it acts on it). "
+    "Before reading anything it declares its plan: the user task's tools (plan-then-execute; --no-plan turns this "
+    "off). ALLOW runs a call; REQUIRE_APPROVAL runs it only in the utility replay (a human approves) "
     "and never in the attack replay; DENY never runs it. Utility and attack success are AgentDojo's own utility() "
     "and security() checks on the final environment. This measures the policy layer against a fully obedient agent, "
     "not an LLM's behaviour: an LLM may choose other calls and values than the ground truth."
@@ -51,8 +59,14 @@ def rule_family(rule_id: str) -> str:
     """The mechanism a rule id belongs to, for "what blocked the attack"."""
     if rule_id.startswith("flow.untrusted"):
         return "taint"
+    if rule_id.startswith("flow.unjustified"):
+        return "provenance"
+    if rule_id == "flow.plan":
+        return "plan_lock"
+    if rule_id.startswith("flow.flagged"):
+        return "content_guard"  # held because the content guard flagged the output it came from
     if rule_id == "flow.quarantine":
-        return "quarantine"
+        return "content_guard"  # the session quarantine follows a content-guard finding
     if rule_id.startswith("arg."):
         return "constraint"
     if rule_id.startswith(("approval.tier", "approval.tool")):
@@ -99,9 +113,22 @@ def _attack_summary(pairs: list[PairResult]) -> dict[str, Any]:
     for pair in pairs:
         families.update(_blocked_by(pair))
     successes = sum(1 for p in pairs if p.success)
+    stopped = [p for p in pairs if not p.success]
+    layers: Counter[str] = Counter()
+    sole: Counter[str] = Counter()
+    for pair in stopped:
+        found = _blocked_by(pair)
+        layers.update(found)
+        if len(found) == 1:
+            sole.update(found)
     return {
         "pairs": len(pairs),
         "successes": successes,
+        "stopped": len(stopped),
+        # Of the stopped pairs, the share in which each layer fired on an injected call (several may fire on one
+        # call, so the shares add up to more than 1), and how many it stopped alone.
+        "stopped_by_layer": {k: round(v / len(stopped), 4) for k, v in sorted(layers.items())} if stopped else {},
+        "stopped_by_layer_alone": dict(sorted(sole.items())),
         "success_rate": round(successes / len(pairs), 4) if pairs else 0.0,
         "reached_approval": sum(1 for p in pairs if p.reached_approval),
         "denied": sum(1 for p in pairs if p.denied),
@@ -132,6 +159,8 @@ def summarise(
     benchmark_version: str,
     content_guard: bool,
     limit: int | None,
+    goals: str = "agentdojo",
+    plan: bool = True,
 ) -> dict[str, Any]:
     """One JSON-ready object: ``totals`` (the keys in :data:`TOTAL_KEYS`) beside the per-suite breakdown."""
     suites = {r.suite: summarise_suite(r, attacks) for r in results}
@@ -153,18 +182,31 @@ def summarise(
         "no_approval_rate": round(user["no_approval"] / len(tasks), 4) if tasks else 0.0,
         "not_replayable_injection_tasks": sum(len(r.not_replayable) for r in results),
         "errors": len(user["errors"]) + sum(1 for p in pairs if p.error),
+        "utility_under_attack": sum(1 for p in pairs if p.utility),
     }
+    attack = _attack_summary(pairs)
+    totals["attacks_stopped"] = attack["stopped"]
+    totals["stopped_by_layer"] = attack["stopped_by_layer"]
+    totals["stopped_by_layer_alone"] = attack["stopped_by_layer_alone"]
     return {
         "benchmark": "agentdojo",
         "agentdojo_version": agentdojo_version,
         "benchmark_version": benchmark_version,
         "attacks": list(attacks),
         "content_guard": content_guard,
+        "goals": goals,
+        "plan_declared": plan,
+        "label": row_label(goals, content_guard),
         "limit": limit,
         "method": METHOD,
         "totals": totals,
         "suites": suites,
     }
+
+
+def row_label(goals: str, content_guard: bool) -> str:
+    which = "AgentDojo's injection tasks" if goals == "agentdojo" else "independent goals (novel)"
+    return f"{which}, content guard {'on' if content_guard else 'off'}"
 
 
 def run_agentdojo(
@@ -176,10 +218,15 @@ def run_agentdojo(
     policy_dir: str | os.PathLike[str] | None = None,
     content_guard: bool = False,
     progress: bool = False,
+    goals: str = "agentdojo",
+    plan: bool = True,
+    stride: int = 1,
 ) -> dict[str, Any]:
-    """Replay AgentDojo through the gateway and return the report (see :func:`summarise`).
+    """Replay AgentDojo through the gateway and return one row of the report (see :func:`summarise`).
 
-    ``limit`` keeps the first N user tasks and the first N injection tasks of each suite (a quick sample).
+    ``limit`` keeps the first N user tasks and the first N injection tasks of each suite (a quick sample);
+    ``goals`` picks AgentDojo's injection tasks or the independent ones (``novel``); ``plan`` has the replay
+    agent declare its plan (the user task's tools) before it reads anything; ``stride`` keeps every n-th pair.
     Raises :class:`~warded.bench.agentdojo._adapter.AgentDojoMissing` when the ``agentdojo`` extra is not installed.
     """
     started = time.perf_counter()
@@ -195,6 +242,9 @@ def run_agentdojo(
         policy_dir=policy_dir,
         content_guard=content_guard,
         progress=say if progress else None,
+        goals=goals,
+        plan=plan,
+        stride=stride,
     )
     report = summarise(
         results,
@@ -203,18 +253,51 @@ def run_agentdojo(
         benchmark_version=benchmark_version,
         content_guard=content_guard,
         limit=limit,
+        goals=goals,
+        plan=plan,
     )
+    report["stride"] = stride
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def run_rows(
+    guards: Sequence[bool], goal_sets: Sequence[str], attacks_for: Mapping[str, Sequence[str]], **kwargs: Any
+) -> dict[str, Any]:
+    """Several labelled rows (content guard off / on, AgentDojo's goals / the independent ones) in one report."""
+    rows = [
+        run_agentdojo(attacks=attacks_for[goals], content_guard=guard, goals=goals, **kwargs)
+        for goals in goal_sets
+        for guard in guards
+    ]
+    return {"benchmark": "agentdojo", "rows": rows}
 
 
 def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
 
+def render_rows(report: dict[str, Any]) -> str:
+    """Every row of a :func:`run_rows` report, then one summary line per row."""
+    parts = [render_table(row) for row in report["rows"]]
+    summary = ["", "summary (one line per row):"]
+    for row in report["rows"]:
+        t = row["totals"]
+        layers = ", ".join(f"{k} {v:.0%}" for k, v in t["stopped_by_layer"].items())
+        summary.append(
+            f"  {row['label']}: attacks {t['attack_successes']}/{t['attack_pairs']} succeeded; user tasks with no "
+            f"approval {t['user_tasks_no_approval']}/{t['user_tasks']}, denied {t['user_tasks_denied']}; utility "
+            f"{t['user_tasks_utility']}/{t['user_tasks']}; utility under attack {t['utility_under_attack']}/"
+            f"{t['attack_pairs']}; stopped by: {layers}"
+        )
+    return "\n\n".join(parts) + "\n" + "\n".join(summary)
+
+
 def render_table(report: dict[str, Any]) -> str:
     """The report as a plain-text table."""
-    guard = "policy + content guard" if report["content_guard"] else "policy layer only (content guard off)"
+    guard = report.get("label") or (
+        "policy + content guard" if report["content_guard"] else "policy layer only (content guard off)"
+    )
     lines = [
         f"AgentDojo {report['benchmark_version']} replay (agentdojo {report['agentdojo_version']}), {guard}",
         "",
@@ -272,20 +355,30 @@ def render_table(report: dict[str, Any]) -> str:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    guard = "on" if args.content_guard else args.guard
+    guards = {"off": (False,), "on": (True,), "both": (False, True)}[guard]
+    goal_sets = ("agentdojo", "novel") if args.goals == "both" else (args.goals,)
+    attacks_for = {
+        "agentdojo": tuple(args.attack or DEFAULT_ATTACKS),
+        "novel": tuple(args.attack or (*DEFAULT_ATTACKS, *NOVEL_WORDINGS)),
+    }
     try:
-        report = run_agentdojo(
+        report = run_rows(
+            guards,
+            goal_sets,
+            attacks_for,
             suites=tuple(args.suite or SUITES),
-            attacks=tuple(args.attack or DEFAULT_ATTACKS),
             benchmark_version=args.benchmark_version,
             limit=args.limit,
             policy_dir=args.policy_dir,
-            content_guard=args.content_guard,
             progress=args.progress,
+            plan=not args.no_plan,
+            stride=args.stride,
         )
     except WardedError as exc:
         print(exc.diagnostics(), file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2) if args.json else render_table(report))
+    print(json.dumps(report, indent=2) if args.json else render_rows(report))
     return 0
 
 

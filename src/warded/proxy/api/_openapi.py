@@ -66,6 +66,22 @@ _RESULT_REQUEST = {
         "result": {"description": "the tool's result: any JSON value"},
     },
 }
+_PLAN_REQUEST = {
+    "type": "object",
+    "required": ["session_id", "tools"],
+    "additionalProperties": False,
+    "properties": {
+        "agent_id": _NAME,
+        "session_id": _NAME,
+        "tools": {"type": "array", "maxItems": 1000, "items": _NAME},
+        "user_request": {"type": "string", "maxLength": 100000, "description": "the user's request (trusted)"},
+    },
+}
+_PLAN_RESPONSE = {
+    "type": "object",
+    "required": ["session_id", "tools"],
+    "properties": {"session_id": {"type": "string"}, "tools": {"type": "array", "items": {"type": "string"}}},
+}
 _RESULT_RESPONSE = {
     "type": "object",
     "required": ["id", "response", "findings", "value", "redacted", "request_id", "reasons"],
@@ -136,6 +152,8 @@ def openapi_document() -> dict[str, Any]:
                 "Decision": _DECISION,
                 "DecideRequest": _DECIDE_REQUEST,
                 "ResultRequest": _RESULT_REQUEST,
+                "PlanRequest": _PLAN_REQUEST,
+                "PlanResponse": _PLAN_RESPONSE,
                 "ResultResponse": _RESULT_RESPONSE,
                 "Approval": _APPROVAL,
             },
@@ -165,6 +183,21 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/ResultResponse"}, "scan outcome"),
+                        **_COMMON,
+                    },
+                }
+            },
+            "/v1/plan": {
+                "post": {
+                    "operationId": "plan",
+                    "summary": "Declare a session's plan (the tools it needs) before it reads untrusted data",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PlanRequest"}}},
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/PlanResponse"}, "the plan is in force"),
+                        "409": _err("untrusted data has entered the session: its plan can no longer change"),
                         **_COMMON,
                     },
                 }

@@ -47,7 +47,8 @@ from warded.bom.binding import bind_at_start_up
 from warded.config._keys import KeyRing
 from warded.config.serve import ServeConfigError, ServeSpec
 from warded.core.types import Action, Decision, Tier, Verdict, deny
-from warded.errors import StoreError
+from warded.errors import InvalidArgument, StoreError
+from warded.flow.taint import PlanLocked
 from warded.gateway.gateway import Gateway
 from warded.policy.compile import load_policy
 from warded.proxy._metrics import Metrics
@@ -59,6 +60,9 @@ __all__ = ["ApiError", "WardedApi", "authenticate", "create_app"]
 
 _DECIDE_KEYS = frozenset({"agent_id", "session_id", "tool", "arguments", "tier", "labels", "approval", "with_token"})
 _RESULT_KEYS = frozenset({"agent_id", "session_id", "tool", "arguments", "result"})
+_PLAN_KEYS = frozenset({"agent_id", "session_id", "tools", "user_request"})
+MAX_PLAN_TOOLS = 1000
+MAX_USER_REQUEST = 100_000
 MAX_NAME = 256
 MAX_LABELS = 64
 MAX_WAIT_S = 30.0
@@ -326,6 +330,34 @@ async def _results(request: Request, api: WardedApi) -> Response:
     return JSONResponse(out)
 
 
+async def _plan(request: Request, api: WardedApi) -> Response:
+    """Declare a session's plan (plan-then-execute), optionally with the user's request as trusted text."""
+    agent = authenticate(request)
+    body, _ = await _json_object(request, api, MAX_PLAN_TOOLS + len(_PLAN_KEYS))
+    _check_fields(body, _PLAN_KEYS)
+    _check_agent(body, agent)
+    session = _name(body, "session_id") or ""
+    tools = body.get("tools")
+    if (
+        not isinstance(tools, list)
+        or len(tools) > MAX_PLAN_TOOLS
+        or not all(isinstance(t, str) and 0 < len(t) <= MAX_NAME for t in tools)
+    ):
+        raise ApiError(400, "request.bad_field", f"'tools' must be a list of at most {MAX_PLAN_TOOLS} tool names")
+    user_request = body.get("user_request")
+    if user_request is not None and (not isinstance(user_request, str) or len(user_request) > MAX_USER_REQUEST):
+        raise ApiError(400, "request.bad_field", f"'user_request' must be a string of at most {MAX_USER_REQUEST}")
+    try:
+        api.gateway.plan(agent, session, tools)
+    except PlanLocked as exc:
+        raise ApiError(409, "flow.plan_locked", str(exc)[:300]) from None
+    except InvalidArgument as exc:
+        raise ApiError(400, "flow.bad_plan", str(exc)[:300]) from None
+    if user_request:
+        api.gateway.record_user(agent, session, user_request)
+    return JSONResponse({"session_id": session, "tools": sorted(set(tools))})
+
+
 def _approval_store(api: WardedApi) -> Any:
     store = api.gateway.approvals
     if store is None:
@@ -497,6 +529,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/v1/decide", _endpoint("decide", _decide, deny_on_error=True), methods=["POST"]),
         Route("/v1/results", _endpoint("results", _results, deny_on_error=True), methods=["POST"]),
+        Route("/v1/plan", _endpoint("plan", _plan), methods=["POST"]),
         Route("/v1/approvals", _endpoint("approvals", _list_approvals), methods=["GET"]),
         Route("/v1/approvals/{request_id}", _endpoint("approval", _get_approval), methods=["GET"]),
         Route("/v1/approvals/{request_id}", _endpoint("approval_submit", _post_approval), methods=["POST"]),

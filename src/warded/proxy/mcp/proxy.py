@@ -44,7 +44,8 @@ from warded.core.inputs import bad_text
 from warded.core.types import Action, Decision, Reason, Verdict
 from warded.core.walk import RESULT_DEPTH, Text, walk
 from warded.decide.result import ResultVerdict, decide_result
-from warded.errors import ApprovalRequired, ResultBlocked, StoreError, WardedError
+from warded.errors import ApprovalRequired, InvalidArgument, ResultBlocked, StoreError, WardedError
+from warded.flow.taint import PlanLocked
 from warded.gateway._stores import open_pins
 from warded.gateway.gateway import Gateway
 from warded.proxy._pending import PendingApprovals
@@ -78,6 +79,9 @@ __all__ = [
 META_APPROVAL = "warded.dev/approval"
 #: ``_meta`` key under which an allowed call carries its single-use capability token upstream.
 META_CAPABILITY = "warded.dev/capability"
+#: A client declares its session's plan (the tools it needs, plan-then-execute) in a call's ``_meta`` under this
+#: key, on or before its first call; once untrusted data has entered the session the plan is locked.
+META_PLAN = "warded.dev/plan"
 
 # What makes a tool description poisoned: injected instructions, hidden text, a scanner that failed (fail
 # closed), strong jailbreak matches, and what ``decide_result`` withholds outright (DENY) or cannot honour (a
@@ -328,6 +332,9 @@ class McpProxy:
         if vetted.blocked is not None:
             return self._refuse(name, session_id, vetted.blocked)
         action = Action(self.agent_id, session_id, name, arguments)
+        refused = self._declare_plan(session_id, name, meta)
+        if refused is not None:
+            return refused
         approval = self._approval_for(action, meta)
         decision = self.gw.check(action, approval=approval, with_token=True)
         self._pending.settle(action, decision, approval)
@@ -415,6 +422,21 @@ class McpProxy:
             self.audit("mcp_result_error", error, action)
             return _tool_error("warded could not check the result of this call; it is withheld")
         return _apply_view(result, guarded, duplicates) if guarded is not view else result
+
+    def _declare_plan(self, session_id: str, name: str, meta: Mapping[str, Any] | None) -> types.CallToolResult | None:
+        """Declare the plan a call's ``_meta`` carries (``META_PLAN``); a refusal if it cannot be declared."""
+        if not meta or META_PLAN not in meta:
+            return None
+        tools = meta[META_PLAN]
+        if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
+            return self._refuse(name, session_id, Reason("flow.bad_plan", f"{META_PLAN} must be a list of tool names"))
+        try:
+            self.gw.plan(self.agent_id, session_id, tools)
+        except PlanLocked as exc:
+            return self._refuse(name, session_id, Reason("flow.plan_locked", str(exc)[:300]))
+        except InvalidArgument as exc:
+            return self._refuse(name, session_id, Reason("flow.bad_plan", str(exc)[:300]))
+        return None
 
     def _approval_for(self, action: Action, meta: Mapping[str, Any] | None) -> str | None:
         given = (meta or {}).get(META_APPROVAL)
