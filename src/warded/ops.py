@@ -15,9 +15,18 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from warded import jsonio
-from warded.approve.approvals import ApprovalRejected, ApprovalRequest, ApprovalVerdict, RejectCode, SignedApproval
+from warded.approve.approvals import (
+    ApprovalRejected,
+    ApprovalRequest,
+    ApprovalVerdict,
+    RejectCode,
+    SignedApproval,
+    verify_signature,
+)
 from warded.approve.files import decide_in_store, render_stored_request
+from warded.approve.methods import ApprovalMethod
 from warded.approve.store import ApprovalStore
+from warded.approve.webauthn import WebAuthnApproval, verify_audited_approvals, verify_webauthn_signature
 from warded.audit.anchor import format_anchor, parse_anchors
 from warded.audit.chain import DEFAULT_CHECKPOINT_EVERY, AuditEntry, Checkpoint, VerifyReport, VerifyRules
 from warded.audit.keys import Signer, load_public_keys, public_key_path
@@ -25,7 +34,8 @@ from warded.audit.log import AuditLog, verify_store
 from warded.audit.sqlite import SQLiteAuditStore
 from warded.audit.store import AuditStore
 from warded.config.store import ResolvedStore, StoreConfigError
-from warded.errors import AuditError
+from warded.errors import AuditError, StoreError
+from warded.gateway._approvals import registered_credential, relying_party
 from warded.gateway._stores import (
     check_migrated,
     migrate_postgres,
@@ -322,6 +332,16 @@ def decide_request(
     Signer.from_file(key_path)  # a bad key file is refused before any store is opened
     verdict = ApprovalVerdict.APPROVE if approve else ApprovalVerdict.DENY
     with _approvals(policy) as (store, resolved):
+        request = store.load_request(request_id)
+        if (
+            approve
+            and request is not None
+            and ApprovalMethod.ED25519 not in policy.spec.approval.methods_for(request.tier)
+        ):
+            raise ApprovalRejected(
+                RejectCode.METHOD_NOT_ALLOWED,
+                f"the policy accepts only passkey approvals (warded console) for request {request_id}'s tier",
+            )
         signed = decide_in_store(
             store,
             request_id,
@@ -359,3 +379,38 @@ def describe_request(policy_path: str, request_id: str) -> str:
 def pending_requests(policy_path: str) -> list[ApprovalRequest]:
     with _approvals(load_policy(policy_path)) as (store, _resolved):
         return store.pending(time.time())
+
+
+def verify_recorded_approval(policy_path: str, request_id: str) -> str:
+    """Re-check the verdict recorded for ``request_id`` offline: an Ed25519 signature under the policy's
+    approver keys, or a passkey assertion under the registered credential's public key (WebAuthn). Raises
+    ``ApprovalRejected`` (or ``StoreError``) naming what does not hold; returns a one-line summary."""
+    policy = load_policy(policy_path)
+    with _approvals(policy) as (store, _resolved):
+        request = store.load_request(request_id)
+        verdict = store.load_verdict(request_id)
+        status = store.status(request_id)
+    if request is None:
+        raise StoreError(f"no approval request {request_id!r}")
+    if verdict is None:
+        raise StoreError(f"approval request {request_id} has no recorded verdict (status {status})")
+    if isinstance(verdict, WebAuthnApproval):
+        credentials = registered_credential(policy, verdict.credential_id)
+        verify_webauthn_signature(request, verdict, credentials, relying_party(policy))
+        how = f"passkey assertion by credential {verdict.credential_id[:16]}… (user verified, rp {verdict.rp_id})"
+    else:
+        verify_signature(request, verdict, policy.approvers)
+        how = f"Ed25519 signature by key {verdict.key_id}"
+    return f"request {request_id}: {verdict.verdict.value} by {verdict.approver} verifies: {how}; status {status}"
+
+
+def verify_audited_passkey_approvals(policy_path: str) -> str:
+    """Re-check every passkey verdict the policy's audit log records, from the log alone
+    (:func:`~warded.approve.webauthn.verify_audited_approvals`); ``warded audit verify`` checks the chain."""
+    db, _keys = resolve_log(policy_path, None, [])
+    store = _audit_store(db)
+    try:
+        registrations, verdicts = verify_audited_approvals(store.iter_entries())
+    finally:
+        store.close()
+    return f"audit log: {verdicts} passkey verdicts verify against {registrations} audited passkey registrations"

@@ -59,6 +59,7 @@ __all__ = [
     "SignedApproval",
     "approval_from_json",
     "approval_message",
+    "check_use",
     "make_request",
     "render_request",
     "request_from_json",
@@ -94,6 +95,8 @@ class RejectCode(StrEnum):
     DENIED = "approval.denied"
     MALFORMED = "approval.malformed"
     CLOCK_SKEW = "approval.clock_skew"
+    USER_NOT_VERIFIED = "approval.user_not_verified"
+    METHOD_NOT_ALLOWED = "approval.method_not_allowed"
 
 
 _HINTS = {
@@ -105,6 +108,8 @@ _HINTS = {
     RejectCode.DENIED: "a human refused this action",
     RejectCode.MALFORMED: "the approval record is truncated or not in the warded-approval/1 format",
     RejectCode.CLOCK_SKEW: "the approver's and the gateway's clocks disagree by more than the tolerance",
+    RejectCode.USER_NOT_VERIFIED: "the authenticator did not verify the user (PIN or biometric): refused",
+    RejectCode.METHOD_NOT_ALLOWED: "the policy does not accept this kind of signature for this tier",
 }
 
 
@@ -570,27 +575,48 @@ def verify_approval(
     if not isinstance(action_digest, str) or HEX_DIGEST.fullmatch(action_digest) is None:
         raise _malformed("action_digest must be a lowercase hex sha256")
     request, checked = _verify_signature(request, approval, approvers)
+    check_use(
+        request,
+        verdict=checked.verdict,
+        approver=checked.approver,
+        decided_at=checked.decided_at,
+        now=now_f,
+        used=used,
+        action_digest=action_digest,
+        max_skew=max_skew,
+    )
+
+
+def check_use(
+    request: ApprovalRequest,
+    *,
+    verdict: ApprovalVerdict,
+    approver: str,
+    decided_at: float,
+    now: float,
+    used: Container[str],
+    action_digest: str,
+    max_skew: float,
+) -> None:
+    """The checks every kind of approval shares once its signature holds: the action is the one approved,
+    the verdict approves, the times agree within ``max_skew`` and are before expiry, the nonce is unused."""
     if action_digest != request.digest:
         raise ApprovalRejected(
             RejectCode.DIGEST_MISMATCH, f"the action differs from the one approved in request {request.id}"
         )
-    if checked.verdict is ApprovalVerdict.DENY:
-        raise ApprovalRejected(RejectCode.DENIED, f"{checked.approver} denied request {request.id}")
+    if verdict is ApprovalVerdict.DENY:
+        raise ApprovalRejected(RejectCode.DENIED, f"{approver} denied request {request.id}")
 
-    if checked.decided_at > now_f + max_skew:
-        raise ApprovalRejected(
-            RejectCode.CLOCK_SKEW, f"approval is dated {checked.decided_at - now_f:.1f} s in the future"
-        )
-    if checked.decided_at < request.created_at - max_skew:
+    if decided_at > now + max_skew:
+        raise ApprovalRejected(RejectCode.CLOCK_SKEW, f"approval is dated {decided_at - now:.1f} s in the future")
+    if decided_at < request.created_at - max_skew:
         raise ApprovalRejected(RejectCode.CLOCK_SKEW, "approval is dated before its request was made")
-    if now_f < request.created_at - max_skew:
+    if now < request.created_at - max_skew:
         raise ApprovalRejected(RejectCode.CLOCK_SKEW, "the request is dated in the future of this clock")
-    if checked.decided_at >= request.expires_at:
+    if decided_at >= request.expires_at:
         raise ApprovalRejected(RejectCode.EXPIRED, f"request {request.id} was approved after it expired")
-    if now_f >= request.expires_at:
-        raise ApprovalRejected(
-            RejectCode.EXPIRED, f"request {request.id} expired {now_f - request.expires_at:.0f} s ago"
-        )
+    if now >= request.expires_at:
+        raise ApprovalRejected(RejectCode.EXPIRED, f"request {request.id} expired {now - request.expires_at:.0f} s ago")
     if request.nonce in used:
         raise ApprovalRejected(RejectCode.REPLAYED, f"the approval of request {request.id} was already used")
 

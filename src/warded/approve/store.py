@@ -23,9 +23,9 @@ from warded.approve.approvals import (
     ApprovalRequest,
     ApprovalVerdict,
     SignedApproval,
-    approval_from_json,
     request_from_json,
 )
+from warded.approve.webauthn import AnyApproval, WebAuthnApproval, verdict_from_json
 from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._sqlite import SQLiteStore
@@ -89,9 +89,9 @@ class ApprovalStore(Protocol):
 
     def void(self, request_id: str) -> bool: ...
 
-    def record_verdict(self, approval: SignedApproval) -> None: ...
+    def record_verdict(self, approval: AnyApproval) -> None: ...
 
-    def load_verdict(self, request_id: str) -> SignedApproval | None: ...
+    def load_verdict(self, request_id: str) -> AnyApproval | None: ...
 
     def consume(self, request: ApprovalRequest, now: float) -> bool: ...
 
@@ -241,15 +241,15 @@ class SQLiteApprovalStore(SQLiteStore):
 
     # -- verdicts --------------------------------------------------------------------------------
 
-    def record_verdict(self, approval: SignedApproval) -> None:
+    def record_verdict(self, approval: AnyApproval) -> None:
         """Record a signed approval or denial on its pending request; a request is decided once.
 
         StoreError if the request is unknown, already decided, or the approval names another digest or
         expiry. The signature is not checked here: verify it first
         (:func:`~warded.approve.approvals.verify_signature`); the gateway verifies it again before use.
         """
-        if not isinstance(approval, SignedApproval):
-            raise StoreError(f"expected a SignedApproval, got {type(approval).__name__}")
+        if not isinstance(approval, SignedApproval | WebAuthnApproval):
+            raise StoreError(f"expected a signed approval, got {type(approval).__name__}")
         try:
             body = canonical_json(approval.to_json()).decode("utf-8")
         except (AuditError, AttributeError) as exc:
@@ -272,7 +272,7 @@ class SQLiteApprovalStore(SQLiteStore):
                 (status, body, approval.approver, approval.key_id, approval.decided_at, approval.request_id),
             )
 
-    def load_verdict(self, request_id: str) -> SignedApproval | None:
+    def load_verdict(self, request_id: str) -> AnyApproval | None:
         """The signed approval or denial recorded for ``request_id``, or None while there is none."""
         rows = self._read(
             "read approval",
@@ -282,7 +282,7 @@ class SQLiteApprovalStore(SQLiteStore):
         if not rows:
             return None
         try:
-            approval = approval_from_json(json.loads(str(rows[0][0])))
+            approval = verdict_from_json(json.loads(str(rows[0][0])))
         except (ValueError, ApprovalRejected) as exc:
             raise StoreError(f"the approval of request {request_id} is corrupt: {exc}") from exc
         if approval.request_id != request_id:

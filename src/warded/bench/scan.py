@@ -17,6 +17,7 @@ from typing import Any
 
 from warded.bench.detector_eval import evaluate_detector
 from warded.bench.scan_eval import evaluate_sets, evaluate_tool_metadata
+from warded.bench.scan_pii import pii_secrets_sizes, run_pii_secrets_bench
 from warded.scan.pipeline import ScanPipeline
 from warded.scan.registry import DEFAULT_SCANNERS, load_scanner
 from warded.scan.types import Source
@@ -224,6 +225,9 @@ def run_scan_bench(
         "injection_and_jailbreak_heldout": injection,
         "other_categories_generated": detection(pipeline),
         "latency": latency(pipeline, repeats=repeats),
+        # per-entity PII and per-family secrets figures beside Presidio and detect-secrets (see scan_pii;
+        # --repeats below 100 runs them on a small sample without the peers)
+        **run_pii_secrets_bench(**pii_secrets_sizes(repeats)),
         "notes": (
             "warm_up_seconds: loading every default scanner's model before the first decision; "
             "injection_evaluation_sets: sets never trained, tuned or thresholded on (see warded.bench.scan_eval), "

@@ -68,13 +68,37 @@ def write_demo_policy(directory: str) -> str:
     return path
 
 
-def run_demo(directory: str | None = None) -> int:
+def _console_origin(policy_path: str, port: int) -> None:
+    with open(policy_path, encoding="utf-8") as fh:
+        text = fh.read()
+    marker = "  ttl: 15m"
+    if marker not in text:
+        raise ValueError("the demo policy has no approval ttl line to put the console origin before")
+    origin = f"  webauthn: {{origins: ['http://localhost:{int(port)}']}}\n"
+    with open(policy_path, "w", encoding="utf-8") as fh:
+        fh.write(text.replace(marker, origin + marker, 1))
+
+
+def _wait_for_console(gw: Gateway, policy_path: str, request_id: str, port: int) -> None:
+    """Step 4 with a human in the browser: wait for the request to be decided in ``warded console``."""
+    flag = "" if port == 8787 else f" --port {port}"
+    print("  now approve it in the browser, with your passkey (in another terminal):")
+    print(f"    warded console --enrol alice --policy {policy_path}   # once: a link to register your passkey")
+    print(f"    warded console --policy {policy_path}{flag}")
+    print(f"  open http://localhost:{port}/ , sign in, and approve request {request_id} (waiting up to 15 minutes)")
+    status = gw.wait_for_approval(request_id, 900.0, poll_s=0.5)
+    print(f"  the request is now {status}; the agent retries with the approval:")
+
+
+def run_demo(directory: str | None = None, *, console: bool = False, console_port: int = 8787) -> int:
     workdir = directory or tempfile.mkdtemp(prefix="warded-demo-")
     os.makedirs(workdir, exist_ok=True)
     for stale in ("warded-audit.db", "warded-audit.db-wal", "warded-audit.db-shm", "tampered.db"):
         if os.path.exists(os.path.join(workdir, stale)):
             os.remove(os.path.join(workdir, stale))
     policy_path = write_demo_policy(workdir)
+    if console and console_port != 8787:  # the passkey origin is the console's address as the browser sees it
+        _console_origin(policy_path, console_port)
     mailbox = Mailbox.create(os.path.join(workdir, "mail"))
     print(f"warded demo — working in {workdir}")
     print(f"policy: {policy_path}  (validated with `warded check`: {ops.check_policy(policy_path).digest[:12]}…)")
@@ -144,10 +168,15 @@ def run_demo(directory: str | None = None) -> int:
         print("  the approver sees:")
         for line in ops.describe_request(policy_path, decision.request_id).splitlines():
             print(f"    | {line}")
-        signed = ops.decide_request(
-            policy_path, decision.request_id, os.path.join(workdir, "approver-alice.key"), approve=True
-        )
-        print(f"  approved by {signed.approver} (Ed25519 key {signed.key_id}); the agent retries with the approval:")
+        if console:
+            _wait_for_console(gw, policy_path, decision.request_id, console_port)
+        else:
+            signed = ops.decide_request(
+                policy_path, decision.request_id, os.path.join(workdir, "approver-alice.key"), approve=True
+            )
+            print(
+                f"  approved by {signed.approver} (Ed25519 key {signed.key_id}); the agent retries with the approval:"
+            )
         with gw.approved(decision.request_id):
             _show("send_payment(...) with approval", pay)
             print(f"  payments made: {mailbox.count('payments')}")

@@ -14,15 +14,42 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from warded.approve.approvals import ApprovalRejected, ApprovalRequest, make_request, verify_approval
+from warded.approve.approvals import ApprovalRejected, ApprovalRequest, RejectCode, make_request, verify_approval
 from warded.approve.capability import CapabilityRejected, TokenVerifier, issue_token
+from warded.approve.credentials import SQLiteCredentialStore
 from warded.approve.digest import DigestError, digest_of_action
 from warded.approve.store import ApprovalStore
+from warded.approve.webauthn import (
+    Credential,
+    RelyingParty,
+    WebAuthnApproval,
+    method_of,
+    verify_webauthn_approval,
+)
 from warded.audit.keys import Signer
 from warded.core.types import Action, Decision, Reason, Verdict, deny
 from warded.errors import StoreError, ToolDenied
 from warded.gateway._stores import Waker
 from warded.policy.compile import CompiledPolicy
+
+
+def relying_party(policy: CompiledPolicy) -> RelyingParty:
+    """The policy's WebAuthn relying party (``approval.webauthn``)."""
+    spec = policy.spec.approval.webauthn
+    return RelyingParty(spec.rp_id, spec.rp_name, tuple(spec.origins))
+
+
+def open_credentials(policy: CompiledPolicy) -> SQLiteCredentialStore:
+    """The registered approver passkeys: the SQLite file ``approval.webauthn.credentials`` names."""
+    sync = policy.spec.audit.synchronous.value.upper()
+    return SQLiteCredentialStore(policy.audit_path(policy.spec.approval.webauthn.credentials), synchronous=sync)
+
+
+def registered_credential(policy: CompiledPolicy, credential_id: str) -> dict[str, Credential]:
+    """``{credential_id: credential}`` if that passkey is registered, else ``{}``. Raises StoreError."""
+    with open_credentials(policy) as store:
+        credential = store.get(credential_id)
+    return {} if credential is None else {credential_id: credential}
 
 
 class ApprovalDesk:
@@ -58,15 +85,35 @@ class ApprovalDesk:
             verdict = self.store.load_verdict(request_id)
             if verdict is None:
                 return None, deny("approval.pending", f"approval request {request_id} has not been decided yet")
-            verify_approval(
-                request,
-                verdict,
-                self.policy.approvers,
-                now,
-                self.store.used_nonces,
-                action_digest=digest_of_action(action, request.expires_at, request.nonce),
-                max_skew=self.policy.spec.approval.max_skew,
-            )
+            method = method_of(verdict)
+            if method not in self.policy.spec.approval.methods_for(request.tier):
+                tier = request.tier.value if request.tier is not None else "unknown"
+                return None, deny(
+                    RejectCode.METHOD_NOT_ALLOWED.value,
+                    f"the policy does not accept {method.value} approvals for the {tier} tier",
+                )
+            digest = digest_of_action(action, request.expires_at, request.nonce)
+            if isinstance(verdict, WebAuthnApproval):
+                verify_webauthn_approval(
+                    request,
+                    verdict,
+                    registered_credential(self.policy, verdict.credential_id),
+                    relying_party(self.policy),
+                    now=now,
+                    used=self.store.used_nonces,
+                    action_digest=digest,
+                    max_skew=self.policy.spec.approval.max_skew,
+                )
+            else:
+                verify_approval(
+                    request,
+                    verdict,
+                    self.policy.approvers,
+                    now,
+                    self.store.used_nonces,
+                    action_digest=digest,
+                    max_skew=self.policy.spec.approval.max_skew,
+                )
         except ApprovalRejected as exc:
             return None, Decision(Verdict.DENY, (exc.reason,))
         except (StoreError, DigestError) as exc:

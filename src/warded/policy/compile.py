@@ -24,6 +24,7 @@ from warded.errors import PolicyError, PolicyProblem, WardedError
 from warded.policy import cedar as cd
 from warded.policy.constraints import ArgChecker, compile_arg
 from warded.policy.schema import BudgetSpec, LimitSpec, OnExceed, PolicySpec, WhenPaused
+from warded.scan.registry import ScannerLoadError, check_scanner_options
 from warded.scan.registry import available as available_scanners
 
 
@@ -232,6 +233,11 @@ def compile_policy(
         for i, name in enumerate(spec.scan.scanners):
             if name not in installed:
                 problem(("scan", "scanners", i), f"scan.scanners: no scanner named {name!r} is installed")
+                continue
+            try:
+                check_scanner_options(name, spec.scan.options.get(name))
+            except ScannerLoadError as exc:
+                problem(("scan", "scanners", i), f"scan.scanners: {exc}")
         for name in spec.scan.options:
             if name not in spec.scan.scanners:
                 problem(("scan", "options", name), f"scan.options: {name!r} is not in scan.scanners")

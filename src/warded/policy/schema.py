@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
+from warded.approve.methods import ApprovalMethod
 from warded.config._types import Duration, Name
 from warded.config.mcp import McpSpec
 from warded.config.serve import ServeSpec
@@ -93,6 +94,18 @@ class BudgetSpec(_Strict):
         return value
 
 
+MethodT = Annotated[ApprovalMethod, Field(strict=False)]
+
+
+class WebAuthnSpec(_Strict):
+    """The relying party passkeys are registered with (the console's address as the browser sees it)."""
+
+    rp_id: str = Field(default="localhost", pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+    rp_name: str = Field(default="warded", min_length=1, max_length=64)
+    origins: list[str] = Field(default_factory=lambda: ["http://localhost:8787"], min_length=1)
+    credentials: str = "warded-passkeys.db"  # registered approver passkeys (relative to the policy file)
+
+
 class ApprovalSpec(_Strict):
     tiers: list[TierT] = Field(default_factory=list)
     # Who may approve: name -> Ed25519 public key file (relative to the policy file).
@@ -100,6 +113,20 @@ class ApprovalSpec(_Strict):
     ttl: Duration = 900.0  # how long an approval request stays open
     max_skew: Duration = 30.0  # tolerated clock difference between approver and gateway
     token_ttl: Duration = 60.0  # lifetime of the single-use capability token an ALLOW carries
+    # Which signatures each tier accepts: one list for every tier, or tier -> list (tiers not named: both).
+    methods: list[MethodT] | dict[TierT, list[MethodT]] = Field(default_factory=lambda: list(ApprovalMethod))
+    webauthn: WebAuthnSpec = Field(default_factory=WebAuthnSpec)
+
+    def methods_for(self, tier: Tier | None) -> frozenset[ApprovalMethod]:
+        """The approval methods accepted for ``tier``; for an unknown tier, only those every tier accepts."""
+        if isinstance(self.methods, list):
+            return frozenset(self.methods)
+        if tier is not None:
+            return frozenset(self.methods.get(tier, list(ApprovalMethod)))
+        accepted = frozenset(ApprovalMethod)
+        for listed in self.methods.values():
+            accepted &= frozenset(listed)
+        return accepted
 
 
 class SessionSpec(_Strict):

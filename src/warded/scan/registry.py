@@ -34,6 +34,22 @@ def available() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=GROUP)}
 
 
+def check_scanner_options(name: str, options: Mapping[str, Any] | None = None) -> None:
+    """Refuse, before anything is built, options the scanner registered as ``name`` cannot honour: its
+    factory's ``check_options(options)`` runs if it declares one (an optional model that is not installed,
+    an unknown region). Raises :class:`ScannerLoadError`; a scanner without the hook is checked when built."""
+    matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    if len(matches) != 1:
+        return  # reported by the name check (none) or by load_scanner (several)
+    try:
+        factory = matches[0].load()
+        check = getattr(factory, "check_options", None)
+        if callable(check):
+            check(dict(options or {}))
+    except Exception as exc:
+        raise ScannerLoadError(f"scanner {name!r}: {exc}") from exc
+
+
 def load_scanner(name: str, options: Mapping[str, Any] | None = None) -> Scanner:
     """Import and build the scanner registered as ``name``, passing ``options`` as keyword arguments."""
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]

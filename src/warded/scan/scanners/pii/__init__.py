@@ -7,7 +7,7 @@ module with its permanent rule id, RE2 pattern(s), validators, score, message an
 rule id                        module              what is found
 =============================  ==================  ==================================================
 ``pii.email``                  ``email``           ``local@domain.tld``, not ``logo@2x.png``
-``pii.phone``                  ``phone``           numbers ``phonenumbers`` finds valid, in context
+``pii.phone``                  ``phone``           numbers ``phonenumbers`` finds valid in a policy region
 ``pii.card``                   ``card``            Luhn-valid numbers in a known IIN range
 ``pii.iban``                   ``iban``            registered length and mod-97 check
 ``pii.national_id.us_ssn``     ``us_ssn``          ``AAA-GG-SSSS`` in issued ranges
@@ -22,14 +22,18 @@ rule id                        module              what is found
 Candidates are found with RE2 (linear time, see ``_re2text``) and each is then validated in Python on the
 candidate alone (bounded work per candidate).
 
-Limits: postal addresses are only found in those two shapes; names are not PII findings here; the 11-test
+Limits: postal addresses are only found in the shapes ``address`` lists; names and places are not PII
+findings here (the optional ``pii_ner`` scanner reports them); the 11-test
 BSN and the bare SSN need a keyword; a version number shaped like an IPv4 address (``10.2.154.19``) with no
 version word is still reported. Where two findings overlap, the more specific one wins (each detector's
 ``priority``: card > IBAN > national id > e-mail > address > phone > IP).
 
-Cost: linear in the text. Benign text is ~30 us per KB; each digit-run candidate costs a few microseconds
-and each one that reaches ``phonenumbers`` ~20-40 us, so text made only of number-like tokens is the
-slowest case (about 2 ms per KB), which the pipeline's time budget turns into the on-error response.
+Cost: linear in the text. Benign text is ~30 us per KB; each digit-run candidate costs a few microseconds,
+and one that reaches ``phonenumbers`` ~20-40 us per region whose lengths and general number pattern admit it
+(a national number is tried in each policy region in turn until one accepts it; repeated numbers are parsed
+once, cached). Text made only of number-like tokens is the slowest case (tens of ms per KB with the 11
+default regions when every token is a plausible but invalid number), which the pipeline's time budget turns
+into the on-error response (``REQUIRE_APPROVAL``), never an unscanned ALLOW.
 
 Every finding suggests ``REDACT`` and carries no part of the value in ``detail``.
 """
@@ -37,7 +41,7 @@ Every finding suggests ``REDACT`` and carries no part of the value in ``detail``
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 import phonenumbers
@@ -51,12 +55,13 @@ from warded.scan.scanners.pii.es_id import ES_DNI, ES_NIE, dni_letter
 from warded.scan.scanners.pii.iban import IBAN, IBAN_LENGTHS, iban_valid
 from warded.scan.scanners.pii.ip import IP
 from warded.scan.scanners.pii.nl_bsn import NL_BSN, bsn_valid
-from warded.scan.scanners.pii.phone import PHONE
+from warded.scan.scanners.pii.phone import DEFAULT_REGIONS, MAX_REGIONS, PHONE
 from warded.scan.scanners.pii.uk_nino import UK_NINO
 from warded.scan.scanners.pii.us_ssn import US_SSN, ssn_valid
 from warded.scan.types import Category, Finding, Response, ScanInput
 
 __all__ = [
+    "DEFAULT_REGIONS",
     "DETECTORS",
     "IBAN_LENGTHS",
     "RULES",
@@ -90,10 +95,12 @@ _NOT_TOKEN_START = frozenset(b" \t-./)")  # ...unless it starts with one of thes
 class PiiScanner:
     """Finds personal data in the raw text. Pure and thread-safe: all state is read-only after ``__init__``.
 
-    ``default_region``: ISO 3166 region for phone numbers written without ``+`` (``"US"``, ``"GB"``...).
-    ``ignore_private_ips``: skip RFC 1918 / ULA / link-local and other non-global addresses.
-    ``ignore_loopback_ips``: skip loopback, unspecified, multicast and reserved addresses (default on:
-    they identify no one). ``rules``: the rule ids to report (default all of ``RULES``).
+    ``regions``: ISO 3166 regions, tried in order, for phone numbers written without ``+`` (default
+    :data:`DEFAULT_REGIONS`; at most :data:`MAX_REGIONS`). ``default_region``: the older single-region form,
+    the same as ``regions: [that region]``. ``ignore_private_ips``: skip RFC 1918 / ULA / link-local and other
+    non-global addresses. ``ignore_loopback_ips``: skip loopback, unspecified, multicast and reserved
+    addresses (default on: they identify no one). ``rules``: the rule ids to report (default all of
+    ``RULES``). Names and places are the optional ``pii_ner`` scanner's (:mod:`warded.scan.scanners.pii.ner`).
     """
 
     id: ClassVar[str] = "pii"
@@ -105,20 +112,35 @@ class PiiScanner:
     def __init__(
         self,
         *,
-        default_region: str = "US",
+        regions: Iterable[str] | None = None,
+        default_region: str | None = None,
         ignore_private_ips: bool = False,
         ignore_loopback_ips: bool = True,
         rules: Iterable[str] | None = None,
     ) -> None:
-        region = default_region.upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"default_region {default_region!r} is not a region phonenumbers knows")
-        self.default_region = region
-        # phonenumbers loads a region's metadata on first use (1-10 ms); do it now, not on the first message
-        example = phonenumbers.example_number(region)
-        if example is not None:
-            phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
-            phonenumbers.is_valid_number(example)
+        if regions is not None and default_region is not None:
+            raise ValueError("give regions or default_region, not both")
+        if isinstance(regions, str):
+            raise ValueError("regions must be a list of region codes, not one string")
+        wanted = list(regions) if regions is not None else [default_region] if default_region else DEFAULT_REGIONS
+        if not wanted:
+            raise ValueError("regions must name at least one region")
+        if len(wanted) > MAX_REGIONS:
+            raise ValueError(f"at most {MAX_REGIONS} phone regions (each costs a parse per candidate number)")
+        chosen: list[str] = []
+        for given in wanted:
+            region = str(given).upper()
+            if region not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"phone region {given!r} is not a region phonenumbers knows")
+            if region not in chosen:
+                chosen.append(region)
+            # phonenumbers loads a region's metadata on first use (1-10 ms); do it now, not on the first message
+            example = phonenumbers.example_number(region)
+            if example is not None:
+                phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+                phonenumbers.is_valid_number(example)
+        self.regions = tuple(chosen)
+        self.default_region = chosen[0]
         self.ignore_private_ips = ignore_private_ips
         self.ignore_loopback_ips = ignore_loopback_ips
         enabled = frozenset(RULES if rules is None else rules)
@@ -126,7 +148,13 @@ class PiiScanner:
         if unknown:
             raise ValueError(f"unknown PII rule(s): {', '.join(sorted(unknown))}")
         self.rules = enabled
-        self._settings = Settings(region, ignore_private_ips, ignore_loopback_ips)
+        self._settings = Settings(chosen[0], ignore_private_ips, ignore_loopback_ips, self.regions)
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, object] | None) -> None:
+        """Refuse options this scanner cannot honour (an unknown region or rule) when the policy loads:
+        building it is cheap, so this builds one and drops it."""
+        cls(**dict(options or {}))  # type: ignore[arg-type]
 
     def warm_up(self) -> None:
         """Region metadata is loaded at construction; run every pattern and validator once so RE2's

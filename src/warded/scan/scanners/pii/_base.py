@@ -18,6 +18,8 @@ class Settings:
     default_region: str
     ignore_private_ips: bool
     ignore_loopback_ips: bool
+    #: Regions tried, in order, for a phone number written without ``+`` (``default_region`` first).
+    regions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
-"""``pii.address``: a US street address with city, state and ZIP (``123 Main St, Springfield, IL 62704``),
+"""``pii.address``: a US street address with city, state and ZIP (``123 Main St, Springfield, IL 62704``,
+any USPS street suffix: Ave, Blvd, Rd, Lane, Dr, Ct, Way...), a US military or diplomatic address
+(``PSC 1234, Box 5678, APO AE 09204``, ``USS Nimitz FPO AP 96620``, ``Unit 2050 Box 4190 DPO AP 96278``),
 and UK postcodes, with the street line before them when present (``10 Downing Street, London SW1A 2AA``).
 
-Only those two shapes: a US street without state and ZIP, or a continental address, is not found.
+Only those shapes: a US street without state and ZIP, or a continental address, is not found.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ def _us_address(p: Prepared, m: Any, _settings: Settings) -> Hit | None:
     return Hit(start, end, detail={"kind": "us_street"})
 
 
+def _military(p: Prepared, m: Any, _settings: Settings) -> Hit | None:
+    start, end = p.span(m)
+    if not bounded(p.text, start, end):
+        return None
+    return Hit(start, end, 0.75, {"kind": "us_military"})
+
+
 def _uk_address(p: Prepared, m: Any, _settings: Settings) -> Hit | None:
     start, end = p.span(m)
     if not bounded(p.text, start, end):
@@ -54,6 +63,12 @@ ADDRESS = Detector(
             r"(?:,?\s*(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Rm|Room|#)\.?\s*#?[A-Za-z0-9\-]{1,6})?"
             r",?\s+(?:[A-Z][A-Za-z.'\-]*\s?){1,4},?\s+(?:" + _US_STATES + r")\s+\d{5}(?:-\d{4})?\b",
             _us_address,
+        ),
+        Pattern(
+            "us_military",
+            r"\b(?:(?:(?:PSC|CMR|Unit)\s+\d{1,5},?\s+Box\s+\d{1,5}|(?:USS|USNS|USCGC)\s+(?:[A-Z][A-Za-z.'\-]*\s+){0,3}"
+            r"[A-Z][A-Za-z.'\-]*)\s*,?\s+)?(?:APO|DPO|FPO)\s+(?:AA|AE|AP)\s+\d{5}(?:-\d{4})?\b",
+            _military,
         ),
         Pattern(
             "uk_address",

@@ -5,9 +5,14 @@ name, rule id, RE2 pattern, score, message, overlap tier and validator. Three ki
 first (the tiers):
 
 1. **Token formats** with a fixed, distinctive shape (``aws``, ``cloud``, ``tokens``, ``private_keys``,
-   ``jwt``): AWS access key ids, GCP API keys and service-account private keys, Google OAuth client secrets
-   and tokens, Azure storage keys, SAS signatures and client secrets, GitHub, GitLab, Slack (tokens and
-   webhooks), Stripe, OpenAI, Anthropic, Hugging Face, Twilio, SendGrid, npm and PyPI tokens, PEM private
+   ``jwt`` and one module per further vendor): AWS access key ids and Amazon Bedrock API keys, GCP API keys
+   and service-account private keys, Google OAuth client secrets and tokens, Azure storage keys, SAS
+   signatures and client secrets, GitHub, GitLab, Slack (tokens and ``http``/``https`` webhooks), Stripe,
+   OpenAI, Anthropic, Hugging Face (user and ``api_org_`` tokens), Twilio, SendGrid, npm and PyPI tokens,
+   SoftLayer API keys (``softlayer``), Telegram bot tokens (``telegram``), IBM Cloud IAM keys and COS HMAC
+   secrets (``ibm``), Artifactory API and reference tokens (``artifactory``), Mailchimp keys
+   (``mailchimp``), Discord tokens and webhooks (``discord``), Square OAuth secrets and access tokens
+   (``square``), Cloudant passwords and API keys (``cloudant``), PEM private
    keys (RSA, EC, DSA, OpenSSH, PKCS#8, encrypted, PGP), and JWTs (three base64url parts whose header
    decodes to a JSON object with ``"alg"``).
 2. **Connection strings** carrying a password (``connection_strings``): ``scheme://user:pass@host`` URLs
@@ -54,7 +59,23 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from warded.scan.scanners._re2text import PatternBank, Prepared
-from warded.scan.scanners.secrets import aws, cloud, connection_strings, jwt, keywords, private_keys, tokens
+from warded.scan.scanners.secrets import (
+    artifactory,
+    aws,
+    cloud,
+    cloudant,
+    connection_strings,
+    discord,
+    ibm,
+    jwt,
+    keywords,
+    mailchimp,
+    private_keys,
+    softlayer,
+    square,
+    telegram,
+    tokens,
+)
 from warded.scan.scanners.secrets._base import Detector, Hit, Tier, Variant
 from warded.scan.scanners.secrets._values import (
     expected_random_entropy,
@@ -92,6 +113,14 @@ DETECTORS: tuple[Detector, ...] = (
     *aws.DETECTORS,
     *cloud.DETECTORS,
     *tokens.DETECTORS,
+    *softlayer.DETECTORS,
+    *telegram.DETECTORS,
+    *ibm.DETECTORS,
+    *artifactory.DETECTORS,
+    *mailchimp.DETECTORS,
+    *discord.DETECTORS,
+    *square.DETECTORS,
+    *cloudant.DETECTORS,
     *private_keys.DETECTORS,
     *jwt.DETECTORS,
     *connection_strings.DETECTORS,

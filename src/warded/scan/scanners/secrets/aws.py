@@ -1,5 +1,6 @@
 """AWS credentials: access key ids, secret access keys (assigned to their name, or a random 40-character
-run close to a key id) and session tokens."""
+run close to a key id), session tokens, and Amazon Bedrock API keys (long-term ``ABSK...``,
+short-term ``bedrock-api-key-...``)."""
 
 from __future__ import annotations
 
@@ -64,4 +65,26 @@ AWS_SESSION_TOKEN = Detector(
     message="AWS session token",
 )
 
-DETECTORS: tuple[Detector, ...] = (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
+AWS_BEDROCK_API_KEY = Detector(
+    id="aws_bedrock_api_key",
+    rule="secret.aws_bedrock_api_key",
+    pattern=r"\b(ABSK[A-Za-z0-9+/]{109,269}={0,2})(?:[^A-Za-z0-9+/=]|$)",
+    score=0.9,
+    message="Amazon Bedrock long-term API key",
+)
+
+AWS_BEDROCK_SHORT_TERM_KEY = Detector(
+    id="aws_bedrock_short_term_key",
+    rule="secret.aws_bedrock_api_key",
+    pattern=r"\b(bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=%_\-]{20,})",
+    score=0.9,
+    message="Amazon Bedrock short-term API key",
+)
+
+DETECTORS: tuple[Detector, ...] = (
+    AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN,
+    AWS_BEDROCK_API_KEY,
+    AWS_BEDROCK_SHORT_TERM_KEY,
+)

@@ -3,7 +3,9 @@
 
 Such a value counts only if it looks random (:func:`~warded.scan.scanners.secrets._values.random_looking`);
 a value assigned to a password name is judged by composition instead
-(:func:`~warded.scan.scanners.secrets._values.password_like`) and reported as ``secret.password``. Names are
+(:func:`~warded.scan.scanners.secrets._values.password_like`) and reported as ``secret.password``; a quoted
+one may hold spaces and any symbol (``password = "my p@ss w0rd!"``, :func:`quoted_password_ok`), and so may
+an unquoted one on a dotenv or shell line, which runs to the end of the line (``DB_PASSWORD=my p@ss 12``). Names are
 read as words, whatever their spelling (``apiKeyId``, ``API_KEY_ID``, ``api-key-id``), and names of
 identifiers (``..._id``, ``...Id``, ``tenantID``) hold no secret: a UUID under them is an id.
 """
@@ -120,6 +122,47 @@ def _assignment(detector: Detector, p: Prepared, m: Any) -> Hit | None:
     return detector.hit(start, end)
 
 
+#: Words of a user-interface message or a hint, not of a password (``"Password must be 8 characters"``).
+_MESSAGE_WORDS = frozenset(
+    {"must", "enter", "please", "your", "characters", "invalid", "required", "incorrect", "match", "least",
+     "should", "cannot", "the", "is", "are", "was", "not", "for", "and", "with", "new", "confirm", "reset"}
+)  # fmt: skip
+_SENTENCE_PUNCTUATION = frozenset(" .,!?'")
+
+
+def quoted_password_ok(value: str) -> bool:
+    """A quoted password may hold spaces and any symbol. One with spaces counts only if it is short (at
+    most five words), holds a digit or a symbol other than sentence punctuation, and reads as no message."""
+    if " " not in value.strip():
+        return password_like(value.strip())
+    words = value.split()
+    if not 2 <= len(words) <= 5 or len(value) > 64 or looks_placeholder(value):
+        return False
+    if any(word.lower().strip(".,!?:") in _MESSAGE_WORDS for word in words):
+        return False
+    return any(ch.isdigit() or (not ch.isalpha() and ch not in _SENTENCE_PUNCTUATION) for ch in value)
+
+
+def _quoted_password(detector: Detector, p: Prepared, m: Any) -> Hit | None:
+    key = key_words(m.group(1).decode("utf-8", "replace"))
+    group = 2 if m.span(2) != (-1, -1) else 3
+    start, end = p.span(m, group)
+    value = p.text[start:end]
+    if _not_a_secret_name(key) or not quoted_password_ok(value):
+        return None
+    return detector.hit(start, end)
+
+
+def _env_password(detector: Detector, p: Prepared, m: Any) -> Hit | None:
+    start, end = p.span(m, 1)
+    value = p.text[start:end]
+    stripped = value.rstrip()
+    end -= len(value) - len(stripped)
+    if not quoted_password_ok(stripped):
+        return None
+    return detector.hit(start, end)
+
+
 def _bearer(detector: Detector, p: Prepared, m: Any) -> Hit | None:
     start, end = p.span(m, 1)
     value = p.text[start:end]
@@ -152,6 +195,32 @@ DETECTORS: tuple[Detector, ...] = (
         tier=Tier.CONTEXT,
         validate=_assignment,
         variants=(PASSWORD,),
+    ),
+    Detector(
+        id="quoted_password",
+        rule="secret.password",
+        pattern=(
+            r"(?i)((?:[a-z0-9_.\-]*(?:passw(?:or)?d|passwd|pwd|passphrase)[a-z0-9_.\-]*))[\"'\]]?[ \t]*"
+            r"(?::=|=>|=|:)[ \t]*(?:\"([^\"\r\n]{1,256})\"|'([^'\r\n]{1,256})')"
+        ),
+        score=0.7,
+        message="password assigned in text",
+        tier=Tier.CONTEXT,
+        validate=_quoted_password,
+    ),
+    Detector(
+        id="env_password",
+        rule="secret.password",
+        # a dotenv / shell line ``DB_PASSWORD=my p@ss 12``: an unquoted value runs to the end of the line or to
+        # a `` #`` comment
+        pattern=(
+            r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|PWD|PASSPHRASE)[A-Z0-9_]*="
+            r"([^\s\"'#][^\r\n\"'#]{0,255}?)(?:[ \t]+#[^\r\n]*)?$"
+        ),
+        score=0.7,
+        message="password assigned in text",
+        tier=Tier.CONTEXT,
+        validate=_env_password,
     ),
     Detector(
         id="bearer",

@@ -56,7 +56,7 @@ DETECTORS: tuple[Detector, ...] = (
         id="slack_webhook",
         rule="secret.slack_webhook",
         pattern=(
-            r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_]+/[A-Za-z0-9_]+/"
+            r"(https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_]+/[A-Za-z0-9_]+/"
             r"[A-Za-z0-9_]{16,})"
         ),
         score=0.9,
@@ -110,6 +110,13 @@ DETECTORS: tuple[Detector, ...] = (
         pattern=r"\b(hf_[A-Za-z0-9]{34,40})\b",
         score=0.9,
         message="Hugging Face access token",
+    ),
+    Detector(
+        id="huggingface_org_token",
+        rule="secret.huggingface_token",
+        pattern=r"\b(api_org_[A-Za-z]{34})\b",
+        score=0.9,
+        message="Hugging Face organisation API token",
     ),
     Detector(
         id="twilio_api_key",
