@@ -47,7 +47,7 @@ def test_threshold_at_fpr_counts_exactly() -> None:
 
 
 def test_comparison_sample_is_seeded_and_balanced() -> None:
-    s = EvalSet("x", tuple(str(i) for i in range(100)), tuple(i % 3 == 0 for i in range(100)))  # type: ignore[arg-type]
+    s = EvalSet("x", tuple(str(i) for i in range(100)), tuple(i % 3 == 0 for i in range(100)))
     a, b = comparison_sample(s, 20), comparison_sample(s, 20)
     assert a == b and len(a) == 20
     assert sum(s.labels[i] for i in a) == 10
