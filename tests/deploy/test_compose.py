@@ -118,4 +118,8 @@ def test_the_deployed_policy_loads_with_shared_stores(monkeypatch: pytest.Monkey
     assert store is not None
     assert store.postgres == "${WARDED_PG_DSN}" and store.redis == "${WARDED_REDIS_URL}"
     assert policy.spec.audit.key == "/run/secrets/warded_audit_key"  # where compose mounts the secret
+    # The audit spool (next to audit.path) is on the replicas' writable volume, not the read-only policy mount.
+    assert policy.audit_path(policy.spec.audit.path).startswith("/var/lib/warded/")
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    assert "warded_spool:/var/lib/warded" in compose["services"]["warded-1"]["volumes"]
     assert policy.spec.serve.port == 8080 and policy.spec.serve.allow_public_bind

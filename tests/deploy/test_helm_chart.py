@@ -15,6 +15,7 @@ that subset (conditionals, ranges and functions are refused, not emulated).
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,9 @@ def test_the_policy_in_the_config_map_loads(tmp_path: Path, monkeypatch: pytest.
     policy = load_policy(tmp_path / "warded.yaml")
     assert policy.spec.store is not None
     assert policy.spec.audit.key == "/run/secrets/warded/audit-key"  # where the Deployment mounts the Secret
+    mounts = _manifests()["Deployment"]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    spool_dir = os.path.dirname(policy.audit_path(policy.spec.audit.path))  # the audit spool's directory
+    assert any(m["mountPath"] == spool_dir and not m.get("readOnly") for m in mounts)
 
 
 @pytest.mark.parametrize(

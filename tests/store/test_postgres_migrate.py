@@ -11,9 +11,14 @@ import pytest
 
 import warded.approve.pg_store  # registers the approve room, in the spawned workers too
 import warded.audit.postgres  # registers the audit room
+import warded.store.pg_pins  # registers the pins room
 from warded.store._postgres import Fault, PostgresStoreError, migrate, registered_rooms, schema_versions
 
-EXPECTED = {"approve": len(warded.approve.pg_store.MIGRATIONS), "audit": len(warded.audit.postgres.MIGRATIONS)}
+EXPECTED = {
+    "approve": len(warded.approve.pg_store.MIGRATIONS),
+    "audit": len(warded.audit.postgres.MIGRATIONS),
+    "pins": len(warded.store.pg_pins.MIGRATIONS),
+}
 
 
 def _version_rows(dsn: str, schema: str) -> list[tuple[Any, ...]]:
@@ -29,7 +34,7 @@ def _tables(dsn: str, schema: str) -> set[str]:
 
 
 def test_backends_register_their_rooms() -> None:
-    assert {"audit", "approve"} <= set(registered_rooms())
+    assert {"audit", "approve", "pins"} <= set(registered_rooms())
 
 
 def test_fresh_schema_is_created_and_versioned(pg_schema: tuple[str, str]) -> None:
@@ -44,6 +49,7 @@ def test_fresh_schema_is_created_and_versioned(pg_schema: tuple[str, str]) -> No
         "audit_checkpoints",
         "signed_approvals",
         "used_nonces",
+        "mcp_tool_pins",
     } <= _tables(dsn, schema)
 
 

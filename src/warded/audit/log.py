@@ -23,12 +23,25 @@ from warded.audit.chain import (
     verify_chain,
 )
 from warded.audit.keys import Signer
+from warded.audit.spool import SpoolBusy
 from warded.errors import AuditError
 
 if TYPE_CHECKING:
+    from warded.audit.spool import AuditSpool
     from warded.audit.store import AuditStore
 
-__all__ = ["AuditLog", "open_postgres_log", "open_sqlite_log", "verify_store"]
+__all__ = ["AuditLog", "AuditUnavailable", "open_postgres_log", "open_sqlite_log", "verify_store"]
+
+_UNAVAILABLE_FAULTS = ("unreachable", "timeout")  # ``warded.store._postgres.Fault`` values
+
+
+class AuditUnavailable(AuditError):
+    """The audit store could not be reached, or did not answer in time: nothing was appended. With a spool
+    (:meth:`AuditLog.spool`) the entry can wait on local disk until the store is back."""
+
+
+def _unavailable(exc: AuditError) -> bool:
+    return isinstance(exc, AuditUnavailable) or str(getattr(exc, "fault", "")) in _UNAVAILABLE_FAULTS
 
 
 class AuditLog:
@@ -50,6 +63,7 @@ class AuditLog:
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
+        spool: AuditSpool | None = None,
     ) -> None:
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise AuditError(f"checkpoint_every must be an int >= 1, got {checkpoint_every!r}")
@@ -68,6 +82,7 @@ class AuditLog:
         self._last_checkpoint_seq = max((cp.seq for cp in existing if isinstance(cp.seq, int)), default=0)
         self._last_checkpoint_time = float(clock())
         self._writer = secrets.token_hex(8)
+        self._spool = spool
 
     @property
     def store(self) -> AuditStore:
@@ -78,14 +93,63 @@ class AuditLog:
         return self._signer
 
     def append(self, kind: str, body: Mapping[str, Any]) -> AuditEntry:
-        """Record one event now; may also sign a checkpoint (see the class docstring)."""
+        """Record one event now; may also sign a checkpoint (see the class docstring). Entries waiting in
+        the spool are appended first. Raises :class:`AuditUnavailable` when the store cannot be reached or
+        does not answer in time (nothing appended), ``AuditError`` on any other failure."""
         with self._lock:
             self._check_open()
-            now = float(self._clock())
+            self._drain_locked()
+            return self._append_locked(kind, body)
+
+    @property
+    def can_spool(self) -> bool:
+        """Whether entries the store cannot take now can wait in a local spool."""
+        return self._spool is not None
+
+    def spool(self, kind: str, body: Mapping[str, Any], why: str) -> str:
+        """Keep an entry on local disk until the store is back (see ``warded.audit.spool``); its spool id.
+        Raises ``AuditError`` without a spool or when the spool cannot be written."""
+        if self._spool is None:
+            raise AuditError("this audit log has no spool")
+        with self._lock:
+            self._check_open()
+            return self._spool.put(kind, float(self._clock()), body, why)
+
+    def record(self, kind: str, body: Mapping[str, Any]) -> AuditEntry | str:
+        """:meth:`append`, or, when the store is unavailable and there is a spool, :meth:`spool` (the spool
+        id is returned instead of the entry)."""
+        try:
+            return self.append(kind, body)
+        except AuditUnavailable as exc:
+            if self._spool is None:
+                raise
+            return self.spool(kind, body, str(exc))
+
+    def drain(self) -> int:
+        """Append what waits in the spool now; how many. Raises like :meth:`append`."""
+        with self._lock:
+            self._check_open()
+            return self._drain_locked()
+
+    def _drain_locked(self) -> int:
+        if self._spool is None or not self._spool.pending():
+            return 0
+        try:
+            return self._spool.drain(self._append_locked)
+        except SpoolBusy:
+            return 0  # another replica of this host is draining it; this entry need not wait for that
+
+    def _append_locked(self, kind: str, body: Mapping[str, Any]) -> AuditEntry:
+        now = float(self._clock())
+        try:
             entry = self._store.append(kind, now, body)
-            if entry.seq % self._every == 0 or now - self._last_checkpoint_time >= self._seconds:
-                self._sign(entry.seq, entry.hash, now)
-            return entry
+        except AuditError as exc:
+            if _unavailable(exc) and not isinstance(exc, AuditUnavailable):
+                raise AuditUnavailable(str(exc)) from exc
+            raise
+        if entry.seq % self._every == 0 or now - self._last_checkpoint_time >= self._seconds:
+            self._sign(entry.seq, entry.hash, now)
+        return entry
 
     def start(self, kind: str, body: Mapping[str, Any]) -> AuditEntry:
         """Append this writer's opening entry, declaring its checkpoint schedule, and sign it at once.
@@ -109,6 +173,7 @@ class AuditLog:
         with self._lock:
             self._check_open()
             self._checkpoint_head(force=True)
+            self._drain_locked()  # what a replica that died here left behind, before this writer's start
             now = float(self._clock())
             entry = self._store.append(kind, now, declared)
             self._sign(entry.seq, entry.hash, now)
@@ -137,6 +202,7 @@ class AuditLog:
             self._closed = True
             try:
                 if final is not None:
+                    self._drain_locked()
                     kind, body = final
                     if SCHEDULE_KEY in body:
                         raise AuditError(f"the body key {SCHEDULE_KEY!r} is reserved for the audit log")
@@ -147,6 +213,8 @@ class AuditLog:
                     self._checkpoint_head()
                 finally:
                     self._store.close()
+                    if self._spool is not None:
+                        self._spool.close()
 
     def __enter__(self) -> AuditLog:
         return self

@@ -7,10 +7,10 @@ other replica's. Appends are serialised on a one-row table ``audit_head``: an ap
 one statement, and commits. A replica that dies mid-append leaves no trace (its transaction rolls back and
 the lock is released); a committed entry is durable (``synchronous_commit``) before ``append`` returns.
 
-**Cost per decision.** Two round trips per append (the head read is pipelined with ``BEGIN``; the insert is
-pipelined with ``COMMIT``), and the head lock is held for one round trip plus the commit's WAL flush, so
-appends from all replicas together run at roughly ``1 / (RTT + commit flush)`` per second. Readers never
-take the lock.
+**Cost per decision.** One round trip per append: the function ``warded_audit_append`` (migration 2) locks
+the head row, chains, inserts and moves the head inside one autocommit statement. The head lock is held for
+the server's own work plus the commit's WAL flush (no network round trip), so appends from all replicas
+together run at roughly ``1 / (commit flush)`` per second. Readers never take the lock.
 
 Tables (room ``audit``, created by :func:`~warded.store._postgres.migrate`): ``audit_entries`` (the chain),
 ``audit_head`` (the lock row: ``seq``, ``hash`` of the last entry appended) and ``audit_checkpoints``.
@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from warded.audit.canonical import canonical_str
 from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, encode_entry, entry_hash_canonical
 from warded.errors import AuditError
 from warded.store._postgres import (
@@ -53,7 +54,7 @@ class PostgresAuditError(AuditError):
         super().__init__(message)
 
 
-MIGRATIONS = (
+MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "audit chain, head and checkpoints",
@@ -70,14 +71,37 @@ MIGRATIONS = (
 )
 """The audit room's schema, version by version."""
 
+MIGRATIONS += (
+    Migration(
+        2,
+        "one-statement append",
+        (
+            # The whole append in one statement, so in one round trip: lock the head, chain the entry after
+            # it, insert it, move the head. The client sends the entry's hash preimage up to the previous
+            # hash (``p_head``) and after it everything but the sequence number; the server completes and
+            # hashes it (the same bytes as ``entry_hash_canonical``), and the client checks the result.
+            "CREATE FUNCTION warded_audit_append(p_ts double precision, p_kind text, p_body text, p_head bytea,"
+            " p_ts_text text) RETURNS TABLE (new_seq bigint, prev_hash text, new_hash text)"
+            " LANGUAGE plpgsql AS $fn$"
+            " DECLARE h_seq bigint; h_hash text; n bigint; d text;"
+            " BEGIN"
+            "  SELECT a.seq, a.hash INTO h_seq, h_hash FROM audit_head a WHERE a.id = 1 FOR UPDATE;"
+            "  IF NOT FOUND THEN RAISE EXCEPTION 'the audit_head row is missing; not a warded schema'; END IF;"
+            "  n := h_seq + 1;"
+            '  d := encode(sha256(p_head || convert_to(h_hash || \'","seq":\' || n::text || \',"ts":\''
+            "   || p_ts_text || '}', 'UTF8')), 'hex');"
+            "  INSERT INTO audit_entries (seq, ts, kind, body, prev_hash, hash)"
+            "   VALUES (n, p_ts, p_kind, p_body, h_hash, d);"
+            "  UPDATE audit_head SET seq = n, hash = d WHERE id = 1;"
+            "  RETURN QUERY SELECT n, h_hash, d;"
+            " END $fn$",
+        ),
+    ),
+)
+
 register_migrations("audit", MIGRATIONS)
 
-_LOCK_HEAD = "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-_APPEND = (
-    "WITH entry AS (INSERT INTO audit_entries (seq, ts, kind, body, prev_hash, hash)"
-    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq, hash)"
-    " UPDATE audit_head SET seq = entry.seq, hash = entry.hash FROM entry WHERE audit_head.id = 1"
-)
+_APPEND_FN = "SELECT new_seq, prev_hash, new_hash FROM warded_audit_append(%s, %s, %s, %s, %s)"
 _SELECT = "SELECT seq, ts, kind, body, prev_hash, hash FROM audit_entries"
 _HEAD = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
 _BATCH = 1000
@@ -129,16 +153,25 @@ class PostgresAuditStore(PooledStore):
     # -- writes ------------------------------------------------------------------------------------
 
     def append(self, kind: str, ts: float, body: Mapping[str, Any]) -> AuditEntry:
-        """Chain a new entry after the head, holding the head row's lock: one chain across all replicas."""
+        """Chain a new entry after the head in one statement (one round trip): one chain across all replicas.
+
+        ``warded_audit_append`` (migration 2) locks the head row, hashes the entry after it, inserts it and
+        moves the head; the lock is held only while the server runs it and commits, never across a network
+        round trip. The hash the server computed is checked here against ``entry_hash_canonical``."""
         ts, body_json = encode_entry(kind, ts, body)
         body_text = body_json.decode("utf-8")
-        with self._connection("append failed") as conn, conn.pipeline(), conn.transaction():
-            row = conn.execute(_LOCK_HEAD).fetchone()
-            if row is None:
-                raise PostgresAuditError(f"audit store {self!r}: the audit_head row is missing; not a warded schema")
-            seq, prev_hash = int(row[0]) + 1, str(row[1])
-            digest = entry_hash_canonical(prev_hash, seq, ts, kind, body_json)
-            conn.execute(_APPEND, (seq, ts, kind, body_text, prev_hash, digest))
+        head = b'{"body":' + body_json + b',"kind":' + canonical_str(kind) + b',"prev":"'
+        with self._connection("append failed") as conn:
+            row = conn.execute(_APPEND_FN, (ts, kind, body_text, head, float.__repr__(ts))).fetchone()
+        if row is None:
+            raise PostgresAuditError(f"audit store {self!r}: the append returned nothing; not a warded schema")
+        seq, prev_hash, digest = int(row[0]), str(row[1]), str(row[2])
+        expected = entry_hash_canonical(prev_hash, seq, ts, kind, body_json)
+        if digest != expected:
+            raise PostgresAuditError(
+                f"audit store {self!r}: entry {seq} was hashed as {digest[:16]}… by the server, expected"
+                f" {expected[:16]}…; the chain will not verify (a damaged warded_audit_append?)"
+            )
         return AuditEntry(seq, ts, kind, json.loads(body_json), prev_hash, digest, body_json)
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:

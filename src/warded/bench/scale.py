@@ -8,9 +8,11 @@ workload runs against one ``warded serve`` on the SQLite file, with as many work
 
 The workload mixes reads with ``send_email`` calls under a per-session limit of ``LIMIT`` calls: every
 ALLOW of ``send_email`` past that limit in one session, summed over sessions, is a ``limit_violation``
-(exact shared windows give 0). ``round_trips_per_allow`` is read from the replicas' ``/metrics``
-(``warded_store_round_trips_total`` over ``warded_decisions_total{verdict="allow"}``) and is ``null``
-where the backends do not export it. Figures are of this machine, client included; no test asserts them.
+(exact shared windows give 0). ``round_trips_per_allow`` is counted on the wire, not by warded: before
+the timed run, the N replicas are started once more with PostgreSQL and Redis reached through a
+:class:`~warded.bench._trips.TripCounter` each, and ``TRIP_REQUESTS`` calls that are all allowed are
+sent; the round trips both counters saw, over the ALLOWs (split into ``_postgres`` and ``_redis``).
+Figures are of this machine, client included; no test asserts them.
 """
 
 from __future__ import annotations
@@ -19,18 +21,19 @@ import asyncio
 import json
 import os
 import platform
-import re
 import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+from warded.bench._trips import TripCounter
 from warded.bench.proxy_api import _free_port, _stop, _wait_healthy
 from warded.config.serve import hash_api_key, new_api_key
 from warded.errors import WardedError
@@ -40,6 +43,7 @@ __all__ = ["ScaleBenchError", "run_scale_bench"]
 LIMIT = 5
 SESSIONS = 8
 MAX_REPLICAS = 16
+TRIP_REQUESTS = 400  # all-allow calls whose store round trips are counted on the wire
 START_TIMEOUT_S = 60.0
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -120,11 +124,12 @@ def _policy_text(key_hash: str, workers: int, stores: _Stores | None) -> str:
     return _POLICY.format(limit=LIMIT, workers=workers, key_hash=key_hash, store=store)
 
 
-def _bodies(n: int, prefix: str) -> list[tuple[str, bytes]]:
-    """(session, body) pairs: 60% reads, 40% sends to an allowed address, over ``SESSIONS`` sessions."""
+def _bodies(n: int, prefix: str, *, allow_only: bool = False) -> list[tuple[str, bytes]]:
+    """(session, body) pairs: 60% reads, 40% sends to an allowed address, over ``SESSIONS`` sessions (with
+    ``allow_only``, a new session every ``LIMIT`` calls, so no session reaches its limit)."""
     out = []
     for i in range(n):
-        session = f"{prefix}{i % SESSIONS}"
+        session = f"{prefix}{i // LIMIT}" if allow_only else f"{prefix}{i % SESSIONS}"
         if i % 5 < 3:
             body: dict[str, Any] = {"tool": "read_inbox", "arguments": {"folder": "inbox"}}
         else:
@@ -150,9 +155,11 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return head[9:12].decode(), await reader.readexactly(length)
 
 
-async def _drive(ports: Sequence[int], key: str, total: int, concurrency: int, prefix: str) -> dict[str, Any]:
+async def _drive(
+    ports: Sequence[int], key: str, total: int, concurrency: int, prefix: str, *, allow_only: bool = False
+) -> dict[str, Any]:
     """Send ``total`` requests over ``concurrency`` workers; request k of a worker goes to replica k mod N."""
-    work = _bodies(total, prefix)
+    work = _bodies(total, prefix, allow_only=allow_only)
     latencies: list[float] = []
     outcomes: dict[str, int] = {}
     sends_allowed: dict[str, int] = {}
@@ -191,37 +198,9 @@ async def _drive(ports: Sequence[int], key: str, total: int, concurrency: int, p
     }
 
 
-def _metric(text: str, name: str, label: str | None = None) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and (label is None or label in line):
-            match = re.search(r"\s([0-9.eE+-]+)$", line)
-            total += float(match.group(1)) if match else 0.0
-    return total
-
-
-def _round_trips_per_allow(ports: Sequence[int]) -> float | None:
-    import urllib.request  # noqa: PLC0415
-
-    trips = allows = 0.0
-    for port in ports:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        if "warded_store_round_trips_total" not in text:
-            return None
-        trips += _metric(text, "warded_store_round_trips_total")
-        allows += _metric(text, "warded_decisions_total", 'verdict="allow"')
-    return round(trips / allows, 2) if allows else None
-
-
-def _start(root: str, policy: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "warded.cli", "serve", "--policy", policy, "--port", str(port)]
-    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-
-
-def _run_servers(
-    root: str, policy: str, count: int, env: dict[str, str], *, total: int, concurrency: int, key: str
-) -> dict[str, Any]:
+@contextmanager
+def _servers(root: str, policy: str, count: int, env: dict[str, str]) -> Iterator[list[int]]:
+    """``count`` healthy ``warded serve`` processes on ``policy``; their ports. Stopped on exit."""
     ports = [_free_port() for _ in range(count)]
     servers: list[subprocess.Popen[bytes]] = []
     try:
@@ -234,15 +213,64 @@ def _run_servers(
                 done = server.poll() is not None and server.stderr is not None
                 err = server.stderr.read().decode(errors="replace")[-2000:] if done and server.stderr else ""
                 raise ScaleBenchError(f"replica on port {port} did not start: {exc}\n{err}") from None
-        asyncio.run(_drive(ports, key, max(concurrency * count, total // 10), concurrency * count, "w"))  # warm-up
-        result = asyncio.run(_drive(ports, key, total, concurrency * count, "s"))
-        result["round_trips_per_allow"] = _round_trips_per_allow(ports)
-        return result
+        yield ports
     finally:
         for server in servers:
             _stop(server)
             if server.stderr is not None:
                 server.stderr.close()
+
+
+def _start(root: str, policy: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "warded.cli", "serve", "--policy", policy, "--port", str(port)]
+    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+
+
+def _run_servers(
+    root: str, policy: str, count: int, env: dict[str, str], *, total: int, concurrency: int, key: str
+) -> dict[str, Any]:
+    with _servers(root, policy, count, env) as ports:
+        asyncio.run(_drive(ports, key, max(concurrency * count, total // 10), concurrency * count, "w"))  # warm-up
+        return asyncio.run(_drive(ports, key, total, concurrency * count, "s"))
+
+
+def _via(url: str, port: int) -> str:
+    """``url`` with its host and port replaced by ``127.0.0.1:port`` (user and path kept)."""
+    parts = urlsplit(url)
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
+
+
+def _count_trips(
+    root: str, policy: str, count: int, env: dict[str, str], stores: _Stores, *, concurrency: int, key: str
+) -> dict[str, Any]:
+    """Round trips per ALLOW, counted on the wire: the replicas reach PostgreSQL and Redis through one
+    :class:`TripCounter` each, and a workload in which every call is allowed (no session reaches its limit)
+    runs after a warm-up (start-up traffic is not counted)."""
+    pg, rd = urlsplit(stores.postgres), urlsplit(stores.redis)
+    with (
+        TripCounter(pg.hostname or "127.0.0.1", pg.port or 5432) as pg_trips,
+        TripCounter(rd.hostname or "127.0.0.1", rd.port or 6379) as redis_trips,
+    ):
+        via = {
+            **env,
+            "WARDED_BENCH_PG": _via(stores.postgres, pg_trips.port),
+            "WARDED_BENCH_REDIS": _via(stores.redis, redis_trips.port),
+        }
+        with _servers(root, policy, count, via) as ports:
+            asyncio.run(_drive(ports, key, concurrency * count * 4, concurrency * count, "tw", allow_only=True))
+            pg_trips.reset()
+            redis_trips.reset()
+            result = asyncio.run(_drive(ports, key, TRIP_REQUESTS, concurrency * count, "t", allow_only=True))
+            trips_pg, trips_redis = pg_trips.trips, redis_trips.trips
+    allows = result["outcomes"].get("allow", 0)
+    if allows != result["requests"] or not allows:
+        raise ScaleBenchError(f"the all-allow workload was not all allowed: {result['outcomes']}")
+    return {
+        "round_trips_per_allow": round((trips_pg + trips_redis) / allows, 3),
+        "round_trips_per_allow_postgres": round(trips_pg / allows, 3),
+        "round_trips_per_allow_redis": round(trips_redis / allows, 3),
+    }
 
 
 def _migrate(root: str, policy: str, env: dict[str, str]) -> None:
@@ -296,6 +324,7 @@ def run_scale_bench(
     _check_reachable(redis_url, "Redis", 6379)
     key = new_api_key()
     env = {**os.environ, "WARDED_BENCH_PG": postgres, "WARDED_BENCH_REDIS": redis_url}
+    load_before = round(os.getloadavg()[0], 2)  # other work on this machine skews every figure: say how much
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="warded-bench-scale-") as root:
         for n in replicas:
@@ -306,7 +335,9 @@ def run_scale_bench(
                 handle.write(_policy_text(hash_api_key(key), 1, stores))
             try:
                 _migrate(root, policy, env)
+                trips = _count_trips(root, policy, n, env, stores, concurrency=concurrency, key=key)
                 result = _run_servers(root, policy, n, env, total=requests, concurrency=concurrency, key=key)
+                result |= trips
             finally:
                 _drop(stores)
             rows.append({"n": n, **result})
@@ -320,6 +351,7 @@ def run_scale_bench(
         "benchmark": "scale",
         "replicas": [
             {k: row[k] for k in ("n", "decisions_per_s", "p50_ms", "p99_ms", "round_trips_per_allow")}
+            | {k: row[k] for k in ("round_trips_per_allow_postgres", "round_trips_per_allow_redis")}
             | {"speedup_vs_first": round(row["decisions_per_s"] / base, 2), "outcomes": row["outcomes"]}
             for row in rows
         ],
@@ -335,7 +367,13 @@ def run_scale_bench(
         "requests": requests,
         "concurrency_per_replica": concurrency,
         "limit_per_session": LIMIT,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_1m_before": load_before,
+            "load_average_1m_after": round(os.getloadavg()[0], 2),
+        },
         "notes": "N `warded serve` processes (1 worker each) on loopback, PostgreSQL audit and approvals, Redis "
         "windows; a round-robin asyncio client in the bench process on the same machine. SQLite: one "
         "`warded serve` with max(N) workers sharing the file. limit_violations counts send_email ALLOWs past "

@@ -31,6 +31,7 @@ class Claim:
     cap: float
     amount: float = 1.0
     counted: bool = True
+    record: bool = True  # False: only checked (a limit that counts denied calls: an ALLOW takes no slot in it)
 
     def fits(self, current: float) -> bool:
         return current + (1.0 if self.counted else self.amount) <= self.cap
@@ -48,8 +49,8 @@ class WindowStore(Protocol):
     def reset_scope(self, scope: tuple[str, ...]) -> None: ...
 
     def reserve(self, claims: Sequence[Claim], now: float) -> int | None:
-        """Atomically: if every claim fits its window, record them all and return ``None``; otherwise
-        record nothing and return the index of the first claim that does not fit."""
+        """Atomically: if every claim fits its window, record them all (those with ``record``) and return
+        ``None``; otherwise record nothing and return the index of the first claim that does not fit."""
         ...
 
 
@@ -100,7 +101,8 @@ class SlidingWindows:
             if not claim.fits(current):
                 return i
         for claim in claims:
-            self.add(claim.key, now, 1.0 if claim.counted else claim.amount)
+            if claim.record:
+                self.add(claim.key, now, 1.0 if claim.counted else claim.amount)
         return None
 
     def reset_scope(self, scope: tuple[str, ...]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from warded.approve.approvals import ApprovalRejected
 from warded.approve.digest import DigestError
 from warded.audit.format import decision_record, result_record
-from warded.audit.log import AuditLog
+from warded.audit.log import AuditLog, AuditUnavailable
 from warded.audit.redact import scrub
 from warded.core.types import Action, Decision, Reason, Verdict, deny
 from warded.decide.result import ResultVerdict
@@ -72,15 +72,30 @@ class Recorder:
             # An action that cannot be recorded does not happen.
             if request_id:
                 self._desk.void(request_id)
+            if isinstance(exc, AuditUnavailable) and self.audit.can_spool:
+                return self._spooled(action, decision, hidden, exc)
             return deny("audit.write_failed", f"could not record the decision: {exc}", decision.tier)
         return replace(decision, id=f"d{seq}", request_id=request_id)
+
+    def _spooled(self, action: Action, decided: Decision, hidden: Any, exc: AuditUnavailable) -> Decision:
+        """The audit store is unreachable or too slow: the call is denied (``store.unavailable``) and that
+        denial waits in the local spool until the store is back. If even the spool cannot be written, the
+        denial is ``audit.write_failed``."""
+        decision = deny("store.unavailable", f"the audit store is unavailable: {exc}", decided.tier)
+        body = decision_record(action, decision, self._guard.secret_args(action), hidden)
+        try:
+            spool_id = self.audit.spool("decision", body, str(exc))
+        except AuditError as spool_exc:
+            return deny("audit.write_failed", f"could not record the decision: {exc}; {spool_exc}", decided.tier)
+        return replace(decision, id=spool_id)
 
     def failure(self, action: object, decision: Decision) -> Decision:
         """Record a decision the gateway reached by failing (no scan here: hide at least what the policy marks
         secret). Raises if even that cannot be written."""
         hidden = self._guard.secret_texts(action)
         body = decision_record(action, decision, self._guard.secret_args(action), hidden)
-        return replace(decision, id=f"d{self.append('decision', body)}")
+        recorded = self.audit.record("decision", body)  # spooled when the store is unavailable
+        return replace(decision, id=recorded if isinstance(recorded, str) else f"d{recorded.seq}")
 
     def result(self, action: Action, judged: ResultVerdict, scanned: Scanned) -> Decision:
         """Record the verdict on a tool's result, opening an approval request when it needs one (a result

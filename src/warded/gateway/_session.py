@@ -9,7 +9,8 @@ the policy counts denials. It writes the audit entries of those effects itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from warded.audit.log import AuditLog
 from warded.core.types import Action, Decision, EffectKind, Verdict, deny
@@ -20,7 +21,7 @@ from warded.policy.cedar import RULE_QUARANTINE
 from warded.policy.compile import CompiledPolicy
 from warded.policy.schema import BudgetSpec, Count, LimitSpec, Scope
 from warded.scan.pipeline import Applied
-from warded.store.state import ALL_SESSIONS, StateStore
+from warded.store.state import ALL_SESSIONS, StateStore, UnpausedReserve
 
 #: An ALLOW whose limit slots other workers keep taking is decided again at most this many times.
 RESERVE_ATTEMPTS = 4
@@ -50,15 +51,32 @@ class Sessions:
         self._clock = clock
         self._lock = lock
         self._seen_paused: set[tuple[str, str]] = set()
+        # Pauses and windows checked in the round trip that reserves (Redis); see read().
+        self._one_trip = windows if isinstance(windows, UnpausedReserve) else None
+        self._unread: Action | None = None  # the call read() left for reserve() to check (under the lock)
 
     # -- gather --------------------------------------------------------------------------------
 
     def read(self, action: Action, now: float) -> tuple[SessionState, PauseScope]:
         """The session's state for ``decide()``, and the scope a pause of this call would land on.
-        Raises ``StoreError`` if the state store cannot be read."""
+        Raises ``StoreError`` if the state store cannot be read.
+
+        With a store that checks pauses and windows in one step (Redis, :class:`UnpausedReserve`), nothing
+        is read here: ``decide()`` sees an unpaused session with empty windows, and :meth:`reserve` checks
+        exactly that in the same round trip that takes the call's slots. When it does not hold (paused, or a
+        limit or budget reached), or the decision is not an ALLOW, :meth:`reserve` reads the real state and
+        decides again, so the verdict is always the one the real state gives."""
         if not isinstance(action, Action) or not isinstance(action.agent_id, str):
             return SessionState(), ("", "")
         session_id = action.session_id if isinstance(action.session_id, str) else ""
+        scope = (action.agent_id, session_id)
+        if self._one_trip is not None and not self._seen_paused & {scope, (action.agent_id, ALL_SESSIONS)}:
+            self._unread = action
+            return SessionState(), scope
+        self._unread = None
+        return self._read(action, session_id, now), scope
+
+    def _read(self, action: Action, session_id: str, now: float) -> SessionState:
         pause = self.state.paused(action.agent_id, session_id)
         for key in ((action.agent_id, session_id), (action.agent_id, ALL_SESSIONS)):
             if key in self._seen_paused and (pause is None or (pause.agent_id, pause.session_id) != key):
@@ -71,14 +89,13 @@ class Sessions:
         quarantined = pause is not None and pause.rule_id == RULE_QUARANTINE
         if quarantined:
             pause = None
-        state = SessionState(
+        return SessionState(
             quarantined=quarantined,
             paused=pause is not None,
             pause_reason=pause.reason if pause is not None else "",
             counts=counts,
             spent=spent,
         )
-        return state, (action.agent_id, session_id)
 
     # -- commit --------------------------------------------------------------------------------
 
@@ -87,13 +104,33 @@ class Sessions:
         action: Action,
         decision: Decision,
         now: float,
-        redecide: Callable[[Mapping[str, int], Mapping[str, float]], Decision],
+        redecide: Callable[[SessionState], Decision],
+        state: SessionState,
     ) -> Decision:
         """An ALLOW takes its slots in its limits and budgets, checking and recording in one step
         (``WindowStore.reserve``). When another worker sharing the windows took a slot since the counts
-        were read, ``redecide`` decides again on fresh counts and sums: the verdict is the one a single
-        process would give, so a limit shared by several workers is exact. Bounded: past
-        ``RESERVE_ATTEMPTS`` it is a DENY."""
+        were read, ``redecide`` decides again on ``state`` with fresh counts and sums: the verdict is the one
+        a single process would give, so a limit shared by several workers is exact. Bounded: past
+        ``RESERVE_ATTEMPTS`` it is a DENY. ``state`` is what :meth:`read` gave (with the call's approval)."""
+        if self._unread is action and self._one_trip is not None:
+            self._unread = None
+            try:
+                if decision.verdict is Verdict.ALLOW and self._one_trip.reserve_if_unpaused(
+                    action.agent_id, action.session_id, self._claims(action, checks=True), now
+                ):
+                    return decision  # unpaused, within every limit and budget: what decide() assumed
+                fresh = self._read(action, action.session_id, now)
+            except StoreError as exc:
+                return deny("store.unavailable", f"session state unavailable: {exc}", decision.tier)
+            state = replace(
+                state,
+                paused=fresh.paused,
+                pause_reason=fresh.pause_reason,
+                quarantined=fresh.quarantined,
+                counts=fresh.counts,
+                spent=fresh.spent,
+            )
+            decision = redecide(state)
         for _ in range(RESERVE_ATTEMPTS):
             if decision.verdict is not Verdict.ALLOW:
                 return decision
@@ -103,7 +140,7 @@ class Sessions:
                 counts, spent = self._window_state(action, now)
             except StoreError as exc:
                 return deny("store.unavailable", f"limit windows unavailable: {exc}", decision.tier)
-            decision = redecide(counts, spent)
+            decision = redecide(replace(state, counts=counts, spent=spent))
         if decision.verdict is Verdict.ALLOW:
             return deny("limit.contention", "the limit windows kept changing while deciding", decision.tier)
         return decision
@@ -123,7 +160,7 @@ class Sessions:
                 already_paused.add(effect.rule_id)
                 continue
             self._seen_paused.add((scope[0], session))
-            self._audit.append(
+            self._audit.record(
                 "session_paused",
                 {
                     "agent_id": scope[0],
@@ -135,7 +172,7 @@ class Sessions:
             )
         for effect in decision.effects:
             if effect.kind is EffectKind.ALERT and effect.rule_id not in already_paused:
-                self._audit.append(
+                self._audit.record(
                     "alert",
                     {
                         "agent_id": scope[0],
@@ -200,16 +237,17 @@ class Sessions:
                 spent[budget.id] = self.windows.total((budget.id, _scope_key(budget.scope, action)), budget.window, now)
         return counts, spent
 
-    def _claims(self, action: Action) -> list[Claim]:
+    def _claims(self, action: Action, *, checks: bool = False) -> list[Claim]:
         """The slots an allowed ``action`` takes: one call in each limit counting allowed calls, its amount
-        in each budget."""
+        in each budget. With ``checks``, also each limit counting denied calls, checked but not recorded
+        (``count < max_calls``: exactly what ``decide()`` calls not exceeded)."""
         tool = self.policy.tools.get(action.tool) if isinstance(action.tool, str) else None
         if tool is None:
             return []
         claims = [
-            Claim((lim.id, _scope_key(lim.scope, action)), lim.window, float(lim.max_calls))
+            Claim((lim.id, _scope_key(lim.scope, action)), lim.window, float(lim.max_calls), record=allowed)
             for lim in self.policy.limits_for(tool.name, tool.tier)
-            if lim.count is Count.ALLOWED
+            if (allowed := lim.count is Count.ALLOWED) or checks
         ]
         for budget in self.policy.budgets_for(tool.name, tool.tier):
             amount = action.arguments.get(budget.argument)

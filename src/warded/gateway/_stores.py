@@ -24,10 +24,12 @@ from typing import Literal, Protocol
 from warded.approve.store import ApprovalStore, SQLiteApprovalStore
 from warded.audit.keys import Signer, generate_keypair
 from warded.audit.log import AuditLog, open_sqlite_log
+from warded.audit.spool import AuditSpool
 from warded.config.store import ResolvedStore, resolve_store
 from warded.core.windows import WindowStore
 from warded.errors import KeyFileError, StoreError
 from warded.policy.compile import CompiledPolicy
+from warded.store.pins import PinStore
 from warded.store.state import SQLiteStateStore, StateStore
 from warded.store.windows import SQLiteWindows
 
@@ -38,10 +40,12 @@ __all__ = [
     "migrate_postgres",
     "open_approvals",
     "open_audit_log",
+    "open_pins",
     "open_state",
     "open_stores",
     "open_waker",
     "resolved_store",
+    "spool_path",
 ]
 
 
@@ -84,7 +88,11 @@ def _key(policy: CompiledPolicy) -> str:
 
 def _postgres_backends() -> None:
     """Import the PostgreSQL backends: each registers its migrations with ``store._postgres``."""
-    for module in ("warded.audit.postgres", "warded.approve.pg_store"):  # psycopg only when configured
+    for module in (
+        "warded.audit.postgres",
+        "warded.approve.pg_store",
+        "warded.store.pg_pins",
+    ):  # psycopg when configured
         importlib.import_module(module)
 
 
@@ -139,10 +147,16 @@ def open_audit_log(
             checkpoint_every=spec.checkpoint_every,
             checkpoint_seconds=spec.checkpoint_seconds,
             clock=clock,
+            spool=AuditSpool(spool_path(policy), timeout_s=resolved.timeout_s),
         )
     except BaseException:
         store.close()
         raise
+
+
+def spool_path(policy: CompiledPolicy) -> str:
+    """Where a replica keeps the audit entries PostgreSQL could not take yet (``warded.audit.spool``)."""
+    return policy.audit_path(policy.spec.audit.path) + ".spool"
 
 
 def open_approvals(policy: CompiledPolicy, resolved: ResolvedStore | None) -> ApprovalStore:
@@ -154,6 +168,19 @@ def open_approvals(policy: CompiledPolicy, resolved: ResolvedStore | None) -> Ap
 
     return PostgresApprovalStore(
         resolved.postgres, schema=resolved.schema, pool_size=resolved.pool_size, timeout_s=resolved.timeout_s
+    )
+
+
+def open_pins(policy: CompiledPolicy) -> PinStore | None:
+    """The MCP tool pins in PostgreSQL with ``store.postgres``; ``None`` means the SQLite audit file (the MCP
+    proxy opens that one itself). Raises ``StoreError`` / ``StoreConfigError`` like the other stores."""
+    resolved = resolved_store(policy)
+    if resolved is None or resolved.postgres is None:
+        return None
+    from warded.store.pg_pins import PostgresPinStore  # noqa: PLC0415 - psycopg only when configured
+
+    return PostgresPinStore(
+        resolved.postgres, schema=resolved.schema, pool_size=2, timeout_s=resolved.timeout_s, migrate=False
     )
 
 
@@ -193,9 +220,9 @@ def open_stores(
         windows: WindowStore | None = None
         waker: Waker | None = None
         if resolved is not None and resolved.redis is not None:
-            from warded.store.redis import RedisWindows  # noqa: PLC0415 - redis only when configured
+            from warded.store.redis import RedisSessionWindows  # noqa: PLC0415 - redis only when configured
 
-            redis_windows = RedisWindows(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
+            redis_windows = RedisSessionWindows(resolved.redis, prefix=resolved.prefix, timeout_s=resolved.timeout_s)
             opened.callback(redis_windows.close)
             windows = redis_windows
             waker = open_waker(resolved)

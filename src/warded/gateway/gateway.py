@@ -34,6 +34,7 @@ from warded.approve.envelope import OpenedMessage, open_envelope
 from warded.approve.store import ApprovalStore
 from warded.audit.log import AuditLog
 from warded.audit.redact import scrub
+from warded.controls import load_controls
 from warded.core.inputs import bad_text, check_identifiers
 from warded.core.types import Action, Decision, Reason, Tier, Verdict, deny
 from warded.core.walk import Limits, map_texts
@@ -117,6 +118,8 @@ class Gateway:
         windows: WindowStore | None = None,
         waker: Waker | None = None,
     ) -> None:
+        # Indicators imported from signed incident feeds (warded incident import), loaded whole or not at all.
+        controls = load_controls(policy.base_dir)
         self.policy = policy
         if scanner is not None and not scanner.warmed:
             scanner.warm_up()  # load every model and table now, not inside the first caller's time budget
@@ -147,7 +150,10 @@ class Gateway:
         self._desk = ApprovalDesk(policy, approvals, audit.signer, clock, waker=waker)
         self._guard = Guard(policy, scanner, self.flow)
         self._recorder = Recorder(audit, self._guard, self._desk, self._lock)
+        self.controls = controls
         started: dict[str, object] = {"policy": policy.source, "policy_sha256": policy.digest, "pid": os.getpid()}
+        if self.controls:
+            started["incident_controls"] = {"count": len(self.controls.controls), "sha256": self.controls.digest}
         if policy.warnings:  # e.g. a raw Cedar permit broader than the YAML grants: on the record
             started["policy_warnings"] = [str(w) for w in policy.warnings]
         self.audit.start("gateway_started", started)
@@ -211,6 +217,9 @@ class Gateway:
         bad = _bad_identifiers(action, approval)
         if bad is not None:
             return Refusal(Decision(Verdict.DENY, (bad,)))
+        blocked = self.controls.match_action(action)  # an imported incident control: refused, never approvable
+        if blocked is not None:
+            return Refusal(Decision(Verdict.DENY, (blocked,)))
         now = self._clock()
         try:
             state, scope = self._sessions.read(action, now)
@@ -249,11 +258,10 @@ class Gateway:
         """Make the decision so: slots, effects, counts, the approval spent, the audit entry, the token."""
         action, now = facts.action, facts.now
 
-        def redecide(counts: Mapping[str, int], spent: Mapping[str, float]) -> Decision:
-            state = replace(facts.state, counts=counts, spent=spent)
+        def redecide(state: SessionState) -> Decision:
             return decide(self.policy, action, state, facts.findings, facts.taint)
 
-        decision = self._sessions.reserve(action, decision, now, redecide)
+        decision = self._sessions.reserve(action, decision, now, redecide, facts.state)
         decision = self._sessions.apply_effects(decision, now, facts.scope)
         extra: dict[str, Any] = {}
         if facts.request is not None:
@@ -293,6 +301,9 @@ class Gateway:
         bad = check_identifiers(action) if isinstance(action, Action) else Reason("input.unsupported_type", "no action")
         if bad is not None:  # the stores below would fail on it: withhold the result instead
             return ResultCheck(self._recorder.refused_result(action, bad), None, (), Response.DENY)
+        blocked = self.controls.match_result(value)
+        if blocked is not None:
+            return ResultCheck(self._recorder.refused_result(action, blocked), None, (), Response.DENY)
         scanned = self._guard.scan_result(action, value)
         found = tuple((t.path, a) for t, a in scanned)
         # Whatever the agent may see of this output is untrusted data from now on (unless policy trusts it).

@@ -19,10 +19,14 @@ an operation ran past its time limit, or a transaction lost a serialisation race
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
+import os
 import re
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -202,6 +206,71 @@ def open_pool(
     return pool
 
 
+class _Watchdog:
+    """Cuts a connection whose operation runs past its deadline, seen from this side of the network.
+
+    ``statement_timeout`` is enforced by the server, so it cannot help when the network (or the server
+    itself) is too slow to answer at all. The watchdog shuts the connection's socket down once the deadline
+    (the store's timeout plus :data:`WATCHDOG_GRACE_S`, so a server-side cancel normally comes first) has
+    passed: the blocked call fails at once, and the pool replaces the broken connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: dict[int, tuple[float, psycopg.Connection[tuple[Any, ...]]]] = {}
+        self._fired: set[int] = set()
+        self._next = 0
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, conn: psycopg.Connection[tuple[Any, ...]], timeout_s: float) -> int:
+        with self._lock:
+            self._next += 1
+            token = self._next
+            self._armed[token] = (time.monotonic() + timeout_s + WATCHDOG_GRACE_S, conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="warded-pg-watchdog")
+                self._thread.start()
+        return token
+
+    def disarm(self, token: int) -> bool:
+        """Stop watching; True if the deadline had passed and the connection was cut."""
+        with self._lock:
+            self._armed.pop(token, None)
+            if token in self._fired:
+                self._fired.discard(token)
+                return True
+            return False
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(WATCHDOG_TICK_S)
+            now = time.monotonic()
+            with self._lock:
+                due = [(token, conn) for token, (deadline, conn) in self._armed.items() if deadline <= now]
+                for token, _ in due:
+                    del self._armed[token]
+                    self._fired.add(token)
+            for _, conn in due:
+                _cut(conn)
+
+
+def _cut(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    with contextlib.suppress(Exception):  # already closed or broken: nothing left to cut
+        fd = os.dup(conn.pgconn.socket)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            raise
+        with sock:
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+WATCHDOG_GRACE_S = 0.5
+WATCHDOG_TICK_S = 0.05
+_watchdog = _Watchdog()
+
+
 @contextmanager
 def connection(
     pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
@@ -210,11 +279,22 @@ def connection(
     timeout_s: float,
     error: FaultError = PostgresStoreError,
 ) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
-    """A pooled autocommit connection; any driver or pool error leaves as ``error``."""
+    """A pooled autocommit connection; any driver or pool error leaves as ``error``. The operation is
+    bounded by ``timeout_s`` on this side too (:class:`_Watchdog`): past it the connection is cut."""
+    cut = False
     try:
         with pool.connection() as conn:
-            yield conn
+            token = _watchdog.arm(conn, timeout_s)
+            try:
+                yield conn
+            finally:
+                if _watchdog.disarm(token):
+                    cut = True
+                    conn.close()  # cut mid-operation: never hand it out again
     except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+        if cut:
+            text = f"{what}: PostgreSQL did not answer within {timeout_s:g}s; the connection was cut"
+            raise error(text, Fault.TIMEOUT) from exc
         raise translate(exc, what, timeout_s=timeout_s, error=error) from exc
 
 

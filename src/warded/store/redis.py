@@ -52,7 +52,7 @@ from warded.errors import StoreError
 from warded.store.state import ALL_SESSIONS, QUARANTINE, Pause
 from warded.store.windows import canonical_key
 
-__all__ = ["ApprovalWaker", "RedisNonces", "RedisStateStore", "RedisWindows"]
+__all__ = ["ApprovalWaker", "RedisNonces", "RedisSessionWindows", "RedisStateStore", "RedisWindows", "pauses_key"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,11 @@ def _text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise StoreError(f"{what} must be a non-empty string")
     return value
+
+
+def pauses_key(prefix: str) -> str:
+    """The Redis hash of every pause under ``prefix``."""
+    return f"{prefix}pauses"
 
 
 def _ttl_ms(window: float) -> int:
@@ -299,6 +304,8 @@ class RedisWindows(_RedisClient):
         the index of the first claim that did not fit.
         """
         at = _finite(now, "now")
+        if not all(claim.record for claim in claims):
+            raise StoreError("RedisWindows.reserve records every claim; check-only claims need reserve_if_unpaused")
         keys: list[str] = []
         args: list[str | int] = [len(claims), repr(at), secrets.token_hex(12)]
         for claim in claims:
@@ -331,6 +338,94 @@ class RedisWindows(_RedisClient):
         return sum(1 for _ in self._call("count windows", lambda: list(self._redis.scan_iter(match=pattern))))
 
 
+# KEYS: the pauses hash, then per claim: window key, scope key. ARGV: n, now, token, the session's pause
+# field, the agent-wide pause field, then per claim: horizon, counted, amount, cap, ttl_ms, has_scope,
+# record. Returns -2 when the session (or its agent) is paused, -1 when every claim fitted and those with
+# record = 1 were recorded (or already were: a retried call), else the 0-based index of the first claim that
+# does not fit; nothing is recorded unless -1.
+_RESERVE_UNPAUSED = (
+    _LUA_COMMON
+    + """
+local n = tonumber(ARGV[1])
+local now, token = ARGV[2], ARGV[3]
+if redis.call('HEXISTS', KEYS[1], ARGV[4]) == 1 or redis.call('HEXISTS', KEYS[1], ARGV[5]) == 1 then
+  return -2
+end
+local stride = 7
+local function arg(i, k) return ARGV[6 + (i - 1) * stride + k] end
+local function member(i) return arg(i, 2) .. '|' .. token .. ':' .. i end
+for i = 1, n do
+  if arg(i, 6) == '1' then
+    if redis.call('ZSCORE', KEYS[2 * i], member(i)) then return -1 end
+    break
+  end
+end
+for i = 1, n do
+  local key = KEYS[2 * i]
+  local horizon = arg(i, 0)
+  local cap = tonumber(arg(i, 3))
+  local current, add
+  if arg(i, 1) == '1' then
+    current, add = redis.call('ZCOUNT', key, '(' .. horizon, '+inf'), 1.0
+  else
+    current, add = window_sum(key, horizon), tonumber(arg(i, 2))
+  end
+  if not (current + add <= cap) then return i - 1 end
+end
+for i = 1, n do
+  if arg(i, 6) == '1' then
+    local key, scope = KEYS[2 * i], KEYS[2 * i + 1]
+    local ttl = tonumber(arg(i, 4))
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', arg(i, 0))
+    redis.call('ZADD', key, now, member(i))
+    extend(key, ttl)
+    if arg(i, 5) == '1' then
+      redis.call('SADD', scope, key)
+      extend(scope, ttl)
+    end
+  end
+end
+return -1
+"""
+)
+
+
+class RedisSessionWindows(RedisWindows):
+    """:class:`RedisWindows` that also knows where the pauses live (the hash of a :class:`RedisStateStore`
+    with the same prefix), so the allow path costs one Redis round trip: :meth:`reserve_if_unpaused`
+    checks the session's pauses and every limit and budget, and records the call's slots, in one script."""
+
+    def __init__(
+        self, url: str, *, prefix: str = "warded:", timeout_s: float = 2.0, default_ttl_s: float = 31 * 86400.0
+    ) -> None:
+        super().__init__(url, prefix=prefix, timeout_s=timeout_s, default_ttl_s=default_ttl_s)
+        self._pauses_key = pauses_key(self.prefix)
+        self._unpaused = self._redis.register_script(_RESERVE_UNPAUSED)
+
+    def reserve_if_unpaused(self, agent_id: str, session_id: str, claims: Sequence[Claim], now: float) -> bool:
+        """True when neither the session nor its agent is paused and every claim fits its window; then the
+        claims with ``record`` are recorded (the others are only checked). False: nothing was recorded.
+        One script, so no replica can change a pause or a window between the check and the record."""
+        at = _finite(now, "now")
+        fields = [RedisStateStore.field(agent_id, session_id), RedisStateStore.field(agent_id, ALL_SESSIONS)]
+        keys: list[str] = [self._pauses_key]
+        args: list[str | int] = [len(claims), repr(at), secrets.token_hex(12), *fields]
+        for claim in claims:
+            window = _finite(claim.window, "window")
+            if window <= 0:
+                raise StoreError("window must be positive")
+            cap = _finite(claim.cap, "cap")
+            amount = 1.0 if claim.counted else _finite(claim.amount, "amount")
+            rkey = self._window_key(canonical_key(claim.key))
+            scope = self._scope_key(claim.key)
+            keys += [rkey, scope or rkey]
+            args += [repr(at - window), "1" if claim.counted else "0", repr(amount), repr(cap), _ttl_ms(window)]
+            args += ["1" if scope else "0", "1" if claim.record else "0"]
+        for claim in claims:
+            self._remember(canonical_key(claim.key), float(claim.window))
+        return int(self._call("reserve window slots", self._unpaused, keys=keys, args=args)) == -1
+
+
 # -- pauses -----------------------------------------------------------------------------------------
 
 # KEYS: the pauses hash. ARGV: field, value, QUARANTINE, the new rule id. 1 when newly paused (or a
@@ -351,11 +446,12 @@ class RedisStateStore(_RedisClient):
 
     def __init__(self, url: str, *, prefix: str = "warded:", timeout_s: float = 2.0) -> None:
         super().__init__(url, prefix=prefix, timeout_s=timeout_s, what="Redis state store")
-        self._key = f"{self.prefix}pauses"
+        self._key = pauses_key(self.prefix)
         self._pause = self._redis.register_script(_PAUSE)
 
     @staticmethod
-    def _field(agent_id: str, session_id: str) -> str:
+    def field(agent_id: str, session_id: str) -> str:
+        """The hash field of a session's pause."""
         return json.dumps([_text(agent_id, "agent_id"), _text(session_id, "session_id")], separators=(",", ":"))
 
     @staticmethod
@@ -373,17 +469,17 @@ class RedisStateStore(_RedisClient):
         A quarantine (approval needed) is the weakest pause: a real pause replaces it, never the other
         way round."""
         value = json.dumps([str(reason), _text(rule_id, "rule_id"), _finite(at, "at")], separators=(",", ":"))
-        field = self._field(agent_id, session_id)
+        field = self.field(agent_id, session_id)
         args = [field, value, QUARANTINE, rule_id]
         return int(self._call("pause session", self._pause, keys=[self._key], args=args)) == 1
 
     def resume(self, agent_id: str, session_id: str) -> bool:
         """Lift a pause. False if the session was not paused."""
-        return int(self._call("resume session", self._redis.hdel, self._key, self._field(agent_id, session_id))) == 1
+        return int(self._call("resume session", self._redis.hdel, self._key, self.field(agent_id, session_id))) == 1
 
     def paused(self, agent_id: str, session_id: str) -> Pause | None:
         """The pause in force for this session (its own before the agent-wide one), if any."""
-        fields = [self._field(agent_id, session_id), self._field(agent_id, ALL_SESSIONS)]
+        fields = [self.field(agent_id, session_id), self.field(agent_id, ALL_SESSIONS)]
         values = self._call("read session pauses", self._redis.hmget, self._key, fields)
         for field, value in zip(fields, values, strict=True):
             if value is not None:

@@ -7,9 +7,11 @@ another process takes effect on the gateway's next check (one indexed read per c
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from warded.core.windows import Claim
 from warded.errors import StoreError
 from warded.store._sqlite import SQLiteStore
 
@@ -50,6 +52,16 @@ class StateStore(Protocol):
     def list_pauses(self) -> list[Pause]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class UnpausedReserve(Protocol):
+    """A window store that also sees the pauses, and checks both in one step (one Redis round trip)."""
+
+    def reserve_if_unpaused(self, agent_id: str, session_id: str, claims: Sequence[Claim], now: float) -> bool:
+        """True when neither the session nor its agent is paused (a quarantine counts as paused here) and
+        every claim fits its window; then the claims with ``record`` are recorded. False: nothing was."""
+        ...
 
 
 class SQLiteStateStore(SQLiteStore):

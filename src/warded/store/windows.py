@@ -199,6 +199,7 @@ class SQLiteWindows(SQLiteStore):
             _finite(claim.cap, "cap")
             amount = 1.0 if claim.counted else _finite(claim.amount, "amount")
             rows.append((canonical_key(claim.key), _scope_of(claim.key), window, amount))
+        recorded = [row for row, claim in zip(rows, claims, strict=True) if claim.record]
         if not rows:
             return None
         with self._lock:
@@ -216,7 +217,7 @@ class SQLiteWindows(SQLiteStore):
                     if not claim.fits(float(row[0] or 0) if row is not None else 0.0):
                         self._run("reserve window slots", "ROLLBACK", ())
                         return i
-                for text, scope, _window, amount in rows:
+                for text, scope, _window, amount in recorded:
                     self._run(
                         "reserve window slots",
                         "INSERT INTO window_events VALUES (?, ?, ?, ?)",

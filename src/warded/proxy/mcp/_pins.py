@@ -11,7 +11,9 @@ definition is kept as a *candidate* and the tool stays blocked until an operator
 Pins recorded before the digest covered the whole definition (name, title, description and schemas only)
 no longer match: each such tool is blocked as changed once, until an operator approves it again.
 
-Pins live in table ``mcp_tool_pins`` of the audit database (WAL mode, shared by every warded process).
+Pins live in table ``mcp_tool_pins`` of the audit database (WAL mode, shared by every warded process), or,
+with ``store.postgres``, in PostgreSQL (``warded.store.pg_pins``, shared by every replica). The records and
+the comparison rule both backends use are in ``warded.store.pins``.
 """
 
 from __future__ import annotations
@@ -21,17 +23,14 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._sqlite import open_sqlite
+from warded.store.pins import FIRST_SIGHT, PinCheck, PinRecord, PinStatus, PinWrite, Stored, judge
 
 __all__ = ["FIRST_SIGHT", "PinCheck", "PinRecord", "PinStatus", "PinStore", "tool_definition", "tool_digest"]
-
-FIRST_SIGHT = "first_sight"  # pinned_by for a definition trusted because it was the first one seen
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS mcp_tool_pins ("
@@ -46,52 +45,6 @@ _INSERT_PINNED = (
 _INSERT_WAITING = (
     "INSERT INTO mcp_tool_pins (server, tool, candidate, candidate_definition, candidate_seen) VALUES (?, ?, ?, ?, ?)"
 )
-
-
-class PinStatus(StrEnum):
-    PINNED = "pinned"  # the definition matches the pinned one
-    CHANGED = "changed"  # a definition was pinned, and this one differs: blocked until approved
-    UNAPPROVED = "unapproved"  # nothing is pinned yet and this definition is waiting for an operator
-
-
-@dataclass(frozen=True, slots=True)
-class PinCheck:
-    status: PinStatus
-    digest: str  # the definition just seen
-    pinned: str | None  # the pinned digest, if any
-    pinned_by: str | None
-    new: bool  # first time this (server, tool) was seen at all
-    alert: bool  # first time this particular unpinned definition was seen: raise an alert once
-
-    @property
-    def trusted(self) -> bool:
-        return self.status is PinStatus.PINNED
-
-    @property
-    def operator_approved(self) -> bool:
-        return self.trusted and self.pinned_by not in (None, FIRST_SIGHT)
-
-
-@dataclass(frozen=True, slots=True)
-class PinRecord:
-    server: str
-    tool: str
-    digest: str | None
-    pinned_at: float | None
-    pinned_by: str | None
-    candidate: str | None
-    candidate_seen: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "server": self.server,
-            "tool": self.tool,
-            "digest": self.digest,
-            "pinned_at": self.pinned_at,
-            "pinned_by": self.pinned_by,
-            "candidate": self.candidate,
-            "candidate_seen": self.candidate_seen,
-        }
 
 
 def tool_definition(tool: Any) -> dict[str, Any]:
@@ -121,7 +74,8 @@ def tool_digest(definition: dict[str, Any]) -> str:
 
 
 class PinStore:
-    """Tool pins in one SQLite file. Thread-safe; safe with several processes on the same file."""
+    """Tool pins in one SQLite file (a ``warded.store.pins.PinStore``). Thread-safe; safe with several
+    processes on the same file."""
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
         self.path = os.fspath(path)
@@ -174,43 +128,31 @@ class PinStore:
         now: float,
         pin: bool,
     ) -> PinCheck:
-        if row is None:
-            if pin:
-                conn.execute(
-                    _INSERT_PINNED,
-                    (server, tool, digest, text, now, FIRST_SIGHT),
-                )
-                return PinCheck(PinStatus.PINNED, digest, digest, FIRST_SIGHT, new=True, alert=False)
+        stored = None if row is None else Stored(*(str(v) if v is not None else None for v in row))
+        check, write = judge(stored, digest, pin=pin)
+        if write is PinWrite.INSERT_PINNED:
+            conn.execute(_INSERT_PINNED, (server, tool, digest, text, now, FIRST_SIGHT))
+        elif write is PinWrite.INSERT_WAITING:
+            conn.execute(_INSERT_WAITING, (server, tool, digest, text, now))
+        elif write is PinWrite.CLEAR_CANDIDATE:
             conn.execute(
-                _INSERT_WAITING,
-                (server, tool, digest, text, now),
+                "UPDATE mcp_tool_pins SET candidate = NULL, candidate_definition = NULL, candidate_seen = NULL "
+                "WHERE server = ? AND tool = ?",
+                (server, tool),
             )
-            return PinCheck(PinStatus.UNAPPROVED, digest, None, None, new=True, alert=True)
-        pinned, pinned_by, candidate = (str(v) if v is not None else None for v in row)
-        if pinned == digest:
-            if candidate is not None:  # the server went back to the pinned definition
-                conn.execute(
-                    "UPDATE mcp_tool_pins SET candidate = NULL, candidate_definition = NULL, candidate_seen = NULL "
-                    "WHERE server = ? AND tool = ?",
-                    (server, tool),
-                )
-            return PinCheck(PinStatus.PINNED, digest, pinned, pinned_by, new=False, alert=False)
-        if pinned is None and pin:
+        elif write is PinWrite.PIN_FIRST_SIGHT:
             conn.execute(
                 "UPDATE mcp_tool_pins SET digest = ?, definition = ?, pinned_at = ?, pinned_by = ?, candidate = NULL, "
                 "candidate_definition = NULL, candidate_seen = NULL WHERE server = ? AND tool = ?",
                 (digest, text, now, FIRST_SIGHT, server, tool),
             )
-            return PinCheck(PinStatus.PINNED, digest, digest, FIRST_SIGHT, new=False, alert=False)
-        alert = candidate != digest
-        if alert:
+        elif write is PinWrite.SET_CANDIDATE:
             conn.execute(
                 "UPDATE mcp_tool_pins SET candidate = ?, candidate_definition = ?, candidate_seen = ? "
                 "WHERE server = ? AND tool = ?",
                 (digest, text, now, server, tool),
             )
-        status = PinStatus.CHANGED if pinned is not None else PinStatus.UNAPPROVED
-        return PinCheck(status, digest, pinned, pinned_by, new=False, alert=alert)
+        return check
 
     def approve(self, server: str, tool: str, now: float, *, digest: str | None = None, by: str = "operator") -> str:
         """Pin the tool's waiting definition (or exactly ``digest``, which must be the one waiting or pinned).

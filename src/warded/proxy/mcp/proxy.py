@@ -45,6 +45,7 @@ from warded.core.types import Action, Decision, Reason, Verdict
 from warded.core.walk import RESULT_DEPTH, Text, walk
 from warded.decide.result import ResultVerdict, decide_result
 from warded.errors import ApprovalRequired, ResultBlocked, StoreError, WardedError
+from warded.gateway._stores import open_pins
 from warded.gateway.gateway import Gateway
 from warded.proxy._pending import PendingApprovals
 from warded.proxy.mcp._pins import PinCheck, PinRecord, PinStatus, PinStore, tool_definition, tool_digest
@@ -61,6 +62,7 @@ from warded.scan.pipeline import Applied, ScanPipeline
 from warded.scan.scanners.hidden import HiddenTextScanner
 from warded.scan.scanners.tool_metadata import ToolMetadataScanner
 from warded.scan.types import Category, Source
+from warded.store.pins import PinStore as PinStoreLike
 
 __all__ = [
     "META_APPROVAL",
@@ -115,7 +117,7 @@ class McpProxy:
         upstream: Upstream,
         *,
         server_key: str,
-        pins: PinStore,
+        pins: PinStoreLike,
         session_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -232,6 +234,7 @@ class McpProxy:
             blocked = self._pin_reason(name, pin)
             if poison is not None and not pin.operator_approved and pin.status is not PinStatus.CHANGED:
                 blocked = poison  # a poisoned tool is never pinned on sight: say why it waits
+            blocked = self.gw.controls.denied_digest(digest) or blocked  # denied by an incident feed: always
             if (
                 blocked is not None
                 and (name, digest, blocked.rule_id) not in self._alerted
@@ -266,6 +269,14 @@ class McpProxy:
         if pin.status is PinStatus.UNAPPROVED:
             return Reason("mcp.tool_unapproved", f"tool {name!r} has not been approved by an operator yet")
         return None
+
+    def vet_definition(self, name: str, definition: dict[str, Any]) -> Reason | None:
+        """Why ``tools/list`` would block this definition on its content (poisoned, or denied by an imported
+        incident control), or None; pins aside. The red team's ``content`` family asks it."""
+        denied = self.gw.controls.denied_digest(tool_digest(definition))
+        if denied is not None:
+            return denied
+        return self._poisoned(name, definition) if self.spec.scan_descriptions else None
 
     def _poisoned(self, name: str, definition: Mapping[str, Any]) -> Reason | None:
         """Every text of the whole definition (the one pinned), keys included, through the content guard and
@@ -599,8 +610,10 @@ def _spec_for(gw: Gateway, spec: McpSpec | None) -> McpSpec:
     return configured if isinstance(configured, McpSpec) else McpSpec()
 
 
-def _pin_store(gw: Gateway) -> PinStore:
-    return PinStore(gw.policy.audit_path(gw.policy.spec.audit.path))
+def _pin_store(gw: Gateway) -> PinStoreLike:
+    """PostgreSQL with the policy's ``store.postgres`` (shared by every replica), else the SQLite audit file."""
+    shared = open_pins(gw.policy)
+    return shared if shared is not None else PinStore(gw.policy.audit_path(gw.policy.spec.audit.path))
 
 
 @dataclass(frozen=True, slots=True)
