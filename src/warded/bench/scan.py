@@ -19,7 +19,7 @@ from warded.bench.detector_eval import evaluate_detector
 from warded.bench.scan_eval import evaluate_sets, evaluate_tool_metadata
 from warded.bench.scan_pii import pii_secrets_sizes, run_pii_secrets_bench
 from warded.scan.pipeline import ScanPipeline
-from warded.scan.registry import DEFAULT_SCANNERS, load_scanner
+from warded.scan.registry import ENCODER_SCANNERS, load_scanner
 from warded.scan.types import Source
 
 _SENTENCES = [
@@ -209,12 +209,12 @@ def run_scan_bench(
     eval_sets: bool = True,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    pipeline = ScanPipeline([load_scanner(name) for name in DEFAULT_SCANNERS]).warm_up()
+    pipeline = ScanPipeline([load_scanner(name) for name in ENCODER_SCANNERS]).warm_up()
     warm_up_s = time.perf_counter() - started
     injection = evaluate_detector(with_latency=False)
     return {
         "benchmark": "scan",
-        "scanners": list(DEFAULT_SCANNERS),
+        "scanners": list(ENCODER_SCANNERS),
         "warm_up_seconds": round(warm_up_s, 3),
         "injection_evaluation_sets": evaluate_sets(
             pipeline, eval_wheels, with_peer=with_peer, peer_cache=peer_cache, peer_sample=peer_sample
