@@ -491,3 +491,26 @@ def test_a_plan_in_call_meta_locks_the_session(workdir: Path) -> None:
     _run(main)
     assert "transfer" not in _calls(workdir)
     assert [e["tools"] for e in _audit(workdir, "plan_declared")] == [["echo", "read_note"]]
+
+
+def test_plan_sources_in_call_meta_are_declared_and_checked(workdir: Path) -> None:
+    params = _proxy(workdir, _config(workdir), [sys.executable, str(SERVER)])
+    plan = {"warded.dev/plan": ["echo", "read_note", "transfer"], "warded.dev/plan_sources": {"transfer.amount": []}}
+
+    async def main() -> None:
+        async with _session(params, workdir) as session:
+            with anyio.fail_after(30):
+                bad = await session.call_tool("echo", {"text": "hi"}, meta=plan)  # an empty source list
+            text = "\n".join(getattr(b, "text", "") for b in bad.content)
+            assert bad.isError and "flow.bad_plan" in text
+            good = {**plan, "warded.dev/plan_sources": {"transfer.amount": ["read_note"]}}
+            with anyio.fail_after(30):
+                first = await session.call_tool("echo", {"text": "hi"}, meta=good)
+            assert not first.isError
+
+    _run(main)
+    assert "echo" in _calls(workdir) and _calls(workdir).count("echo") == 1
+    declared = _audit(workdir, "plan_declared")
+    assert [(e["tools"], e.get("sources")) for e in declared] == [
+        (["echo", "read_note", "transfer"], {"transfer.amount": ["read_note"]})
+    ]

@@ -8,15 +8,30 @@ only while the session has seen no untrusted data (later, it could have been wri
 session without a declared plan takes its agent's default from the policy (``flow.plans``); with neither,
 no plan lock applies.
 
-``off_plan`` is pure.
+**Argument sources** (CaMeL-style data flow in the plan): with its tools, the planner may declare, for an
+argument, which tools' outputs its values may come from (``sources={"update_user_info.street": ["read_file"]}``)
+— the user's own request delegates the value to a data source ("update my address from the file"). A value of
+that argument is then justified when it was seen, normalised as the index reads values, in the output of one of
+the declared source tools in this session. Nothing else changes: other arguments, other tools, values from any
+other tool's output, and values from an output the content guard flagged stay as strict as without sources; the
+sources are locked with the plan once untrusted data entered the session.
+
+``off_plan``, ``from_declared_sources`` and ``sources_from_trace`` are pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 
-from warded.flow.taint import Seen, TaintFinding
-from warded.flow.values import Kind, Value
+from warded.errors import InvalidArgument
+from warded.flow.normalise import canonical_text
+from warded.flow.taint import Evidence, Seen, TaintFinding, texts_of, value_key
+from warded.flow.values import Kind, Value, argument_values, extract
+
+#: The findings a declared source can answer: a value seen only in untrusted data, or justified by no trusted
+#: source. A value from a flagged output (``flow.flagged.*``), the plan lock and a full index stay.
+SOURCE_ANSWERS = ("flow.untrusted.", "flow.unjustified.")
 
 
 def off_plan(tool: str, plan: frozenset[str] | None, untrusted: Iterable[str]) -> TaintFinding | None:
@@ -32,3 +47,105 @@ def off_plan(tool: str, plan: frozenset[str] | None, untrusted: Iterable[str]) -
     )
     sources = tuple(Seen(label, False, "") for label in entered)
     return TaintFinding("flow.plan", "", Value(Kind.TOOL, tool, tool), sources, reason)
+
+
+def _in_source_text(canon: str, labels: frozenset[str], evidence: Evidence) -> bool:
+    needle = f" {canon} "
+    return bool(canon) and any(
+        needle in f" {text} " for label in labels for text in evidence.source_texts.get(label, ())
+    )
+
+
+def _from_source(finding: TaintFinding, labels: frozenset[str], evidence: Evidence, whole: object) -> bool:
+    if isinstance(whole, str) and _in_source_text(canonical_text(whole), labels, evidence):
+        return True  # the whole argument is a run of words of a declared source's output
+    if finding.value.kind is Kind.TEXT:
+        return _in_source_text(finding.value.key, labels, evidence)
+    return any(seen.label in labels and not seen.flagged for seen in evidence.table.get(value_key(finding.value), ()))
+
+
+def from_declared_sources(
+    findings: Iterable[TaintFinding], tool: str, arguments: Mapping[str, object], evidence: Evidence
+) -> tuple[list[TaintFinding], list[TaintFinding]]:
+    """Pure: split ``findings`` on a call to ``tool`` into those that stand and those a declared argument source
+    answers (the value was seen in the output of a tool the plan named as that argument's source)."""
+    stand: list[TaintFinding] = []
+    answered: list[TaintFinding] = []
+    for finding in findings:
+        labels = evidence.sources.get(f"{tool}.{finding.argument}") if finding.argument else None
+        whole = arguments.get(finding.argument)
+        if labels and finding.rule_id.startswith(SOURCE_ANSWERS) and _from_source(finding, labels, evidence, whole):
+            answered.append(finding)
+        else:
+            stand.append(finding)
+    return stand, answered
+
+
+def _keys(value: object) -> set[str]:
+    keys: set[str] = set()
+    if isinstance(value, bool):
+        return keys
+    if isinstance(value, int | float):
+        try:
+            number = Decimal(repr(value))
+        except InvalidOperation:
+            return keys
+        if number.is_finite():
+            keys.add(value_key(Value(Kind.AMOUNT, format(number.normalize(), "f"), "")))
+        return keys
+    for _, text in texts_of(value):
+        keys.update(value_key(v) for v in argument_values(text))
+    return keys
+
+
+def sources_from_trace(calls: Sequence[tuple[str, Mapping[str, object], object]]) -> dict[str, list[str]]:
+    """Pure: the argument sources a run implies — for each call's argument, the earlier calls whose output
+    carries one of its values (read as the index reads values). ``calls`` is ``(tool, arguments, output)`` in
+    order. A planner that knows which tool will supply a value declares the same."""
+    seen: list[tuple[str, set[str], str]] = []
+    sources: dict[str, set[str]] = {}
+    for tool, arguments, output in calls:
+        for name, value in arguments.items():
+            wanted = _keys(value)
+            canon = canonical_text(value) if isinstance(value, str) else ""
+            for source, keys, text in seen:
+                if wanted & keys or (canon and f" {canon} " in text):
+                    sources.setdefault(f"{tool}.{name}", set()).add(source)
+        out: set[str] = set()
+        texts: list[str] = []
+        for _, text in texts_of(output):
+            out.update(value_key(v) for v in extract(text))
+            texts.append(canonical_text(text))
+        seen.append((tool, out, " " + " | ".join(texts) + " "))
+    return {arg: sorted(tools) for arg, tools in sorted(sources.items())}
+
+
+MAX_SOURCES = 1_000  # declared arguments per plan
+
+
+def plan_sources(tools: Sequence[str], sources: object) -> dict[str, list[str]]:
+    """Validate a plan's argument sources: a mapping of ``"tool.argument"`` (the tool in the plan) to a list
+    of planned tools. Returns them normalised (sorted, deduplicated); raises :class:`InvalidArgument`."""
+    if sources is None:
+        return {}
+    if not isinstance(sources, Mapping):
+        raise InvalidArgument('plan sources are a mapping of "tool.argument" to a list of tool names')
+    if len(sources) > MAX_SOURCES:
+        raise InvalidArgument(f"a plan declares at most {MAX_SOURCES} argument sources")
+    planned = set(tools)
+    out: dict[str, list[str]] = {}
+    for key, names in sources.items():
+        if not isinstance(key, str) or "." not in key:
+            raise InvalidArgument(f'a plan source key is "tool.argument", not {key!r}')
+        tool, _, argument = key.partition(".")
+        if tool not in planned or not argument:
+            raise InvalidArgument(f"plan source {key!r}: the tool must be in the plan and the argument named")
+        if isinstance(names, str) or not isinstance(names, list | tuple) or not names:
+            raise InvalidArgument(f"plan source {key!r}: a non-empty list of tool names")
+        if not all(isinstance(n, str) for n in names):
+            raise InvalidArgument(f"plan source {key!r}: a list of tool names")
+        unknown = sorted(set(names) - planned)
+        if unknown:
+            raise InvalidArgument(f"plan source {key!r}: source tool(s) not in the plan: {', '.join(unknown)}")
+        out[key] = sorted(set(names))
+    return out

@@ -192,6 +192,10 @@ class SessionFlow:
     flagged: set[str] = field(default_factory=set)
     plan: frozenset[str] | None = None
     overflow: bool = False  # a bound was reached: what was not kept cannot justify anything
+    # Declared argument sources ("tool.argument" -> labels of the tools whose output may supply its values),
+    # and the canonical texts of those tools' outputs (as the plan named them before untrusted data entered).
+    sources: dict[str, frozenset[str]] = field(default_factory=dict)
+    source_texts: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,8 @@ class Evidence:
     plan: frozenset[str] | None
     words: int  # the length of the word runs in ``grams``
     overflow: bool = False  # a bound of the index was reached: some of what entered was not kept
+    sources: Mapping[str, frozenset[str]] = field(default_factory=dict)  # declared argument sources
+    source_texts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # canonical outputs of sources
 
 
 def word_runs(text: str, words: int) -> set[int]:
@@ -248,6 +254,15 @@ class FlowIndex:
         with self._lock:
             flow = self._session((agent_id, session_id))
             self._merge(flow, found)
+            if any(label in labels for labels in flow.sources.values()):
+                kept = flow.source_texts.setdefault(label, [])
+                for _, text in texts:
+                    source = canonical_text(text)
+                    if flow.trusted_chars + len(source) > MAX_TRUSTED_CHARS:
+                        flow.overflow = True
+                        break
+                    kept.append(source)
+                    flow.trusted_chars += len(source)
             for text in canon:
                 if flow.trusted_chars + len(text) > MAX_TRUSTED_CHARS:
                     flow.overflow = True
@@ -327,6 +342,8 @@ class FlowIndex:
                 flow.plan,
                 self.words,
                 flow.overflow,
+                MappingProxyType(dict(flow.sources)),
+                MappingProxyType({k: tuple(v) for k, v in flow.source_texts.items()}),
             )
 
     def has_untrusted(self, agent_id: str, session_id: str) -> bool:
@@ -334,8 +351,15 @@ class FlowIndex:
             flow = self._sessions.get((agent_id, session_id))
             return flow is not None and bool(flow.untrusted)
 
-    def set_plan(self, agent_id: str, session_id: str, tools: Iterable[str]) -> None:
-        """Declare the session's plan. Refused (:class:`PlanLocked`) once untrusted data has entered the
+    def set_plan(
+        self,
+        agent_id: str,
+        session_id: str,
+        tools: Iterable[str],
+        sources: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        """Declare the session's plan, optionally with argument sources (``"tool.argument"`` -> the tools whose
+        output may supply its values). Refused (:class:`PlanLocked`) once untrusted data has entered the
         session: a plan written after reading untrusted data could have been written by it."""
         with self._lock:
             flow = self._session((agent_id, session_id))
@@ -345,3 +369,5 @@ class FlowIndex:
                     "its plan can no longer be declared or changed"
                 )
             flow.plan = frozenset(tools)
+            flow.sources = {arg: frozenset(tool_label(t) for t in tools_) for arg, tools_ in (sources or {}).items()}
+            flow.source_texts = {}

@@ -18,7 +18,7 @@ from warded.core.types import Action
 from warded.core.walk import ARGUMENT_ITEMS, MAX_ITEMS, RESULT_DEPTH, Limits, Text, walk
 from warded.decide.action import ArgumentFindings
 from warded.flow.justify import allowed_keys, copied, flagged, overflowed, unjustified, unjustified_addresses
-from warded.flow.plan import off_plan
+from warded.flow.plan import from_declared_sources, off_plan
 from warded.flow.taint import FlowIndex, TaintFinding, trace
 from warded.flow.values import Kind
 from warded.policy.compile import CompiledPolicy
@@ -116,6 +116,8 @@ class Guard:
             found.extend(copied(action.arguments, evidence, ignore=ignore))
             named = ignore | frozenset(spec.justify.get(tool.name, ()))  # those were judged whole above
             found.extend(unjustified_addresses(action.arguments, evidence, ignore=named, allowed=self._allowed))
+        if evidence.sources:
+            found, _ = from_declared_sources(found, tool.name, action.arguments, evidence)
         plan = evidence.plan
         if plan is None and action.agent_id in spec.plans:
             plan = frozenset(spec.plans[action.agent_id])

@@ -42,6 +42,7 @@ from warded.core.windows import SlidingWindows, WindowStore
 from warded.decide.action import ArgumentFindings, SessionState, decide
 from warded.decide.result import decide_result
 from warded.errors import ApprovalRequired, InvalidArgument, ResultBlocked, StoreError, ToolDenied, WardedError
+from warded.flow.plan import plan_sources
 from warded.flow.taint import USER, FlowIndex, TaintFinding, TrustRules, tool_label
 from warded.gateway._approvals import ApprovalDesk
 from warded.gateway._guard import Guard
@@ -423,9 +424,17 @@ class Gateway:
             return 0
         return self.flow.record(agent_id, session_id, label, value, flagged=flagged)
 
-    def plan(self, agent_id: str, session_id: str, tools: Sequence[str]) -> None:
+    def plan(
+        self,
+        agent_id: str,
+        session_id: str,
+        tools: Sequence[str],
+        sources: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         """Declare the tools a session's plan needs (plan-then-execute; see ``warded.flow.plan``). Once
-        untrusted data has entered the session, a sensitive call to another tool needs approval. Refused
+        untrusted data has entered the session, a sensitive call to another tool needs approval. ``sources``
+        (``{"tool.argument": ["source_tool", ...]}``) declares which planned tools' outputs an argument's values
+        may come from; each key's tool and every source must be in ``tools``. Refused
         (:class:`~warded.flow.taint.PlanLocked`) after untrusted data has entered the session, and
         (:class:`~warded.errors.InvalidArgument`) for a tool the agent is not granted. Recorded in the audit log."""
         granted = self.policy.spec.agents.get(agent_id)
@@ -438,14 +447,16 @@ class Gateway:
             raise InvalidArgument(f"agent {agent_id!r} is not granted tool(s) {', '.join(map(repr, unknown))}")
         if self.flow is None:
             raise InvalidArgument("flow control is off in this policy (flow.enabled: false): a plan has no effect")
+        declared = plan_sources(tools, sources)
         bad = check_identifiers(Action(agent_id, session_id, "plan"))
         if bad is not None:
             raise InvalidArgument(bad.message)
         with self._lock:
-            self.flow.set_plan(agent_id, session_id, tools)
-            self._recorder.append(
-                "plan_declared", {"agent_id": agent_id, "session_id": session_id, "tools": sorted(set(tools))}
-            )
+            self.flow.set_plan(agent_id, session_id, tools, declared)
+            event: dict[str, object] = {"agent_id": agent_id, "session_id": session_id, "tools": sorted(set(tools))}
+            if declared:
+                event["sources"] = declared
+            self._recorder.append("plan_declared", event)
 
     def record_user(self, agent_id: str, session_id: str, text: str) -> int:
         """The user's own request: the trusted source values may come from."""

@@ -22,6 +22,7 @@ import yaml
 from warded.core.types import Action, Verdict
 from warded.core.walk import DEEPEST, walk
 from warded.errors import ApprovalRequired, ResultBlocked, WardedError
+from warded.flow.plan import sources_from_trace
 from warded.gateway.gateway import Gateway
 
 #: AgentDojo's attacks address the victim model by name and refuse a pipeline whose ``name`` is not a model id
@@ -172,6 +173,9 @@ class GatedAgent:
     injections: Sequence[str] = ()
     grant_approvals: bool = False
     plan: bool = False  # declare the user task's tools as the session's plan before reading anything
+    # With the plan, declare argument sources derived from the ground truth's data flow, replayed on this
+    # injection-free environment (an upper bound for a planner that reads only the user's request).
+    clean_env: Any = None
     name: str = MODEL_ID
     calls: list[CallOutcome] = field(default_factory=list)
     injection_seen: bool = False
@@ -190,7 +194,8 @@ class GatedAgent:
         planned = list(self.user_task.ground_truth(env))
         if self.plan:
             # Plan-then-execute: the plan comes from the user's request alone, before any tool output is read.
-            self.gateway.plan(self.agent_id, self.session_id, sorted({str(c.function) for c in planned}))
+            sources = self._sources(runtime) if self.clean_env is not None else None
+            self.gateway.plan(self.agent_id, self.session_id, sorted({str(c.function) for c in planned}), sources)
         self.gateway.record_user(self.agent_id, self.session_id, query)
         out: list[Any] = list(messages)
         needles = [squash(text) for text in self.injections if squash(text)]
@@ -207,6 +212,17 @@ class GatedAgent:
             self._run_injection(runtime, env, out)
         out.append(self._assistant(self.user_task.GROUND_TRUTH_OUTPUT, None))
         return query, runtime, env, out, dict(extra_args or {})
+
+    def _sources(self, runtime: Any) -> dict[str, list[str]]:
+        """The argument sources of the user task's plan: for each ground-truth argument, the earlier
+        ground-truth calls whose output carries its value, replayed on the injection-free environment (so no
+        injected text can add a source). What a planner reading only the user's request could declare, at best."""
+        env = self.clean_env.model_copy(deep=True)
+        trace: list[tuple[str, Mapping[str, object], object]] = []
+        for call in self.user_task.ground_truth(env):
+            result, error = runtime.run_function(env, str(call.function), call.args, raise_on_error=False)
+            trace.append((str(call.function), dict(call.args), error if error is not None else plain(result)))
+        return sources_from_trace(trace)
 
     def _run_injection(self, runtime: Any, env: Any, out: list[Any]) -> None:
         self.injection_run = True

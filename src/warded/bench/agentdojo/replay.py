@@ -158,13 +158,21 @@ class _SuiteRun:
     policy: CompiledPolicy
     scanner: ScanPipeline | None  # the content guard, when it is on
     plan: bool = True  # the agent declares its plan (the user task's tools) before it reads anything
+    clean: Any = None  # the injection-free environment the plan's argument sources are derived on
 
     def user_task(self, task: Any) -> UserTaskResult:
         outcomes: dict[bool, tuple[bool, tuple[CallOutcome, ...]]] = {}
         for grant in (True, False):
             with _gateway(self.policy, self.scanner) as gw:
                 agent = GatedAgent(
-                    self.adj, gw, agent_id_for(self.name), str(task.ID), task, grant_approvals=grant, plan=self.plan
+                    self.adj,
+                    gw,
+                    agent_id_for(self.name),
+                    str(task.ID),
+                    task,
+                    grant_approvals=grant,
+                    plan=self.plan,
+                    clean_env=self.clean,
                 )
                 utility, _ = self.suite.run_task_with_pipeline(agent, task, None, {})
                 outcomes[grant] = (bool(utility), tuple(agent.calls))
@@ -183,6 +191,7 @@ class _SuiteRun:
                 injections=tuple(injections.values()),
                 grant_approvals=False,
                 plan=self.plan,
+                clean_env=self.clean,
             )
             utility, success = self.suite.run_task_with_pipeline(agent, user_task, injection_task, injections)
         return PairResult(
@@ -231,7 +240,8 @@ def replay_suite(
     chosen = _first(tasks, limit)
     result.injection_tasks = len(chosen)
     scanner = build_scanner(policy) if content_guard and policy.spec.scan.enabled else None
-    run = _SuiteRun(adj, suite, name, policy, scanner, plan)
+    probe = suite.load_and_inject_default_environment({})
+    run = _SuiteRun(adj, suite, name, policy, scanner, plan, probe)
     for task_id, task in user_tasks:
         if progress is not None:
             progress(f"{name}: {task_id}")
@@ -239,7 +249,6 @@ def replay_suite(
             result.user_tasks.append(run.user_task(task))
         except Exception as exc:  # a broken replay is reported (as no utility), never silently dropped
             result.user_tasks.append(UserTaskResult(name, task_id, (), False, False, _error(exc)))
-    probe = suite.load_and_inject_default_environment({})
     replayable = []
     for inj_id, inj in chosen:
         if inj.ground_truth(probe.model_copy(deep=True)):

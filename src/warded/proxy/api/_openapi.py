@@ -75,6 +75,15 @@ _PLAN_REQUEST = {
         "session_id": _NAME,
         "tools": {"type": "array", "maxItems": 1000, "items": _NAME},
         "user_request": {"type": "string", "maxLength": 100000, "description": "the user's request (trusted)"},
+        "sources": {
+            "type": "object",
+            "maxProperties": 1000,
+            "description": (
+                'argument sources: "tool.argument" -> the planned tools whose output may supply its values '
+                "(a value seen in one of them is justified; everything else stays as strict)"
+            ),
+            "additionalProperties": {"type": "array", "minItems": 1, "items": _NAME},
+        },
     },
 }
 _PLAN_RESPONSE = {

@@ -60,7 +60,7 @@ __all__ = ["ApiError", "WardedApi", "authenticate", "create_app"]
 
 _DECIDE_KEYS = frozenset({"agent_id", "session_id", "tool", "arguments", "tier", "labels", "approval", "with_token"})
 _RESULT_KEYS = frozenset({"agent_id", "session_id", "tool", "arguments", "result"})
-_PLAN_KEYS = frozenset({"agent_id", "session_id", "tools", "user_request"})
+_PLAN_KEYS = frozenset({"agent_id", "session_id", "tools", "user_request", "sources"})
 MAX_PLAN_TOOLS = 1000
 MAX_USER_REQUEST = 100_000
 MAX_NAME = 256
@@ -333,7 +333,7 @@ async def _results(request: Request, api: WardedApi) -> Response:
 async def _plan(request: Request, api: WardedApi) -> Response:
     """Declare a session's plan (plan-then-execute), optionally with the user's request as trusted text."""
     agent = authenticate(request)
-    body, _ = await _json_object(request, api, MAX_PLAN_TOOLS + len(_PLAN_KEYS))
+    body, _ = await _json_object(request, api, 2 * MAX_PLAN_TOOLS + len(_PLAN_KEYS))
     _check_fields(body, _PLAN_KEYS)
     _check_agent(body, agent)
     session = _name(body, "session_id") or ""
@@ -347,8 +347,11 @@ async def _plan(request: Request, api: WardedApi) -> Response:
     user_request = body.get("user_request")
     if user_request is not None and (not isinstance(user_request, str) or len(user_request) > MAX_USER_REQUEST):
         raise ApiError(400, "request.bad_field", f"'user_request' must be a string of at most {MAX_USER_REQUEST}")
+    sources = body.get("sources")
+    if sources is not None and not isinstance(sources, dict):
+        raise ApiError(400, "request.bad_field", "'sources' must be an object of \"tool.argument\": [tool names]")
     try:
-        api.gateway.plan(agent, session, tools)
+        api.gateway.plan(agent, session, tools, sources)
     except PlanLocked as exc:
         raise ApiError(409, "flow.plan_locked", str(exc)[:300]) from None
     except InvalidArgument as exc:

@@ -82,6 +82,8 @@ META_CAPABILITY = "warded.dev/capability"
 #: A client declares its session's plan (the tools it needs, plan-then-execute) in a call's ``_meta`` under this
 #: key, on or before its first call; once untrusted data has entered the session the plan is locked.
 META_PLAN = "warded.dev/plan"
+#: With the plan, its argument sources (``{"tool.argument": ["source_tool", ...]}``, see ``warded.flow.plan``).
+META_PLAN_SOURCES = "warded.dev/plan_sources"
 
 # What makes a tool description poisoned: injected instructions, hidden text, a scanner that failed (fail
 # closed), strong jailbreak matches, and what ``decide_result`` withholds outright (DENY) or cannot honour (a
@@ -430,8 +432,12 @@ class McpProxy:
         tools = meta[META_PLAN]
         if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
             return self._refuse(name, session_id, Reason("flow.bad_plan", f"{META_PLAN} must be a list of tool names"))
+        sources = meta.get(META_PLAN_SOURCES)
+        if sources is not None and not isinstance(sources, Mapping):
+            reason = Reason("flow.bad_plan", f"{META_PLAN_SOURCES} must map 'tool.argument' to tool names")
+            return self._refuse(name, session_id, reason)
         try:
-            self.gw.plan(self.agent_id, session_id, tools)
+            self.gw.plan(self.agent_id, session_id, tools, sources)
         except PlanLocked as exc:
             return self._refuse(name, session_id, Reason("flow.plan_locked", str(exc)[:300]))
         except InvalidArgument as exc:
