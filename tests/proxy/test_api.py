@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -576,10 +576,10 @@ def test_plan_sources_justify_only_the_declared_argument_from_the_declared_tool(
     extra = f"serve:\n  api_keys: {{mailer: {KEYS['mailer']}}}\nflow:\n  justify:\n    delete_email: [id]\n"
     policy.write_text(POLICY + extra, encoding="utf-8")
     with TestClient(create_app(str(policy))) as client:
-        _plan_sources_through_the_api(client)
+        _plan_sources_through_the_api(cast(httpx.Client, client))
 
 
-def _plan_sources_through_the_api(client: TestClient) -> None:
+def _plan_sources_through_the_api(client: httpx.Client) -> None:
     mail = {"messages": [{"id": 4242, "subject": "newsletter you asked me to delete"}]}
     for session, sources in (("s-src", {"delete_email.id": ["read_inbox"]}), ("s-nosrc", None)):
         body: dict[str, object] = {"session_id": session, "tools": ["read_inbox", "delete_email"]}

@@ -9,9 +9,10 @@ session without a declared plan takes its agent's default from the policy (``flo
 no plan lock applies.
 
 **Argument sources** (CaMeL-style data flow in the plan): with its tools, the planner may declare, for an
-argument, which tools' outputs its values may come from (``sources={"update_user_info.street": ["read_file"]}``)
-— the user's own request delegates the value to a data source ("update my address from the file"). A value of
-that argument is then justified when it was seen, normalised as the index reads values, in the output of one of
+argument, which tools' outputs its values may come from (``sources={"update_user_info.street": ["read_file"]}``,
+or one field of an output: ``"send_money.recipient": ["get_transactions:[].sender"]``) — the
+user's own request delegates the value to a data source ("update my address from the file"). A value of that
+argument is then justified when it was seen, normalised as the index reads values, in the output of one of
 the declared source tools in this session. Nothing else changes: other arguments, other tools, values from any
 other tool's output, and values from an output the content guard flagged stay as strict as without sources; the
 sources are locked with the plan once untrusted data entered the session.
@@ -49,19 +50,28 @@ def off_plan(tool: str, plan: frozenset[str] | None, untrusted: Iterable[str]) -
     return TaintFinding("flow.plan", "", Value(Kind.TOOL, tool, tool), sources, reason)
 
 
-def _in_source_text(canon: str, labels: frozenset[str], evidence: Evidence) -> bool:
+def _in_source_text(canon: str, labels: frozenset[tuple[str, str | None]], evidence: Evidence) -> bool:
     needle = f" {canon} "
     return bool(canon) and any(
-        needle in f" {text} " for label in labels for text in evidence.source_texts.get(label, ())
+        needle in f" {text} "
+        for label, path in labels
+        for where, text in evidence.source_texts.get(label, ())
+        if path is None or where == path
     )
 
 
-def _from_source(finding: TaintFinding, labels: frozenset[str], evidence: Evidence, whole: object) -> bool:
+def _from_source(
+    finding: TaintFinding, labels: frozenset[tuple[str, str | None]], evidence: Evidence, whole: object
+) -> bool:
     if isinstance(whole, str) and _in_source_text(canonical_text(whole), labels, evidence):
         return True  # the whole argument is a run of words of a declared source's output
     if finding.value.kind is Kind.TEXT:
         return _in_source_text(finding.value.key, labels, evidence)
-    return any(seen.label in labels and not seen.flagged for seen in evidence.table.get(value_key(finding.value), ()))
+    return any(
+        (seen.label, None) in labels or (seen.label, seen.where) in labels
+        for seen in evidence.table.get(value_key(finding.value), ())
+        if not seen.flagged
+    )
 
 
 def from_declared_sources(
@@ -102,21 +112,20 @@ def sources_from_trace(calls: Sequence[tuple[str, Mapping[str, object], object]]
     """Pure: the argument sources a run implies — for each call's argument, the earlier calls whose output
     carries one of its values (read as the index reads values). ``calls`` is ``(tool, arguments, output)`` in
     order. A planner that knows which tool will supply a value declares the same."""
-    seen: list[tuple[str, set[str], str]] = []
+    seen: list[tuple[str, list[tuple[str, set[str], str]]]] = []
     sources: dict[str, set[str]] = {}
     for tool, arguments, output in calls:
         for name, value in arguments.items():
             wanted = _keys(value)
             canon = canonical_text(value) if isinstance(value, str) else ""
-            for source, keys, text in seen:
-                if wanted & keys or (canon and f" {canon} " in text):
-                    sources.setdefault(f"{tool}.{name}", set()).add(source)
-        out: set[str] = set()
-        texts: list[str] = []
-        for _, text in texts_of(output):
-            out.update(value_key(v) for v in extract(text))
-            texts.append(canonical_text(text))
-        seen.append((tool, out, " " + " | ".join(texts) + " "))
+            for source, outputs in seen:
+                for where, keys, text in outputs:
+                    if wanted & keys or (canon and f" {canon} " in f" {text} "):
+                        sources.setdefault(f"{tool}.{name}", set()).add(f"{source}:{where}" if where else source)
+        fields: list[tuple[str, set[str], str]] = []
+        for where, text in texts_of(output):
+            fields.append((where, {value_key(v) for v in extract(text)}, canonical_text(text)))
+        seen.append((tool, fields))
     return {arg: sorted(tools) for arg, tools in sorted(sources.items())}
 
 
@@ -144,7 +153,7 @@ def plan_sources(tools: Sequence[str], sources: object) -> dict[str, list[str]]:
             raise InvalidArgument(f"plan source {key!r}: a non-empty list of tool names")
         if not all(isinstance(n, str) for n in names):
             raise InvalidArgument(f"plan source {key!r}: a list of tool names")
-        unknown = sorted(set(names) - planned)
+        unknown = sorted({n.partition(":")[0] for n in names} - planned)
         if unknown:
             raise InvalidArgument(f"plan source {key!r}: source tool(s) not in the plan: {', '.join(unknown)}")
         out[key] = sorted(set(names))

@@ -39,6 +39,13 @@ def tool_label(tool: str) -> str:
     return f"tool:{tool}"
 
 
+def source_label(source: str) -> tuple[str, str | None]:
+    """A declared argument source, ``tool`` (its whole output) or ``tool:field.path`` (one field of it, in
+    the index's notation, e.g. ``get_transactions:[].sender``), as (label, field path or None)."""
+    tool, sep, where = source.partition(":")
+    return tool_label(tool), (where if sep else None)
+
+
 @dataclass(frozen=True, slots=True)
 class Seen:
     """One place a value was seen."""
@@ -194,8 +201,8 @@ class SessionFlow:
     overflow: bool = False  # a bound was reached: what was not kept cannot justify anything
     # Declared argument sources ("tool.argument" -> labels of the tools whose output may supply its values),
     # and the canonical texts of those tools' outputs (as the plan named them before untrusted data entered).
-    sources: dict[str, frozenset[str]] = field(default_factory=dict)
-    source_texts: dict[str, list[str]] = field(default_factory=dict)
+    sources: dict[str, frozenset[tuple[str, str | None]]] = field(default_factory=dict)
+    source_texts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # label -> (field path, canon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +219,9 @@ class Evidence:
     plan: frozenset[str] | None
     words: int  # the length of the word runs in ``grams``
     overflow: bool = False  # a bound of the index was reached: some of what entered was not kept
-    sources: Mapping[str, frozenset[str]] = field(default_factory=dict)  # declared argument sources
-    source_texts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # canonical outputs of sources
+    # declared argument sources: "tool.argument" -> (label, field path or None for the whole output)
+    sources: Mapping[str, frozenset[tuple[str, str | None]]] = field(default_factory=dict)
+    source_texts: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # (path, canon)
 
 
 def word_runs(text: str, words: int) -> set[int]:
@@ -254,14 +262,14 @@ class FlowIndex:
         with self._lock:
             flow = self._session((agent_id, session_id))
             self._merge(flow, found)
-            if any(label in labels for labels in flow.sources.values()):
+            if any(label == named for pairs in flow.sources.values() for named, _ in pairs):
                 kept = flow.source_texts.setdefault(label, [])
-                for _, text in texts:
+                for where, text in texts:
                     source = canonical_text(text)
                     if flow.trusted_chars + len(source) > MAX_TRUSTED_CHARS:
                         flow.overflow = True
                         break
-                    kept.append(source)
+                    kept.append((where, source))
                     flow.trusted_chars += len(source)
             for text in canon:
                 if flow.trusted_chars + len(text) > MAX_TRUSTED_CHARS:
@@ -369,5 +377,5 @@ class FlowIndex:
                     "its plan can no longer be declared or changed"
                 )
             flow.plan = frozenset(tools)
-            flow.sources = {arg: frozenset(tool_label(t) for t in tools_) for arg, tools_ in (sources or {}).items()}
+            flow.sources = {arg: frozenset(map(source_label, names)) for arg, names in (sources or {}).items()}
             flow.source_texts = {}
