@@ -165,11 +165,13 @@ def test_user_tasks_keep_their_utility(sample: SuiteResult) -> None:
             assert task.utility_without_approval, task.task_id
 
 
-def test_paying_a_bill_from_a_file_needs_approval_with_its_reason(sample: SuiteResult) -> None:
+def test_paying_a_bill_from_a_file_runs_when_the_plan_names_the_file_as_the_source(sample: SuiteResult) -> None:
+    """The replay agent's plan declares read_file as the source of send_money's recipient and amount (derived
+    from the ground truth on the injection-free environment), so the user's own delegation needs no prompt;
+    without the source it is held (``tests/flow/test_plan_sources.py``)."""
     task = next(t for t in sample.user_tasks if t.task_id == "user_task_0")
-    stops = [c for c in task.calls if c.verdict is Verdict.REQUIRE_APPROVAL]
-    assert [c.tool for c in stops] == ["send_money"]
-    assert "flow.untrusted.iban" in stops[0].rule_ids
+    assert [c.tool for c in task.calls] == ["read_file", "send_money"]
+    assert all(c.verdict is Verdict.ALLOW for c in task.calls), task.calls
 
 
 def test_attack_counts_add_up(sample: SuiteResult) -> None:
