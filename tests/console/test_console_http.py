@@ -259,6 +259,9 @@ def test_alerts_incidents_and_bom_pages_render_real_records(
             assert "No alerts match" in client.get("/alerts", params={"agent_id": "reporting-bot"}).text
             assert "bom.out_of_manifest" in client.get("/alerts", params={"rule": "bom."}).text
             assert "No alerts match" in client.get("/alerts", params={"rule": "monitor."}).text
+            assert f"#{alert.seq}<" in client.get("/alerts", params={"before": alert.seq + 1}).text
+            older = client.get("/alerts", params={"before": alert.seq}).text  # the window ends before it
+            assert f"#{alert.seq}<" not in older and f"to #{alert.seq - 1} are searched" in older
 
             listing = client.get("/incidents").text
             assert incident.id in listing and "high" in listing and "payment fraud &lt;script&gt;" in listing

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import secrets
 import threading
@@ -83,8 +84,9 @@ CONFIRM_DOMAIN = b"warded-console-confirm-v1\n"
 
 MAX_BODY = 64 * 1024
 PAGE = 50
-ALERT_SCAN = 5000
-"""The alerts page looks at the newest this many audit entries (the page says so)."""
+ALERT_SCAN = 2000
+"""The alerts page searches this many audit entries at a time, newest first (the page says which, and links
+to the next older window)."""
 ALERTS_SHOWN = 200
 _TEMPLATES = resources.files("warded.console") / "templates"
 _STATIC = resources.files("warded.console") / "static"
@@ -690,14 +692,23 @@ class Pages:
             return RedirectResponse("/login", status_code=303)
         agent = request.query_params.get("agent_id", "")[:128]
         rule = request.query_params.get("rule", "")[:128]
-        alerts = list_alerts(self.c.audit.store.tail(ALERT_SCAN), agent_id=agent or None, rule=rule or None)
+        try:
+            before = int(request.query_params.get("before", "0"))
+        except ValueError:
+            before = 0
+        head = self.c.audit.store.head()[0]
+        upper = min(before - 1, head) if before > 0 else head
+        lower = max(1, upper - ALERT_SCAN + 1)
+        window = itertools.takewhile(lambda e: e.seq <= upper, self.c.audit.store.iter_entries(lower))
+        alerts = list_alerts(window, agent_id=agent or None, rule=rule or None)
         return self.render(
             request,
             "alerts.html",
             alerts=alerts[::-1][:ALERTS_SHOWN],
             total=len(alerts),
             shown=ALERTS_SHOWN,
-            scanned=ALERT_SCAN,
+            lower=lower,
+            upper=upper,
             agent=agent,
             rule=rule,
         )
