@@ -383,6 +383,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_store_migrate(args: argparse.Namespace) -> int:
+    import warded.incident.pg_store  # noqa: F401 - registers the incident room, which sits above ops
+
     versions = _ops().migrate_store(args.policy)
     print(f"PostgreSQL schema migrated: {versions}")
     return EXIT_OK

@@ -400,6 +400,35 @@ def test_live_decisions_audit_and_kill_switch(world: World) -> None:
     assert not [e for e in world.console_errors if "Content Security Policy" in e]
 
 
+def test_alerts_incidents_and_bom_pages_are_accessible_and_inert(world: World) -> None:
+    from warded.incident import records  # noqa: PLC0415
+
+    hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    alert = world.console.record(
+        "alert", {"rule_id": "monitor.anomaly", "agent_id": AGENT, "message": f"odd burst {hostile}"}
+    )
+    incident = records.create(world.policy, title=f"burst {hostile}", severity="high", audit_range=(1, alert.seq))
+    page = world.page
+    for path, name in (
+        ("/alerts", "alerts"),
+        ("/incidents", "incidents"),
+        (f"/incidents/{incident.id}", "incident"),
+        ("/bom", "bom"),
+    ):
+        page.goto(f"{world.origin}{path}")
+        assert page.url == f"{world.origin}{path}", "signed in by the first test of the module"
+        assert _axe(page) == [], path
+        _shot(page, name)
+        assert page.evaluate("typeof window.__pwned") == "undefined", path
+    page.goto(f"{world.origin}/alerts")
+    assert "odd burst <img" in page.locator("table.alerts tbody tr").first.inner_text()
+    page.get_by_role("link", name=f"#{alert.seq}").click()
+    page.wait_for_url(f"**/audit?before={alert.seq + 1}")
+    page.goto(f"{world.origin}/bom")
+    assert "No BOM is bound" in page.locator("main").inner_text()
+    assert not [e for e in world.console_errors if "Content Security Policy" in e]
+
+
 def test_the_readme_flow_approves_the_demos_payment_in_the_browser(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

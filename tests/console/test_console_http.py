@@ -185,3 +185,132 @@ def test_cli_enrols_verifies_and_stays_on_loopback(tmp_path: Path, capsys: pytes
     assert main(["console", "--passkeys", "--policy", policy]) == 0
     assert "no passkeys registered" in capsys.readouterr().out
     assert main(["console", "--revoke", "bm90LWEta2V5", "--policy", policy]) == 2
+
+
+# -- alerts, incidents and the BOM, rendered from the monitor, incident and bom packages -----------------
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def _signed_in(c: Console, client: TestClient, approver: str = "carol") -> None:
+    """Sign the client in as ``approver`` (the passkey ceremony itself is the browser tests' subject)."""
+    client.get("/login")
+    session = c.sessions.get(client.cookies.get(COOKIE), c.clock())
+    assert session is not None
+    signed = c.sessions.sign_in(session, approver, "test-credential", c.clock())
+    client.cookies.clear()
+    client.cookies.set(COOKIE, signed.sid)
+    assert "Signed in as" in client.get("/approvals").text
+
+
+def _no_hostile_markup(html: str) -> None:
+    assert "<script>alert" not in html and "<img src=x" not in html
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert not re.search(r"<[^>]*\son[a-z]+=", html)  # no event handler attribute in any tag
+
+
+@pytest.fixture(scope="module")
+def bom_deployment(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The demo deployment with a signed BOM (generated once: it hashes the installed packages)."""
+    from warded.audit.keys import generate_keypair  # noqa: PLC0415
+    from warded.bom.commands import bom_generate  # noqa: PLC0415
+
+    d = tmp_path_factory.mktemp("console-bom")
+    policy = write_demo_policy(str(d))
+    generate_keypair(d / "bom.key")
+    made = bom_generate(policy, str(d / "bom.json"), key=str(d / "bom.key"))
+    assert made.signature is not None
+    return d, policy
+
+
+def test_alerts_incidents_and_bom_pages_render_real_records(
+    bom_deployment: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warded.bom.binding import ENV_BOM, ENV_BOM_KEY  # noqa: PLC0415
+    from warded.core.types import Action, Verdict  # noqa: PLC0415
+    from warded.gateway.gateway import Gateway  # noqa: PLC0415
+    from warded.incident import records  # noqa: PLC0415
+
+    d, policy = bom_deployment
+    monkeypatch.setenv(ENV_BOM, str(d / "bom.json"))
+    monkeypatch.setenv(ENV_BOM_KEY, str(d / "bom.key.pub"))
+    # A gateway bound to the BOM denies a tool it does not list, with an alert; the tool's name is hostile.
+    with Gateway.from_file(policy) as gw:
+        decision = gw.check(Action("mail-assistant", "s1", HOSTILE, {}))
+        assert decision.verdict is Verdict.DENY and decision.rule_ids == ("bom.out_of_manifest",)
+    c = open_console(policy)
+    try:
+        alert = [e for e in c.audit.store.tail(50) if e.kind == "alert"][-1]
+        incident = records.create(policy, title=f"payment fraud {HOSTILE}", severity="high", alert_seq=alert.seq)
+        with TestClient(create_app(c), base_url="https://localhost:8787") as client:
+            for path in ("/alerts", "/incidents", f"/incidents/{incident.id}", "/bom"):
+                assert client.get(path, follow_redirects=False).headers["location"] == "/login", path
+            _signed_in(c, client)
+            nav = client.get("/approvals").text
+            assert all(f'href="{p}"' in nav for p in ("/alerts", "/incidents", "/bom"))
+
+            page = client.get("/alerts")
+            assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+            assert "bom.out_of_manifest" in page.text and "mail-assistant" in page.text
+            assert f'href="/audit?before={alert.seq + 1}">#{alert.seq}<' in page.text
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+            _no_hostile_markup(page.text)
+            assert "No alerts match" in client.get("/alerts", params={"agent_id": "reporting-bot"}).text
+            assert "bom.out_of_manifest" in client.get("/alerts", params={"rule": "bom."}).text
+            assert "No alerts match" in client.get("/alerts", params={"rule": "monitor."}).text
+            assert f"#{alert.seq}<" in client.get("/alerts", params={"before": alert.seq + 1}).text
+            older = client.get("/alerts", params={"before": alert.seq}).text  # the window ends before it
+            assert f"#{alert.seq}<" not in older and f"to #{alert.seq - 1} are searched" in older
+
+            listing = client.get("/incidents").text
+            assert incident.id in listing and "high" in listing and "payment fraud &lt;script&gt;" in listing
+            _no_hostile_markup(listing)
+            detail = client.get(f"/incidents/{incident.id}")
+            assert detail.status_code == 200 and "script-src 'self'" in detail.headers["content-security-policy"]
+            evidence = incident.evidence
+            assert evidence is not None and evidence.audit_from == alert.seq
+            assert evidence.chain_head in detail.text and f"#{alert.seq} to #{alert.seq}" in detail.text
+            assert "mail-assistant" in detail.text and ">open<" in detail.text
+            _no_hostile_markup(detail.text)
+            assert client.get("/incidents/OSV-WARDED-2026-00000000").status_code == 404
+
+            bom = client.get("/bom")
+            assert bom.status_code == 200 and "verified (Ed25519" in bom.text and "matches the BOM" in bom.text
+            assert c.policy.digest in bom.text and "send_payment" in bom.text and "financial" in bom.text
+            assert "None: the deployment is what the BOM lists." in bom.text
+    finally:
+        c.close()
+
+
+def test_bom_page_shows_differences_a_forged_bom_and_no_bom(
+    bom_deployment: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warded.bom.binding import ENV_BOM, ENV_BOM_KEY  # noqa: PLC0415
+
+    d, _ = bom_deployment
+    # Another deployment: the demo policy with one more tool than the BOM lists.
+    policy = write_demo_policy(str(tmp_path))
+    text = Path(policy).read_text(encoding="utf-8")
+    text = text.replace("tools: [run_sql]", "tools: [run_sql, export_csv]", 1)
+    text = text.replace("\ntools:\n", "\ntools:\n  export_csv: {tier: external}\n", 1)
+    Path(policy).write_text(text, encoding="utf-8")
+    forged = tmp_path / "forged.json"
+    forged.write_bytes((d / "bom.json").read_bytes().replace(b'"send_payment"', b'"send_paymenX"'))
+    (tmp_path / "forged.json.sig").write_bytes((d / "bom.json.sig").read_bytes())
+    c = open_console(policy)
+    try:
+        with TestClient(create_app(c), base_url="https://localhost:8787") as client:
+            _signed_in(c, client)
+            assert "No BOM is bound to this deployment" in client.get("/bom").text
+            monkeypatch.setenv(ENV_BOM, str(d / "bom.json"))
+            monkeypatch.setenv(ENV_BOM_KEY, str(d / "bom.key.pub"))
+            page = client.get("/bom").text
+            assert "verified (Ed25519" in page and "matches the BOM" not in page
+            assert re.search(r"refuses start</td><td>tool</td><td><code>export_csv</code></td><td>added", page)
+            assert re.search(r"refuses start</td><td>policy</td><td><code>sha256</code></td><td>changed", page)
+            monkeypatch.setenv(ENV_BOM, str(forged))
+            page = client.get("/bom").text
+            assert "does NOT verify" in page and "send_paymenX" not in page
+    finally:
+        c.close()

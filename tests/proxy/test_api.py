@@ -566,7 +566,7 @@ def test_plan_locks_sensitive_calls_outside_it(client: httpx.Client) -> None:
     locked = client.post("/v1/plan", json={"session_id": "s-plan", "tools": ["pay"]}, headers=MAILER)
     assert locked.status_code == 409 and locked.json()["error"]["code"] == "flow.plan_locked"
     bad = client.post("/v1/plan", json={"session_id": "s-new", "tools": ["rm_rf"]}, headers=MAILER)
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "flow.bad_plan"
+    assert bad.status_code == 403 and bad.json()["error"]["code"] == "flow.bad_plan"
     wrong = client.post("/v1/plan", json={"session_id": "s-new", "tools": "read_inbox"}, headers=MAILER)
     assert wrong.status_code == 400
 

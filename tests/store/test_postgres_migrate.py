@@ -11,12 +11,14 @@ import pytest
 
 import warded.approve.pg_store  # registers the approve room, in the spawned workers too
 import warded.audit.postgres  # registers the audit room
+import warded.incident.pg_store  # registers the incident room
 import warded.store.pg_pins  # registers the pins room
 from warded.store._postgres import Fault, PostgresStoreError, migrate, registered_rooms, schema_versions
 
 EXPECTED = {
     "approve": len(warded.approve.pg_store.MIGRATIONS),
     "audit": len(warded.audit.postgres.MIGRATIONS),
+    "incident": len(warded.incident.pg_store.MIGRATIONS),
     "pins": len(warded.store.pg_pins.MIGRATIONS),
 }
 

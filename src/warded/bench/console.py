@@ -5,11 +5,12 @@ decision entries and ``pending`` open approval requests with taint explanations.
 uvicorn on loopback, as ``warded console`` serves it, with one signed-in session (made directly in the
 session table: the passkey ceremony is the browser tests' business, not a cost per page).
 
-* **Pages**: each page (approvals, audit, audit search, live decisions, sessions) is fetched ``rounds`` times
-  over one keep-alive connection; the figure is the server's own time per response, read from the
-  ``Server-Timing`` header the console sets (rendering included, network and client excluded). The first fetch
-  of each page is a warm-up and not counted. The audit page shows the chain's last verification, re-run in
-  the background when the head moves; one whole verification of the filled log is ``chain_verify_ms``.
+* **Pages**: each page (approvals, audit, audit search, live decisions, sessions, alerts, incidents) is
+  fetched ``rounds`` times over one keep-alive connection; the figure is the server's own time per response,
+  read from the ``Server-Timing`` header the console sets (rendering included, network and client excluded).
+  The first fetch of each page is a warm-up and not counted. The audit page shows the chain's last
+  verification, re-run in the background when the head moves; one whole verification of the filled log is
+  ``chain_verify_ms``.
 * **Stream**: a browser-like client holds ``/decisions/stream`` open while a second writer (a separate audit
   log on the same file, as a gateway process is) appends decisions at ``rate`` per second for ``seconds``.
   ``stream_events_per_s`` is what the client received over the writing time; ``stream_dropped`` is what was
@@ -44,7 +45,7 @@ from warded.proxy._http_server import GuardedConfig
 
 __all__ = ["run_console_bench"]
 
-PAGES = ("/approvals", "/audit", "/audit?q=GB33&kind=decision", "/decisions", "/sessions")
+PAGES = ("/approvals", "/audit", "/audit?q=GB33&kind=decision", "/decisions", "/sessions", "/alerts", "/incidents")
 
 
 def _decision_body(i: int) -> dict[str, Any]:

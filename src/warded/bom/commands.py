@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from warded.bom.generate import ModelEntry, collect, deployment_manifest, models_from_chat, render_bom
+from warded.bom.generate import ModelEntry, collect, models_from_chat, render_bom
 from warded.bom.manifest import BomError, Difference, Manifest, diff_manifests, read_manifest
 from warded.bom.sign import load_signed_bom, sign_bom
 from warded.config._yaml import load_model
@@ -93,15 +93,12 @@ def bom_verify(bom_path: str, public_key: str, policy_path: str) -> tuple[list[D
     """Check the signature and schema of the BOM, then the deployment of ``policy_path`` against it:
     (refusing differences, warnings). Raises :class:`BomError` if the BOM itself does not verify."""
     from warded.bom.binding import BomBinding  # noqa: PLC0415
+    from warded.bom.status import deployment_differences  # noqa: PLC0415
 
     bom = load_signed_bom(bom_path, public_key)
     binding = BomBinding(bom_path, read_manifest(bom), str(bom.get("serialNumber", "")))
-    refusing, warnings = binding.startup_problems(load_policy(policy_path))
     # MCP servers the policy's own mcp: section names must be listed too.
-    found = deployment_manifest(collect(load_policy(policy_path)))
-    for server in sorted(set(found.servers) - set(binding.manifest.servers)):
-        refusing.append(Difference("mcp-server", server, None, "configured"))
-    return refusing, warnings
+    return deployment_differences(binding, load_policy(policy_path))
 
 
 def _manifest(path: str) -> Manifest:

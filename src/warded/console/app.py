@@ -12,8 +12,10 @@ Content-Security-Policy with no inline script; sign-in and registration are rate
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import secrets
 import threading
@@ -57,6 +59,7 @@ from warded.audit.canonical import canonical_json
 from warded.audit.chain import AuditEntry, VerifyRules
 from warded.audit.keys import public_key_path
 from warded.audit.log import AuditLog, verify_store
+from warded.bom.status import bom_status
 from warded.console._auth import COOKIE, RateLimiter, Session, Sessions
 from warded.console._live import DecisionFeed, Filter, summarise
 from warded.errors import StoreError, WardedError
@@ -69,6 +72,8 @@ from warded.gateway._stores import (
     open_waker,
     resolved_store,
 )
+from warded.incident.store import incident_store_for
+from warded.monitor.alerts import list_alerts
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.store.state import ALL_SESSIONS, StateStore
 
@@ -79,6 +84,10 @@ CONFIRM_DOMAIN = b"warded-console-confirm-v1\n"
 
 MAX_BODY = 64 * 1024
 PAGE = 50
+ALERT_SCAN = 2000
+"""The alerts page searches this many audit entries at a time, newest first (the page says which, and links
+to the next older window)."""
+ALERTS_SHOWN = 200
 _TEMPLATES = resources.files("warded.console") / "templates"
 _STATIC = resources.files("warded.console") / "static"
 
@@ -676,12 +685,72 @@ class Pages:
             )  # fmt: skip
         return JSONResponse({"ok": True, "op": op, "changed": changed})
 
+    # -- alerts, incidents, the BOM (rendered from the monitor, incident and bom packages) ------------
+
+    async def alerts_page(self, request: Request) -> Response:
+        if self.signed_in(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        agent = request.query_params.get("agent_id", "")[:128]
+        rule = request.query_params.get("rule", "")[:128]
+        try:
+            before = int(request.query_params.get("before", "0"))
+        except ValueError:
+            before = 0
+        head = self.c.audit.store.head()[0]
+        upper = min(before - 1, head) if before > 0 else head
+        lower = max(1, upper - ALERT_SCAN + 1)
+        window = itertools.takewhile(lambda e: e.seq <= upper, self.c.audit.store.iter_entries(lower))
+        alerts = list_alerts(window, agent_id=agent or None, rule=rule or None)
+        return self.render(
+            request,
+            "alerts.html",
+            alerts=alerts[::-1][:ALERTS_SHOWN],
+            total=len(alerts),
+            shown=ALERTS_SHOWN,
+            lower=lower,
+            upper=upper,
+            agent=agent,
+            rule=rule,
+        )
+
+    async def incidents_page(self, request: Request) -> Response:
+        if self.signed_in(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        store = incident_store_for(self.c.policy)
+        try:
+            incidents = store.list()
+        finally:
+            store.close()
+        return self.render(request, "incidents.html", incidents=incidents)
+
+    async def incident_page(self, request: Request) -> Response:
+        if self.signed_in(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        incident_id = request.path_params["incident_id"][:64]
+        store = incident_store_for(self.c.policy)
+        try:
+            incident = store.get(incident_id)
+        finally:
+            store.close()
+        if incident is None:
+            return self.render(request, "incident.html", status=404, incident=None, incident_id=incident_id)
+        return self.render(request, "incident.html", incident=incident, incident_id=incident_id)
+
+    async def bom_page(self, request: Request) -> Response:
+        if self.signed_in(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        status = await asyncio.to_thread(bom_status, self.c.policy)  # hashes the deployment: off the loop
+        return self.render(request, "bom.html", bom=status)
+
 
 NAV = (
     ("/approvals", "Approvals"),
     ("/decisions", "Live decisions"),
     ("/audit", "Audit log"),
     ("/sessions", "Sessions"),
+    ("/alerts", "Alerts"),
+    ("/incidents", "Incidents"),
+    ("/bom", "BOM"),
 )
 
 
@@ -733,6 +802,10 @@ def create_app(console: Console) -> Starlette:
         Route("/sessions", _errors(pages.sessions_page), methods=get),
         Route("/sessions/options", _errors(pages.session_options), methods=post),
         Route("/sessions/confirm", _errors(pages.session_confirm), methods=post),
+        Route("/alerts", _errors(pages.alerts_page), methods=get),
+        Route("/incidents", _errors(pages.incidents_page), methods=get),
+        Route("/incidents/{incident_id}", _errors(pages.incident_page), methods=get),
+        Route("/bom", _errors(pages.bom_page), methods=get),
         Mount("/static", app=StaticFiles(directory=str(_STATIC)), name="static"),
     ]
     return Starlette(

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warded.errors import StoreError
 from warded.incident.model import Incident
 from warded.store._sqlite import open_sqlite
+
+if TYPE_CHECKING:
+    from warded.policy.compile import CompiledPolicy
 
 #: The SQLite file, next to the policy.
 INCIDENTS_DB = "warded-incidents.db"
@@ -71,10 +74,15 @@ class SQLiteIncidentStore:
 
 def open_incident_store(policy_path: str) -> IncidentStore:
     """The store the policy implies: its PostgreSQL when ``store: postgres`` is set, else SQLite next to it."""
-    from warded.config.store import resolve_store  # noqa: PLC0415
     from warded.policy.compile import load_policy  # noqa: PLC0415
 
-    policy = load_policy(policy_path)
+    return incident_store_for(load_policy(policy_path))
+
+
+def incident_store_for(policy: CompiledPolicy) -> IncidentStore:
+    """:func:`open_incident_store` for a policy already loaded (the operator console's)."""
+    from warded.config.store import resolve_store  # noqa: PLC0415
+
     if policy.spec.store is not None:
         resolved = resolve_store(policy.spec.store)
         if resolved.postgres is not None:

@@ -355,7 +355,7 @@ async def _plan(request: Request, api: WardedApi) -> Response:
     except PlanLocked as exc:
         raise ApiError(409, "flow.plan_locked", str(exc)[:300]) from None
     except InvalidArgument as exc:
-        raise ApiError(400, "flow.bad_plan", str(exc)[:300]) from None
+        raise ApiError(403, "flow.bad_plan", str(exc)[:300]) from None
     if user_request:
         api.gateway.record_user(agent, session, user_request)
     return JSONResponse({"session_id": session, "tools": sorted(set(tools))})
