@@ -48,6 +48,7 @@ from warded.config._keys import KeyRing
 from warded.config.serve import ServeConfigError, ServeSpec
 from warded.core.types import Action, Decision, Tier, Verdict, deny
 from warded.errors import InvalidArgument, StoreError
+from warded.flow.plan import plan_sources
 from warded.flow.taint import PlanLocked
 from warded.gateway.gateway import Gateway
 from warded.policy.compile import load_policy
@@ -350,6 +351,10 @@ async def _plan(request: Request, api: WardedApi) -> Response:
     sources = body.get("sources")
     if sources is not None and not isinstance(sources, dict):
         raise ApiError(400, "request.bad_field", "'sources' must be an object of \"tool.argument\": [tool names]")
+    try:
+        plan_sources(tools, sources)  # a malformed declaration is the request's fault (400), not a grant (403)
+    except InvalidArgument as exc:
+        raise ApiError(400, "flow.bad_plan", str(exc)[:300]) from None
     try:
         api.gateway.plan(agent, session, tools, sources)
     except PlanLocked as exc:
