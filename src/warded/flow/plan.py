@@ -60,9 +60,27 @@ def _in_source_text(canon: str, labels: frozenset[tuple[str, str | None]], evide
     )
 
 
+def _ambiguous_account(finding: TaintFinding, labels: frozenset[tuple[str, str | None]], evidence: Evidence) -> bool:
+    """An account the user delegated to a source must be the only one there: when the declared source also
+    carries another account, the gateway cannot tell which one the user meant (an injection written into the
+    delegated file adds exactly that)."""
+    key = value_key(finding.value)
+    prefix = f"{Kind.IBAN.value}:"
+    if not key.startswith(prefix):
+        return False
+    return any(
+        other != key
+        and other.startswith(prefix)
+        and any((s.label, None) in labels or (s.label, s.where) in labels for s in seen)
+        for other, seen in evidence.table.items()
+    )
+
+
 def _from_source(
     finding: TaintFinding, labels: frozenset[tuple[str, str | None]], evidence: Evidence, whole: object
 ) -> bool:
+    if _ambiguous_account(finding, labels, evidence):
+        return False
     if isinstance(whole, str) and _in_source_text(canonical_text(whole), labels, evidence):
         return True  # the whole argument is a run of words of a declared source's output
     if finding.value.kind is Kind.TEXT:
