@@ -123,6 +123,18 @@ def compact_account(text: str) -> str:
 def canonical_text(text: str) -> str:
     """Text as compared for "was this copied from there?": look-alikes folded, case folded, addresses put
     back together, punctuation other than what values are made of dropped, whitespace collapsed."""
-    folded = fold(deobfuscate(fold(text)))
-    kept = "".join(ch if ch.isalnum() or ch in "@.:/-_+%" else " " for ch in folded)
+    out = _squash(fold(deobfuscate(fold(text))))
+    # Dropping punctuation can bring an address's parts next to each other ("a@<ESC>b" -> "a@ b"), which
+    # deobfuscation then joins: repeat to a fixed point, so canonical text is canonical (each round only
+    # joins or drops characters; the bound is a backstop).
+    for _ in range(16):
+        again = _squash(fold(deobfuscate(out)))
+        if again == out:
+            break
+        out = again
+    return out
+
+
+def _squash(text: str) -> str:
+    kept = "".join(ch if ch.isalnum() or ch in "@.:/-_+%" else " " for ch in text)
     return " ".join(kept.split())
