@@ -15,7 +15,7 @@ from hypothesis.errors import NoSuchExample, Unsatisfiable
 from warded.config._yaml import Path_, load_yaml, locate
 from warded.policy.compile import CompiledPolicy
 from warded.policy.constraints import ArgSpec
-from warded.redteam.model import Where
+from warded.redteam.model import Plan, Where
 from warded.redteam.sandbox import PathWorld
 from warded.redteam.targets import Target, session_ids
 
@@ -204,3 +204,43 @@ def technique_of(rules: Mapping[str, Callable[[Any], bool]], default: str) -> Ca
         return default
 
     return name
+
+
+def argument_plan(
+    ctx: Context,
+    family: str,
+    target: tuple[str, str, str, ArgSpec],
+    constraint: str,
+    *,
+    strategy: st.SearchStrategy[Any],
+    oracle: Callable[[Any], bool],
+    technique: Callable[[Any], str],
+    value: Callable[[Any], object] | None = None,
+    show: Callable[[Any], object] | None = None,
+    raw: bool = False,
+) -> Plan:
+    """A bypass plan against one constrained argument (``target`` = agent, tool, argument, spec, as
+    ``Context.constrained`` yields them): each case's value (``value(case)``, the case itself by default) is
+    sent as that argument, wrapped in its container shape unless ``raw``; the plan points at the policy line
+    of the argument's ``constraint`` and at rule ``arg.<tool>.<argument>.<constraint>``."""
+    agent, tool, arg, spec = target
+    pick = value if value is not None else (lambda case: case)
+
+    def run(case: Any) -> bool:
+        sent = pick(case)
+        return ctx.send(agent, tool, arg, sent if raw else wrap(spec, sent))
+
+    return Plan(
+        family,
+        "bypass",
+        agent,
+        tool,
+        arg,
+        ctx.where("tools", tool, "args", arg, constraint),
+        strategy,
+        oracle,
+        run,
+        technique,
+        show=show if show is not None else pick,
+        rule=f"arg.{tool}.{arg}.{constraint}",
+    )

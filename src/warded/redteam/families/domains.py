@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from warded.redteam import oracles
-from warded.redteam.families._context import Context, technique_of, wrap
+from warded.redteam.families._context import Context, argument_plan, technique_of
 from warded.redteam.families._hosts import variants
 from warded.redteam.model import Plan
 
@@ -66,22 +66,9 @@ def plans(ctx: Context) -> list[Plan]:
         def oracle(value: str, a: Any = allow, d: Any = deny, s: Any = schemes) -> bool:
             return _breaks(value, a, d, s)
 
-        def run(value: str, a: str = agent, t: str = tool, n: str = arg, s: Any = spec) -> bool:
-            return ctx.send(a, t, n, wrap(s, value))
-
         out.append(
-            Plan(
-                FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "domain"),
-                strategy,
-                oracle,
-                run,
-                TECHNIQUES,
-                rule=f"arg.{tool}.{arg}.domain",
+            argument_plan(
+                ctx, FAMILY, (agent, tool, arg, spec), "domain", strategy=strategy, oracle=oracle, technique=TECHNIQUES
             )
         )
     return out

@@ -4,12 +4,10 @@ one value, header injection. Oracle: the address as a mail agent parses it (``or
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import strategies as st
 
 from warded.redteam import oracles
-from warded.redteam.families._context import Context, technique_of, wrap
+from warded.redteam.families._context import Context, argument_plan, technique_of
 from warded.redteam.families._hosts import variants
 from warded.redteam.model import Plan
 
@@ -85,22 +83,9 @@ def plans(ctx: Context) -> list[Plan]:
         def oracle(value: str, a: tuple[str, ...] = allow, d: tuple[str, ...] = deny) -> bool:
             return oracles.email_breaks(value, a or ("*@*",), d)
 
-        def run(value: str, a: str = agent, t: str = tool, n: str = arg, s: Any = spec) -> bool:
-            return ctx.send(a, t, n, wrap(s, value))
-
         out.append(
-            Plan(
-                FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "email"),
-                strategy,
-                oracle,
-                run,
-                TECHNIQUES,
-                rule=f"arg.{tool}.{arg}.email",
+            argument_plan(
+                ctx, FAMILY, (agent, tool, arg, spec), "email", strategy=strategy, oracle=oracle, technique=TECHNIQUES
             )
         )
     return out

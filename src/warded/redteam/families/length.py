@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from warded.redteam.families._context import Context
+from warded.redteam.families._context import Context, argument_plan
 from warded.redteam.model import Plan
 
 FAMILY = "length"
@@ -38,23 +38,17 @@ def plans(ctx: Context) -> list[Plan]:
         def oracle(case: tuple[int, str], b: Any = build, lim: int = limit) -> bool:
             return bool(len(b(case)) > lim)
 
-        def run(case: tuple[int, str], a: str = agent, t: str = tool, n: str = arg, b: Any = build) -> bool:
-            return ctx.send(a, t, n, b(case))
-
         out.append(
-            Plan(
+            argument_plan(
+                ctx,
                 FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "max_length"),
-                strategy,
-                oracle,
-                run,
-                lambda case: f"{case[1]}_over" if case[0] > 0 else case[1],
-                show=build,
-                rule=f"arg.{tool}.{arg}.max_length",
+                (agent, tool, arg, spec),
+                "max_length",
+                strategy=strategy,
+                oracle=oracle,
+                technique=lambda case: f"{case[1]}_over" if case[0] > 0 else case[1],
+                value=build,
+                raw=True,
             )
         )
     return out

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from warded.redteam import oracles
-from warded.redteam.families._context import Context, technique_of, wrap
+from warded.redteam.families._context import Context, argument_plan, technique_of
 from warded.redteam.model import Plan
 
 FAMILY = "number"
@@ -55,23 +55,16 @@ def plans(ctx: Context) -> list[Plan]:
         def oracle(value: Any, lo_: Any = lo, hi_: Any = hi, i: bool = integer) -> bool:
             return oracles.number_breaks(value, lo_, hi_, integer=i)
 
-        def run(value: Any, a: str = agent, t: str = tool, n: str = arg, s: Any = spec) -> bool:
-            return ctx.send(a, t, n, wrap(s, value))
-
         out.append(
-            Plan(
+            argument_plan(
+                ctx,
                 FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "number"),
-                strategy,
-                oracle,
-                run,
-                TECHNIQUES,
+                (agent, tool, arg, spec),
+                "number",
+                strategy=strategy,
+                oracle=oracle,
+                technique=TECHNIQUES,
                 show=_json_number,
-                rule=f"arg.{tool}.{arg}.number",
             )
         )
     return out

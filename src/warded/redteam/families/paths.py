@@ -6,12 +6,11 @@ spaces, case, ``~``, repeated slashes. Oracle: the path resolved on the real fil
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from hypothesis import strategies as st
 
 from warded.redteam import oracles
-from warded.redteam.families._context import Context, technique_of, wrap
+from warded.redteam.families._context import Context, argument_plan, technique_of
 from warded.redteam.model import Plan
 from warded.redteam.sandbox import LINK_DIR, LINK_FILE, PathWorld
 
@@ -74,23 +73,16 @@ def plans(ctx: Context) -> list[Plan]:
         def oracle(value: str, w: PathWorld = world) -> bool:
             return oracles.path_escapes(value, w.roots, w.cwd, base=w.base, uri=ctx.uri_paths)
 
-        def run(value: str, a: str = agent, t: str = tool, n: str = arg, s: Any = spec) -> bool:
-            return ctx.send(a, t, n, wrap(s, value))
-
         out.append(
-            Plan(
+            argument_plan(
+                ctx,
                 FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "path"),
-                strategy,
-                oracle,
-                run,
-                TECHNIQUES,
+                (agent, tool, arg, spec),
+                "path",
+                strategy=strategy,
+                oracle=oracle,
+                technique=TECHNIQUES,
                 show=functools.partial(_show, world=world),
-                rule=f"arg.{tool}.{arg}.path",
             )
         )
     return out

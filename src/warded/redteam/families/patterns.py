@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from warded.redteam import oracles
-from warded.redteam.families._context import Context, wrap
+from warded.redteam.families._context import Context, argument_plan
 from warded.redteam.families.values import MUTATIONS as VALUE_MUTATIONS
 from warded.redteam.model import Plan
 
@@ -54,23 +54,16 @@ def plans(ctx: Context) -> list[Plan]:
         def oracle(case: tuple[str, str], c: re.Pattern[str] = compiled) -> bool:
             return oracles.pattern_breaks(case[1], c)
 
-        def run(case: tuple[str, str], a: str = agent, t: str = tool, n: str = arg, s: Any = spec) -> bool:
-            return ctx.send(a, t, n, wrap(s, case[1]))
-
         out.append(
-            Plan(
+            argument_plan(
+                ctx,
                 FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "pattern"),
-                strategy,
-                oracle,
-                run,
-                lambda case: case[0],
-                show=lambda case: case[1],
-                rule=f"arg.{tool}.{arg}.pattern",
+                (agent, tool, arg, spec),
+                "pattern",
+                strategy=strategy,
+                oracle=oracle,
+                technique=lambda case: case[0],
+                value=lambda case: case[1],
             )
         )
     return out

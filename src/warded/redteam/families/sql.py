@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from warded.redteam import oracles
-from warded.redteam.families._context import Context, technique_of
+from warded.redteam.families._context import Context, argument_plan, technique_of
 from warded.redteam.model import Plan
 
 FAMILY = "sql"
@@ -89,22 +89,16 @@ def plans(ctx: Context) -> list[Plan]:
                 return result.outcome == "stalled" or any(r.startswith(("<", "sqlite_")) for r in result.reads)
             return oracles.sql_breaks(value, t)
 
-        def run(value: str, a: str = agent, tl: str = tool, n: str = arg) -> bool:
-            return ctx.send(a, tl, n, value)
-
         out.append(
-            Plan(
+            argument_plan(
+                ctx,
                 FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "sql"),
-                strategy,
-                oracle,
-                run,
-                TECHNIQUES,
-                rule=f"arg.{tool}.{arg}.sql",
+                (agent, tool, arg, spec),
+                "sql",
+                strategy=strategy,
+                oracle=oracle,
+                technique=TECHNIQUES,
+                raw=True,
             )
         )
     return out

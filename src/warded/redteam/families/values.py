@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from warded.redteam import oracles
-from warded.redteam.families._context import Context, wrap
+from warded.redteam.families._context import Context, argument_plan
 from warded.redteam.families._hosts import HOMOGLYPHS
 from warded.redteam.model import Plan
 
@@ -71,23 +71,16 @@ def plans(ctx: Context) -> list[Plan]:
                 return oracles.value_breaks(value, (), d)
             return oracles.value_breaks(value, a, d)
 
-        def run(case: tuple[str, str], a: str = agent, t: str = tool, n: str = arg, s: Any = spec) -> bool:
-            return ctx.send(a, t, n, wrap(s, case[1]))
-
         out.append(
-            Plan(
+            argument_plan(
+                ctx,
                 FAMILY,
-                "bypass",
-                agent,
-                tool,
-                arg,
-                ctx.where("tools", tool, "args", arg, "values"),
-                strategy,
-                oracle,
-                run,
-                lambda case: case[0],
-                show=lambda case: case[1],
-                rule=f"arg.{tool}.{arg}.values",
+                (agent, tool, arg, spec),
+                "values",
+                strategy=strategy,
+                oracle=oracle,
+                technique=lambda case: case[0],
+                value=lambda case: case[1],
             )
         )
     return out
