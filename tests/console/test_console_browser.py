@@ -368,9 +368,12 @@ def test_live_decisions_audit_and_kill_switch(world: World) -> None:
     page.locator("#decisions[data-live=open]").wait_for(state="attached")  # subscribed before the decisions
     gw.check(Action(AGENT, SESSION, "send_email", {"to": ["x@evil.example"], "subject": "s", "body": "b"}))
     gw.check(Action(AGENT, SESSION, "list_inbox", {}))  # allowed: filtered out of this view
-    page.locator("#live-count", has_text="1").wait_for()
-    first_row = page.locator("#decisions tbody tr").first
-    assert "send_email" in first_row.inner_text() and "deny" in first_row.inner_text()
+    # A denial the previous test left may arrive live too (written just before this page was rendered), so
+    # wait for this test's row rather than for a count.
+    row = page.locator("#decisions tbody tr", has_text="send_email").first
+    row.wait_for()
+    assert "deny" in row.inner_text()
+    assert page.locator("#decisions tbody tr", has_text="list_inbox").count() == 0  # allowed: filtered out
     _shot(page, "decisions")
 
     world.console.verify_chain_now()
