@@ -352,9 +352,11 @@ async def _plan(request: Request, api: WardedApi) -> Response:
     if sources is not None and not isinstance(sources, dict):
         raise ApiError(400, "request.bad_field", "'sources' must be an object of \"tool.argument\": [tool names]")
     try:
-        plan_sources(tools, sources)  # a malformed declaration is the request's fault (400), not a grant (403)
+        # A declaration the schema cannot judge (a key naming no planned tool, sources outside the plan) is a
+        # plan warded refuses, as one naming an ungranted tool is: 403 (the schema's own checks answer 400).
+        plan_sources(tools, sources)
     except InvalidArgument as exc:
-        raise ApiError(400, "flow.bad_plan", str(exc)[:300]) from None
+        raise ApiError(403, "flow.bad_plan", str(exc)[:300]) from None
     try:
         api.gateway.plan(agent, session, tools, sources)
     except PlanLocked as exc:
