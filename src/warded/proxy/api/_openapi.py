@@ -74,7 +74,7 @@ _PLAN_REQUEST = {
         "agent_id": _NAME,
         "session_id": _NAME,
         "tools": {"type": "array", "maxItems": 1000, "items": _NAME},
-        "user_request": {"type": "string", "maxLength": 100000, "description": "the user's request (trusted)"},
+        "user_request": {"type": "string", "maxLength": 32000, "description": "the user's request (trusted)"},
         "sources": {
             "type": "object",
             "maxProperties": 1000,
