@@ -10,15 +10,19 @@ start-up or refuses to start (a file it cannot read is never an empty set), reco
 * withholds a tool result that matches a content rule;
 * lets the MCP proxy refuse a tool definition whose digest is denied (:meth:`ControlSet.denied_digest`).
 
-Matching is pure and linear-time (RE2, substring search); what cannot be read in full is refused.
+Matching is pure and linear-time (RE2, substring search) over every reading a consumer may make of a text
+(:func:`mentions_host`: the content guard's normalised and decoded views, percent- and HTML-decoding, IDNA
+full stops, defanged dots); what cannot be read in full is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import json
 import os
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +33,7 @@ from warded.core.types import Action, Reason
 from warded.core.walk import Limits, walk
 from warded.errors import WardedError
 from warded.jsonio import loads
+from warded.scan.normalise import normalise
 
 __all__ = [
     "CONTROLS_FILE",
@@ -131,6 +136,17 @@ class ControlSet:
                                  f"{walked.overflow.message}")  # fmt: skip
         return texts, None
 
+    def _readings(self, texts: list[str]) -> tuple[list[str], Reason | None]:
+        """Every reading of every text (:func:`host_readings`); a text normalisation could not read in
+        full is refused, never matched in part."""
+        out: list[str] = []
+        for text in texts:
+            readings, bound = _host_readings(text)
+            if bound is not None:
+                return out, Reason("incident.unreadable", f"cannot check against incident controls: {bound}")
+            out.extend(readings)
+        return out, None
+
     def _content(self, texts: list[str]) -> Reason | None:
         for pattern, control in self._patterns:
             for text in texts:
@@ -148,22 +164,30 @@ class ControlSet:
                 for c in self._of("model_sha256"):
                     if c.value.removeprefix("sha256:").lower() == digest:
                         return Reason(c.rule_id, f"model artefact {digest[:12]}… is denied by incident {c.incident}")
+        domains = self._of("domain")
+        if not domains and not self._patterns:
+            return None
         texts, unreadable = self._texts(action.arguments)
         if unreadable is not None:
             return unreadable
-        domains = self._of("domain")
-        for text in texts:
+        readings, unreadable = self._readings(texts)
+        if unreadable is not None:
+            return unreadable
+        for reading in readings:
             for c in domains:
-                if mentions_host(text, c.value):
+                if any(_names(reading, s) for s in _spellings(c.value)):
                     return Reason(c.rule_id, f"names {c.value}, a domain denied by incident {c.incident}")
-        return self._content(texts)
+        return self._content(texts + readings)
 
     def match_result(self, value: object) -> Reason | None:
         """Why a tool result is withheld by an imported content rule, or None. Pure."""
         if not self._patterns:
             return None
         texts, unreadable = self._texts(value)
-        return unreadable or self._content(texts)
+        if unreadable is not None:
+            return unreadable
+        readings, unreadable = self._readings(texts)
+        return unreadable or self._content(texts + readings)
 
     def denied_digest(self, digest: str) -> Reason | None:
         """Why an MCP tool definition with this digest is refused, or None."""
@@ -177,33 +201,71 @@ class ControlSet:
 
 
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+#: Label separators a resolver reads as a full stop (IDNA / UTS 46 maps these to ".").
+_FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+#: A dot written so a model puts it back: "[.]", "(.)", "{dot}", "[dot]".
+_DEFANGED_DOT = re2.compile(r"(?i)\s*[\[\(\{<]\s*(?:\.|dot)\s*[\]\)\}>]\s*")
+_PERCENT = re2.compile(r"%[0-9A-Fa-f]{2}")
+#: Percent-decoding is repeated (a consumer may decode twice: "%252e") at most this many times.
+_MAX_DECODES = 4
 
 
 def mentions_host(text: str, domain: str) -> bool:
     """Does ``text`` name ``domain`` or a subdomain of it as a whole host (``x.evil.test``, ``a@evil.test``,
-    ``https://evil.test/``), case-insensitively, in its Unicode or IDNA spelling? Linear in ``text``."""
-    lowered = text.lower()
-    for spelling in _spellings(domain):
-        start = 0
-        while True:
-            i = lowered.find(spelling, start)
-            if i < 0:
+    ``https://evil.test/``), however a consumer reads it? Case, Unicode look-alikes and invisible
+    characters, percent-encoding (``evil%2etest``, repeated), HTML references and other encoded runs, IDNA
+    full stops (U+3002, U+FF0E, U+FF61), defanged dots (``evil[.]test``) and the punycode or Unicode
+    spelling of the domain all count. A text too large to read in full counts as naming it (fail closed)."""
+    readings, bound = _host_readings(text)
+    if bound is not None:
+        return True
+    spellings = _spellings(domain)
+    return any(_names(reading, s) for reading in readings for s in spellings)
+
+
+def _host_readings(text: str) -> tuple[list[str], str | None]:
+    """Every reading of ``text`` in which host names are compared: each view of the scanner's
+    normalisation (raw, folded, decoded runs), percent- and HTML-decoded to a fixed point, with IDNA full stops and
+    defanged dots made plain dots, lower-cased; and what bound stopped the normalisation, if one did."""
+    normalised = normalise(text, max_chars=LIMITS.max_chars)
+    for finding in normalised.findings:
+        if finding.rule_id.endswith("_limit"):
+            return [], finding.message
+    out: list[str] = []
+    for view in normalised.views:
+        reading = view.text
+        for _ in range(_MAX_DECODES):
+            if _PERCENT.search(reading) is None and "&" not in reading:
                 break
-            before = lowered[i - 1] if i > 0 else " "
-            j = i + len(spelling)
-            after = lowered[j] if j < len(lowered) else " "
-            if before not in _HOST_CHARS and after not in _HOST_CHARS:
-                return True
-            start = i + 1
-    return False
+            reading = html.unescape(urllib.parse.unquote(reading, errors="replace"))
+        out.append(_DEFANGED_DOT.sub(".", reading.translate(_FULL_STOPS)).lower())
+    return list(dict.fromkeys(out)), None
+
+
+def _names(lowered: str, spelling: str) -> bool:
+    start = 0
+    while True:
+        i = lowered.find(spelling, start)
+        if i < 0:
+            return False
+        before = lowered[i - 1] if i > 0 else " "
+        j = i + len(spelling)
+        after = lowered[j] if j < len(lowered) else " "
+        # "evil.test.com" names test.com's host "evil", not evil.test: a dot followed by a label continues it.
+        continues = after == "." and j + 1 < len(lowered) and lowered[j + 1] in _HOST_CHARS
+        if before not in _HOST_CHARS and after not in _HOST_CHARS and not continues:
+            return True
+        start = i + 1
 
 
 def _spellings(domain: str) -> list[str]:
-    d = domain.lower().rstrip(".")
+    d = domain.translate(_FULL_STOPS).lower().rstrip(".")
     out = [d]
     with contextlib.suppress(UnicodeError):
         out.append(d.encode("idna").decode("ascii"))
-    return list(dict.fromkeys(out))
+    with contextlib.suppress(UnicodeError):
+        out.append(d.encode("ascii").decode("idna").lower())
+    return list(dict.fromkeys(s for s in out if s))
 
 
 def controls_path(policy_dir: str) -> str:
