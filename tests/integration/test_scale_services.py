@@ -21,8 +21,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
+from psycopg import sql
 
 from warded import ops
 from warded.approve.approvals import sign_approval
@@ -33,6 +35,7 @@ from warded.core.types import Action, Verdict
 from warded.errors import PolicyError, StoreError, WardedError
 from warded.gateway.gateway import Gateway
 from warded.policy.compile import load_policy
+from warded.store._postgres import latest_versions, schema_versions
 
 PG_DSN = os.environ.get("WARDED_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REPLICAS = 4
@@ -280,10 +283,47 @@ def test_unset_variable_refuses_the_start(tmp_path: Path, monkeypatch: pytest.Mo
         Gateway.from_file(path)
 
 
-def test_unmigrated_schema_refuses_the_start(scale_policy: Callable[..., Path]) -> None:
+def test_unmigrated_schema_refuses_the_start(scale_policy: Callable[..., Path], pg_schema: tuple[str, str]) -> None:
     policy = scale_policy(migrate=False)
     with pytest.raises(StoreError, match="warded store migrate"):
         Gateway.from_file(policy)
+    # Starting never migrates: the refused start created nothing (review: the stores ran migrations).
+    assert schema_versions(PG_DSN, pg_schema[1]) == {}
+
+
+def _set_version(schema: str, room: str, version: int) -> None:
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        table = sql.SQL("{}.warded_schema_version").format(sql.Identifier(schema))
+        conn.execute(sql.SQL("DELETE FROM {} WHERE room = %s AND version > %s").format(table), (room, version))
+        conn.execute(
+            sql.SQL("INSERT INTO {} (room, version, name) VALUES (%s, %s, 'test') ON CONFLICT DO NOTHING").format(
+                table
+            ),
+            (room, version),
+        )
+
+
+@pytest.mark.parametrize(
+    ("room", "delta", "message"),
+    [
+        ("audit", -1, "audit is at version 1, this warded needs 2"),
+        ("approve", -1, "no tables for approve"),
+        ("audit", 1, "newer than this warded knows"),
+        ("approve", 1, "newer than this warded knows"),
+        ("pins", 1, "newer than this warded knows"),
+    ],
+)
+def test_schema_at_another_version_refuses_the_start(
+    scale_policy: Callable[..., Path], pg_schema: tuple[str, str], room: str, delta: int, message: str
+) -> None:
+    """Only the exact version this code knows starts: an older schema lacks what the code needs, a newer one
+    was written by a newer warded (review: only version 0 was refused)."""
+    policy = scale_policy()
+    latest = latest_versions()[room]
+    _set_version(pg_schema[1], room, latest + delta)
+    with pytest.raises(StoreError, match=message):
+        Gateway.from_file(policy)
+    assert schema_versions(PG_DSN, pg_schema[1])[room] == latest + delta  # and it changed nothing
 
 
 # -- faults ------------------------------------------------------------------------------------------

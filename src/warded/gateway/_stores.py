@@ -105,16 +105,26 @@ def migrate_postgres(dsn: str, schema: str) -> dict[str, int]:
 
 
 def check_migrated(dsn: str, schema: str, *, timeout_s: float = 5.0) -> None:
-    """Refuse to start on a schema that ``warded store migrate`` has not created (or not for every room)."""
+    """Refuse to start unless ``warded store migrate`` brought every room of ``schema`` to exactly the version
+    this warded knows: no tables, an older version (columns or functions this code needs may be missing) and
+    a newer one (written by a newer warded) are all refused. Starting never migrates."""
     _postgres_backends()
-    from warded.store._postgres import registered_rooms, schema_versions  # noqa: PLC0415
+    from warded.store._postgres import latest_versions, schema_versions  # noqa: PLC0415
 
     versions = schema_versions(dsn, schema, timeout_s=timeout_s)
-    missing = [room for room in registered_rooms() if versions.get(room, 0) == 0]
-    if missing:
+    problems = []
+    for room, latest in latest_versions().items():
+        current = versions.get(room, 0)
+        if current == 0:
+            problems.append(f"no tables for {room}")
+        elif current < latest:
+            problems.append(f"{room} is at version {current}, this warded needs {latest}")
+        elif current > latest:
+            problems.append(f"{room} is at version {current}, newer than this warded knows ({latest}): upgrade warded")
+    if problems:
         raise StoreError(
-            f"PostgreSQL schema {schema!r} is not migrated (no tables for {', '.join(missing)}): "
-            "run `warded store migrate --policy <this policy>` first"
+            f"PostgreSQL schema {schema!r} is not migrated for this warded ({'; '.join(problems)}): "
+            "run `warded store migrate --policy <this policy>` with this warded"
         )
 
 
@@ -138,7 +148,11 @@ def open_audit_log(
 
     signer = Signer.from_file(key_path)
     store = PostgresAuditStore(
-        resolved.postgres, schema=resolved.schema, pool_size=resolved.pool_size, timeout_s=resolved.timeout_s
+        resolved.postgres,
+        schema=resolved.schema,
+        pool_size=resolved.pool_size,
+        timeout_s=resolved.timeout_s,
+        migrate=False,  # ``warded store migrate`` does that; starting only checks the version
     )
     try:
         return AuditLog(
@@ -167,7 +181,11 @@ def open_approvals(policy: CompiledPolicy, resolved: ResolvedStore | None) -> Ap
     from warded.approve.pg_store import PostgresApprovalStore  # noqa: PLC0415 - psycopg only when configured
 
     return PostgresApprovalStore(
-        resolved.postgres, schema=resolved.schema, pool_size=resolved.pool_size, timeout_s=resolved.timeout_s
+        resolved.postgres,
+        schema=resolved.schema,
+        pool_size=resolved.pool_size,
+        timeout_s=resolved.timeout_s,
+        migrate=False,  # ``warded store migrate`` does that; starting only checks the version
     )
 
 

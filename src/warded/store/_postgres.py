@@ -50,6 +50,7 @@ __all__ = [
     "PostgresStoreError",
     "check_schema_name",
     "connection",
+    "latest_versions",
     "migrate",
     "migrate_pool",
     "open_pool",
@@ -341,6 +342,12 @@ def register_migrations(room: str, migrations: Sequence[Migration]) -> None:
         if known is not None and known != ordered:
             raise PostgresStoreError(f"migrations of {room!r} registered twice with different contents")
         _registry[room] = ordered
+
+
+def latest_versions() -> dict[str, int]:
+    """Each registered room's newest version: what ``warded store migrate`` brings a schema to."""
+    with _registry_lock:
+        return {room: len(migrations) for room, migrations in sorted(_registry.items())}
 
 
 def registered_rooms() -> tuple[str, ...]:
