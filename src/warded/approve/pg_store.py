@@ -13,7 +13,6 @@ Signatures are not checked here (that is :mod:`warded.approve.approvals`); every
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +22,12 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from warded.approve.approvals import (
-    ApprovalRejected,
     ApprovalRequest,
     ApprovalVerdict,
     SignedApproval,
 )
-from warded.approve.store import RequestStatus, UsedNonces, parse_stored_request
-from warded.approve.webauthn import AnyApproval, WebAuthnApproval, verdict_from_json
+from warded.approve.store import RequestStatus, UsedNonces, parse_stored_request, parse_stored_verdict
+from warded.approve.webauthn import AnyApproval, WebAuthnApproval
 from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._postgres import (
@@ -241,15 +239,7 @@ class PostgresApprovalStore(PooledStore):
             "SELECT approval_json FROM signed_approvals WHERE request_id = %s AND approval_json IS NOT NULL",
             (request_id,),
         )
-        if not rows:
-            return None
-        try:
-            approval = verdict_from_json(json.loads(str(rows[0][0])))
-        except (ValueError, ApprovalRejected) as exc:
-            raise StoreError(f"the approval of request {request_id} is corrupt: {exc}") from exc
-        if approval.request_id != request_id:
-            raise StoreError(f"the approval of request {request_id} is corrupt: it names {approval.request_id}")
-        return approval
+        return parse_stored_verdict(request_id, rows[0][0]) if rows else None
 
     # -- single use ------------------------------------------------------------------------------
 

@@ -30,7 +30,15 @@ from warded.audit.canonical import canonical_json
 from warded.errors import AuditError, StoreError
 from warded.store._sqlite import SQLiteStore
 
-__all__ = ["SCHEMA", "ApprovalStore", "RequestStatus", "SQLiteApprovalStore", "UsedNonces", "parse_stored_request"]
+__all__ = [
+    "SCHEMA",
+    "ApprovalStore",
+    "RequestStatus",
+    "SQLiteApprovalStore",
+    "UsedNonces",
+    "parse_stored_request",
+    "parse_stored_verdict",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signed_approvals (
@@ -105,6 +113,21 @@ class ApprovalStore(Protocol):
     def purge_used(self, now: float, *, keep_s: float = 86_400.0) -> int: ...
 
     def close(self) -> None: ...
+
+
+def parse_stored_verdict(request_id: str, body: object) -> AnyApproval:
+    """The ``approval_json`` column of any approval store as the signed verdict for ``request_id``.
+
+    StoreError if the record is corrupt or names another request (an edited row), whichever backend it came
+    from.
+    """
+    try:
+        approval = verdict_from_json(json.loads(str(body)))
+    except (ValueError, ApprovalRejected) as exc:
+        raise StoreError(f"the approval of request {request_id} is corrupt: {exc}") from exc
+    if approval.request_id != request_id:
+        raise StoreError(f"the approval of request {request_id} is corrupt: it names {approval.request_id}")
+    return approval
 
 
 def parse_stored_request(row: tuple[object, ...]) -> ApprovalRequest:
@@ -279,15 +302,7 @@ class SQLiteApprovalStore(SQLiteStore):
             "SELECT approval_json FROM signed_approvals WHERE request_id = ? AND approval_json IS NOT NULL",
             (request_id,),
         )
-        if not rows:
-            return None
-        try:
-            approval = verdict_from_json(json.loads(str(rows[0][0])))
-        except (ValueError, ApprovalRejected) as exc:
-            raise StoreError(f"the approval of request {request_id} is corrupt: {exc}") from exc
-        if approval.request_id != request_id:
-            raise StoreError(f"the approval of request {request_id} is corrupt: it names {approval.request_id}")
-        return approval
+        return parse_stored_verdict(request_id, rows[0][0]) if rows else None
 
     # -- single use ------------------------------------------------------------------------------
 
