@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from warded.approve._encoding import b64url_decode, b64url_encode
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, ApprovalVerdict, RejectCode, make_request
-from warded.approve.credentials import SQLiteCredentialStore
+from warded.approve.credentials import CredentialStore, SQLiteCredentialStore
 from warded.approve.methods import ApprovalMethod
 from warded.approve.webauthn import (
     Credential,
@@ -273,9 +275,25 @@ def test_policy_methods_per_tier() -> None:
     }
 
 
-def test_enrolment_codes_are_single_use_and_expire(tmp_path: Path) -> None:
+@contextmanager
+def _passkey_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[CredentialStore]:
+    if kind == "sqlite":
+        with SQLiteCredentialStore(str(tmp_path / "passkeys.db")) as lite:
+            yield lite
+        return
+    from warded.approve.pg_credentials import PostgresCredentialStore  # noqa: PLC0415 - psycopg only here
+    from warded.store._postgres import migrate  # noqa: PLC0415
+
+    dsn, schema = request.getfixturevalue("pg_schema")
+    migrate(dsn, schema, rooms=["approve"])
+    with PostgresCredentialStore(dsn, schema=schema) as pg:
+        yield pg
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_enrolment_codes_are_single_use_and_expire(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     key = SoftKey()
-    with SQLiteCredentialStore(str(tmp_path / "passkeys.db")) as store:
+    with _passkey_store(kind, tmp_path, request) as store:
         code = store.create_enrolment("carol", NOW, 60)
         assert store.peek_enrolment(code, NOW) == "carol"
         assert store.peek_enrolment(code, NOW + 61) is None
@@ -291,6 +309,38 @@ def test_enrolment_codes_are_single_use_and_expire(tmp_path: Path) -> None:
         late = store.create_enrolment("dave", NOW, 60)
         with pytest.raises(StoreError):
             store.register(late, replace(SoftKey().credential(), approver="dave"), NOW + 61)
+        again = store.create_enrolment("carol", NOW, 60)
+        with pytest.raises(StoreError, match="already registered"):
+            store.register(again, replace(key.credential(), sign_count=9), NOW)
+        assert store.peek_enrolment(again, NOW) == "carol"  # the failed registration spent nothing
+        assert [c.credential_id for c in store.for_approver("carol")] == [key.credential_id]
+        assert store.revoke(key.credential_id) == replace(key.credential(), sign_count=3)
+        assert store.get(key.credential_id) is None and store.revoke(key.credential_id) is None
+
+
+def test_a_passkey_enrolled_on_one_replica_verifies_on_another(pg_schema: tuple[str, str]) -> None:
+    """With ``store.postgres`` the console and every gateway replica share the passkeys and their counters
+    (review: they were in each machine's own SQLite file, so a replica could not verify an approval)."""
+    from warded.approve.pg_credentials import PostgresCredentialStore  # noqa: PLC0415 - psycopg only here
+    from warded.store._postgres import migrate  # noqa: PLC0415
+
+    dsn, schema = pg_schema
+    migrate(dsn, schema, rooms=["approve"])
+    key = SoftKey()
+    with PostgresCredentialStore(dsn, schema=schema) as console, PostgresCredentialStore(dsn, schema=schema) as replica:
+        console.register(console.create_enrolment("carol", NOW, 60), key.credential(), NOW)
+        assert replica.get(key.credential_id) == key.credential()
+        assert replica.advance(key.credential_id, 0, 5)
+        assert not console.advance(key.credential_id, 0, 6)  # a cloned authenticator's stale counter
+        assert console.get(key.credential_id) == replace(key.credential(), sign_count=5)
+
+
+def test_the_passkey_store_refuses_an_unmigrated_schema(pg_schema: tuple[str, str]) -> None:
+    from warded.approve.pg_credentials import PostgresCredentialStore  # noqa: PLC0415 - psycopg only here
+
+    dsn, schema = pg_schema
+    with pytest.raises(StoreError, match="warded store migrate"):
+        PostgresCredentialStore(dsn, schema=schema)
 
 
 def _audited(key: SoftKey, record: WebAuthnApproval, seq: int = 2) -> list[AuditEntry]:

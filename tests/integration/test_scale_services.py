@@ -307,7 +307,8 @@ def _set_version(schema: str, room: str, version: int) -> None:
     ("room", "delta", "message"),
     [
         ("audit", -1, "audit is at version 1, this warded needs 2"),
-        ("approve", -1, "no tables for approve"),
+        ("approve", -1, "approve is at version 1, this warded needs 2"),
+        ("pins", -1, "no tables for pins"),
         ("audit", 1, "newer than this warded knows"),
         ("approve", 1, "newer than this warded knows"),
         ("pins", 1, "newer than this warded knows"),

@@ -1,4 +1,5 @@
-"""Registered approver passkeys and one-time enrolment codes, in the gateway's SQLite file.
+"""Registered approver passkeys and one-time enrolment codes, in the gateway's SQLite file (or PostgreSQL:
+:mod:`warded.approve.pg_credentials`).
 
 ``webauthn_credentials``: one row per passkey (credential id, approver, COSE public key, last counter).
 ``webauthn_enrolments``: one-time codes an operator creates (``warded console enrol NAME``) so that a person can
@@ -14,12 +15,23 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+from types import TracebackType
+from typing import Protocol, Self
 
 from warded.approve.webauthn import Credential, sign_count_advances
 from warded.errors import StoreError
 from warded.store._sqlite import SQLiteStore
 
-__all__ = ["CREDENTIALS_SCHEMA", "ENROL_TTL_S", "SQLiteCredentialStore"]
+__all__ = [
+    "CREDENTIALS_SCHEMA",
+    "ENROL_TTL_S",
+    "CredentialStore",
+    "SQLiteCredentialStore",
+    "code_hash",
+    "credential_from_row",
+    "valid_approver",
+    "valid_code",
+]
 
 CREDENTIALS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS webauthn_credentials (
@@ -41,8 +53,60 @@ CREATE TABLE IF NOT EXISTS webauthn_enrolments (
 ENROL_TTL_S = 900.0
 
 
-def _hash(code: str) -> str:
+class CredentialStore(Protocol):
+    """What the console and the gateway need of a passkey store (SQLite file, or PostgreSQL with
+    ``store.postgres``: :class:`~warded.approve.pg_credentials.PostgresCredentialStore`)."""
+
+    def create_enrolment(self, approver: str, now: float, ttl_s: float = ENROL_TTL_S) -> str: ...
+
+    def peek_enrolment(self, code: str, now: float) -> str | None: ...
+
+    def register(self, code: str, credential: Credential, now: float) -> None: ...
+
+    def get(self, credential_id: str) -> Credential | None: ...
+
+    def all(self) -> list[Credential]: ...
+
+    def for_approver(self, approver: str) -> list[Credential]: ...
+
+    def advance(self, credential_id: str, old: int, new: int) -> bool: ...
+
+    def revoke(self, credential_id: str) -> Credential | None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+def code_hash(code: str) -> str:
+    """What a store keeps of an enrolment code (never the code)."""
     return hashlib.sha256(b"warded-enrolment-v1\n" + code.encode("utf-8")).hexdigest()
+
+
+def valid_approver(approver: object) -> None:
+    """Raise StoreError unless ``approver`` is a name a store may enrol."""
+    if not isinstance(approver, str) or not approver or len(approver) > 128 or not approver.isprintable():
+        raise StoreError("an approver name must be a printable string of at most 128 characters")
+
+
+def valid_code(code: object) -> bool:
+    """Could ``code`` be an enrolment code at all (a cheap check before any lookup)?"""
+    return isinstance(code, str) and 8 <= len(code) <= 64
+
+
+def credential_from_row(row: tuple[object, ...]) -> Credential:
+    """A ``(credential_id, approver, public_key, sign_count, created_at)`` row of any passkey store; StoreError
+    if it is corrupt."""
+    cid, approver, key, count, created = row
+    if isinstance(key, memoryview):
+        key = key.tobytes()
+    if not isinstance(key, bytes) or not isinstance(count, int) or not isinstance(created, float | int):
+        raise StoreError(f"passkey {cid} is corrupt")
+    return Credential(str(cid), str(approver), key, count, float(created))
 
 
 class SQLiteCredentialStore(SQLiteStore):
@@ -65,27 +129,26 @@ class SQLiteCredentialStore(SQLiteStore):
 
     def create_enrolment(self, approver: str, now: float, ttl_s: float = ENROL_TTL_S) -> str:
         """A fresh one-time code that lets its holder register a passkey as ``approver`` until it expires."""
-        if not isinstance(approver, str) or not approver or len(approver) > 128 or not approver.isprintable():
-            raise StoreError("an approver name must be a printable string of at most 128 characters")
+        valid_approver(approver)
         code = secrets.token_urlsafe(18)
         self._run(
             "create enrolment code",
             "INSERT INTO webauthn_enrolments (code_hash, approver, expires_at) VALUES (?, ?, ?)",
-            (_hash(code), approver, now + ttl_s),
+            (code_hash(code), approver, now + ttl_s),
         )
         return code
 
     def peek_enrolment(self, code: str, now: float) -> str | None:
         """The approver a still-valid, unused ``code`` enrols, without spending it; None otherwise."""
-        if not isinstance(code, str) or not 8 <= len(code) <= 64:
+        if not valid_code(code):
             return None
         row = self._run(
             "read enrolment code",
             "SELECT approver, code_hash FROM webauthn_enrolments WHERE code_hash = ? AND used_at IS NULL"
             " AND expires_at > ?",
-            (_hash(code), now),
+            (code_hash(code), now),
         ).fetchone()
-        if row is None or not hmac.compare_digest(str(row[1]), _hash(code)):
+        if row is None or not hmac.compare_digest(str(row[1]), code_hash(code)):
             return None
         return str(row[0])
 
@@ -100,7 +163,7 @@ class SQLiteCredentialStore(SQLiteStore):
                     cur = self._db.execute(
                         "UPDATE webauthn_enrolments SET used_at = ? WHERE code_hash = ? AND used_at IS NULL"
                         " AND expires_at > ? AND approver = ?",
-                        (now, _hash(code), now, credential.approver),
+                        (now, code_hash(code), now, credential.approver),
                     )
                     if cur.rowcount != 1:
                         raise StoreError("the enrolment code is unknown, expired or already used")
@@ -126,13 +189,6 @@ class SQLiteCredentialStore(SQLiteStore):
 
     # -- credentials -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _credential(row: tuple[object, ...]) -> Credential:
-        cid, approver, key, count, created = row
-        if not isinstance(key, bytes) or not isinstance(count, int) or not isinstance(created, float | int):
-            raise StoreError(f"passkey {cid} is corrupt")
-        return Credential(str(cid), str(approver), key, count, float(created))
-
     _COLUMNS = "credential_id, approver, public_key, sign_count, created_at"
 
     def get(self, credential_id: str) -> Credential | None:
@@ -141,7 +197,7 @@ class SQLiteCredentialStore(SQLiteStore):
             f"SELECT {self._COLUMNS} FROM webauthn_credentials WHERE credential_id = ?",  # noqa: S608 - constant
             (credential_id,),
         ).fetchone()
-        return None if row is None else self._credential(row)
+        return None if row is None else credential_from_row(row)
 
     def all(self) -> list[Credential]:
         rows = self._run(
@@ -149,7 +205,7 @@ class SQLiteCredentialStore(SQLiteStore):
             f"SELECT {self._COLUMNS} FROM webauthn_credentials ORDER BY approver, created_at",  # noqa: S608
             (),
         ).fetchall()
-        return [self._credential(row) for row in rows]
+        return [credential_from_row(row) for row in rows]
 
     def for_approver(self, approver: str) -> list[Credential]:
         return [c for c in self.all() if c.approver == approver]

@@ -60,6 +60,17 @@ MIGRATIONS = (
             "CREATE INDEX used_nonces_by_expiry ON used_nonces (expires_at)",
         ),
     ),
+    Migration(
+        2,
+        "approver passkeys and enrolment codes (warded.approve.pg_credentials)",
+        (
+            "CREATE TABLE webauthn_credentials (credential_id text PRIMARY KEY, approver text NOT NULL,"
+            " public_key bytea NOT NULL, sign_count bigint NOT NULL, created_at double precision NOT NULL)",
+            "CREATE INDEX webauthn_credentials_by_approver ON webauthn_credentials (approver)",
+            "CREATE TABLE webauthn_enrolments (code_hash text PRIMARY KEY, approver text NOT NULL,"
+            " expires_at double precision NOT NULL, used_at double precision)",
+        ),
+    ),
 )
 """The approve room's schema, version by version."""
 

@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from warded import jsonio
 from warded.approve._encoding import b64url_encode
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, ApprovalVerdict, RejectCode
-from warded.approve.credentials import SQLiteCredentialStore
+from warded.approve.credentials import CredentialStore
 from warded.approve.methods import ApprovalMethod
 from warded.approve.store import ApprovalStore, RequestStatus
 from warded.approve.webauthn import (
@@ -156,7 +156,7 @@ class Console:
             opened.callback(self.state.close)
             self.approvals: ApprovalStore = open_approvals(policy, resolved)
             opened.callback(self.approvals.close)
-            self.credentials: SQLiteCredentialStore = open_credentials(policy)
+            self.credentials: CredentialStore = open_credentials(policy)
             opened.callback(self.credentials.close)
             self.waker: Waker | None = open_waker(resolved)
             if self.waker is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from warded.approve.approvals import ApprovalRejected, ApprovalRequest, RejectCode, make_request, verify_approval
 from warded.approve.capability import CapabilityRejected, TokenVerifier, issue_token
-from warded.approve.credentials import SQLiteCredentialStore
+from warded.approve.credentials import CredentialStore, SQLiteCredentialStore
 from warded.approve.digest import DigestError, digest_of_action
 from warded.approve.store import ApprovalStore
 from warded.approve.webauthn import (
@@ -29,7 +29,7 @@ from warded.approve.webauthn import (
 from warded.audit.keys import Signer
 from warded.core.types import Action, Decision, Reason, Verdict, deny
 from warded.errors import StoreError, ToolDenied
-from warded.gateway._stores import Waker
+from warded.gateway._stores import Waker, resolved_store
 from warded.policy.compile import CompiledPolicy
 
 
@@ -39,8 +39,14 @@ def relying_party(policy: CompiledPolicy) -> RelyingParty:
     return RelyingParty(spec.rp_id, spec.rp_name, tuple(spec.origins))
 
 
-def open_credentials(policy: CompiledPolicy) -> SQLiteCredentialStore:
-    """The registered approver passkeys: the SQLite file ``approval.webauthn.credentials`` names."""
+def open_credentials(policy: CompiledPolicy) -> CredentialStore:
+    """The registered approver passkeys: in the policy's PostgreSQL with ``store.postgres`` (shared by every
+    replica and console), else the SQLite file ``approval.webauthn.credentials`` names."""
+    resolved = resolved_store(policy)
+    if resolved is not None and resolved.postgres is not None:
+        from warded.approve.pg_credentials import PostgresCredentialStore  # noqa: PLC0415 - psycopg when configured
+
+        return PostgresCredentialStore(resolved.postgres, schema=resolved.schema, timeout_s=resolved.timeout_s)
     sync = policy.spec.audit.synchronous.value.upper()
     return SQLiteCredentialStore(policy.audit_path(policy.spec.approval.webauthn.credentials), synchronous=sync)
 

@@ -50,6 +50,7 @@ __all__ = [
     "PostgresStoreError",
     "check_schema_name",
     "connection",
+    "expect_version",
     "latest_versions",
     "migrate",
     "migrate_pool",
@@ -342,6 +343,27 @@ def register_migrations(room: str, migrations: Sequence[Migration]) -> None:
         if known is not None and known != ordered:
             raise PostgresStoreError(f"migrations of {room!r} registered twice with different contents")
         _registry[room] = ordered
+
+
+def expect_version(conn: psycopg.Connection[tuple[Any, ...]], schema: str, room: str, latest: int) -> None:
+    """Raise :class:`PostgresStoreError` unless ``room`` of ``schema`` is at exactly version ``latest`` (a
+    store opened without migrating checks this, naming ``warded store migrate``)."""
+    try:
+        row = conn.execute(
+            sql.SQL("SELECT max(version) FROM {}.{} WHERE room = %s").format(
+                sql.Identifier(schema), sql.Identifier(VERSION_TABLE)
+            ),
+            (room,),
+        ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        row = None
+    version = row[0] if row else None
+    if version != latest:
+        raise PostgresStoreError(
+            f"PostgreSQL schema {schema!r}: the {room} tables are at version {version or 0}, this warded needs"
+            f" {latest}; run `warded store migrate`",
+            Fault.ERROR,
+        )
 
 
 def latest_versions() -> dict[str, int]:
