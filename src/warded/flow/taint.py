@@ -142,7 +142,8 @@ def index_text(label: str, value: object, rules: TrustRules, *, flagged: bool = 
     """Pure: the values in one labelled input (a text or a structured tool output), keyed for lookup."""
     out: dict[str, set[Seen]] = {}
     for where, text in texts_of(value):
-        seen = Seen(label, rules.trusted(label, where), where, flagged)
+        # A flagged output is untrusted whatever the policy trusts: it justifies nothing.
+        seen = Seen(label, not flagged and rules.trusted(label, where), where, flagged)
         for found in extract(text):
             out.setdefault(_key(found), set()).add(seen)
     return out
@@ -255,14 +256,20 @@ class FlowIndex:
         guard flagged this output, so everything that came from it is tainted (``flow.flagged.*``)."""
         found = index_text(label, value, self.rules, flagged=flagged)
         texts = list(texts_of(value))
-        trusted = [(w, t) for w, t in texts if self.rules.trusted(label, w)]
-        untrusted = [(w, t) for w, t in texts if not self.rules.trusted(label, w)]
+
+        def trusted_at(where: str) -> bool:
+            # The content guard flagged this output: nothing in it is trusted, whatever the policy trusts.
+            return not flagged and self.rules.trusted(label, where)
+
+        trusted = [(w, t) for w, t in texts if trusted_at(w)]
+        untrusted = [(w, t) for w, t in texts if not trusted_at(w)]
         canon = [canonical_text(t) for _, t in trusted]
         runs = [word_runs(t, self.words) for _, t in texts]
         with self._lock:
             flow = self._session((agent_id, session_id))
             self._merge(flow, found)
-            if any(label == named for pairs in flow.sources.values() for named, _ in pairs):
+            named_source = any(label == named for pairs in flow.sources.values() for named, _ in pairs)
+            if named_source and not flagged:  # a flagged output is no declared source's text
                 kept = flow.source_texts.setdefault(label, [])
                 for where, text in texts:
                     source = canonical_text(text)
@@ -278,7 +285,7 @@ class FlowIndex:
                 flow.trusted_texts.append(text)
                 flow.trusted_chars += len(text)
             for (where, _), grams in zip(texts, runs, strict=True):
-                if self.rules.trusted(label, where):
+                if trusted_at(where):
                     flow.trusted_grams.update(grams)
                     continue
                 for gram in grams:
@@ -288,7 +295,7 @@ class FlowIndex:
                     flow.grams.setdefault(gram, set()).add(label)
                     if flagged:
                         flow.flagged_grams.add(gram)
-            if untrusted:
+            if untrusted or flagged:
                 flow.untrusted.add(label)
                 if flagged:
                     flow.flagged.add(label)
