@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 
 from warded.core.walk import DEEPEST
 from warded.flow.normalise import canonical_text
-from warded.flow.taint import Evidence, Seen, TaintFinding, value_key
+from warded.flow.taint import Evidence, Seen, TaintFinding, lost_reason, value_key
 from warded.flow.values import Kind, Value, argument_values
 
 UNJUSTIFIED = "unjustified: appears in no trusted source (not in the user's request, trusted data or the allow-list)"
@@ -228,3 +228,12 @@ def overflowed(evidence: Evidence) -> TaintFinding | None:
         return None
     reason = "the session's flow index is full: what entered past its bounds was not indexed"
     return TaintFinding("flow.index_full", "", Value(Kind.TEXT, "index", "index"), (), reason)
+
+
+def forgotten(evidence: Evidence) -> TaintFinding | None:
+    """Pure: a finding when the session's history is not in the index (evicted, or never taken because the index
+    was full): its calls must not be judged as those of a fresh, clean session."""
+    if not evidence.lost:
+        return None
+    rule = "flow.session_evicted" if evidence.lost == "evicted" else "flow.sessions_full"
+    return TaintFinding(rule, "", Value(Kind.TEXT, "session", "session"), (), lost_reason(evidence.lost))

@@ -14,6 +14,7 @@ refused), with an explanation naming the argument, the value, the sources and th
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -28,7 +29,10 @@ from warded.flow.values import Kind, Value, argument_values, extract
 USER = "user"
 SYSTEM = "system"
 MAX_VALUES_PER_SESSION = 200_000
-MAX_SESSIONS = 10_000
+MAX_SESSIONS = 10_000  # sessions whose flow is kept
+# Sessions evicted with untrusted data or a plan, remembered by a 64-bit hash of their id so that their later
+# sensitive calls are held (``flow.session_evicted``); past this, new sessions are refused, never forgotten.
+MAX_EVICTED = 100_000
 
 
 class PlanLocked(WardedError):
@@ -220,6 +224,9 @@ class Evidence:
     plan: frozenset[str] | None
     words: int  # the length of the word runs in ``grams``
     overflow: bool = False  # a bound of the index was reached: some of what entered was not kept
+    # "evicted": the session's history was evicted from the index; "full": the index could not take the session
+    # at all; "" when its whole history is here.
+    lost: str = ""
     # declared argument sources: "tool.argument" -> (label, field path or None for the whole output)
     sources: Mapping[str, frozenset[tuple[str, str | None]]] = field(default_factory=dict)
     source_texts: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # (path, canon)
@@ -240,16 +247,53 @@ class FlowIndex:
         self.rules = rules
         self.words = words
         self._sessions: OrderedDict[tuple[str, str], SessionFlow] = OrderedDict()
+        # The sessions whose loss can only make later decisions stricter (no untrusted data, no plan), least
+        # recently used first: they are evicted first, and without a trace.
+        self._bare: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._evicted: set[int] = set()  # hashes of sessions evicted with untrusted data or a plan
+        self._full = False  # a session was refused: nothing could be evicted without forgetting it
         self._lock = threading.Lock()
 
-    def _session(self, key: tuple[str, str]) -> SessionFlow:
+    def _session(self, key: tuple[str, str]) -> SessionFlow | None:
+        """The session's flow (created if new), or ``None`` when the index is full and no session can be evicted
+        without forgetting what must not be forgotten (its calls are then held as ``flow.sessions_full``)."""
         flow = self._sessions.get(key)
-        if flow is None:
-            flow = self._sessions[key] = SessionFlow()
-        self._sessions.move_to_end(key)
-        while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
+        if flow is not None:
+            self._sessions.move_to_end(key)
+            if key in self._bare:
+                self._bare.move_to_end(key)
+            return flow
+        while len(self._sessions) >= MAX_SESSIONS:
+            if not self._evict():
+                self._full = True
+                return None
+        flow = self._sessions[key] = SessionFlow()
+        self._bare[key] = None
         return flow
+
+    def _evict(self) -> bool:
+        """Make room for one session: a bare one if any, else the least recently used, remembered as evicted."""
+        if self._bare:
+            key, _ = self._bare.popitem(last=False)
+            del self._sessions[key]
+            return True
+        if len(self._evicted) >= MAX_EVICTED or not self._sessions:
+            return False
+        key, _ = self._sessions.popitem(last=False)
+        self._evicted.add(_session_hash(key))
+        return True
+
+    def _settle(self, key: tuple[str, str], flow: SessionFlow) -> None:
+        """A session that has seen untrusted data or declared a plan is no longer bare."""
+        if flow.untrusted or flow.plan is not None:
+            self._bare.pop(key, None)
+
+    def _lost(self, key: tuple[str, str]) -> str:
+        if self._evicted and _session_hash(key) in self._evicted:
+            return "evicted"
+        if self._full and key not in self._sessions:
+            return "full"
+        return ""
 
     def record(self, agent_id: str, session_id: str, label: str, value: object, *, flagged: bool = False) -> int:
         """Index a labelled input for the session; returns how many values it added. ``flagged``: the content
@@ -267,6 +311,8 @@ class FlowIndex:
         runs = [word_runs(t, self.words) for _, t in texts]
         with self._lock:
             flow = self._session((agent_id, session_id))
+            if flow is None:
+                return 0  # not tracked: the session's sensitive calls are held (``flow.sessions_full``)
             self._merge(flow, found)
             named_source = any(label == named for pairs in flow.sources.values() for named, _ in pairs)
             if named_source and not flagged:  # a flagged output is no declared source's text
@@ -299,6 +345,7 @@ class FlowIndex:
                 flow.untrusted.add(label)
                 if flagged:
                     flow.flagged.add(label)
+            self._settle((agent_id, session_id), flow)
         return len(found)
 
     def _merge(self, flow: SessionFlow, found: Mapping[str, set[Seen]]) -> None:
@@ -324,6 +371,8 @@ class FlowIndex:
         canon = [canonical_text(t) for _, t in texts] if trusted else []
         with self._lock:
             flow = self._session((agent_id, session_id))
+            if flow is None:
+                return 0  # not tracked: the session's sensitive calls are held (``flow.sessions_full``)
             self._merge(flow, found)
             if trusted:
                 flow.trusted_texts.extend(canon)
@@ -334,6 +383,7 @@ class FlowIndex:
                 for grams in runs:
                     for gram in grams:
                         flow.grams.setdefault(gram, set()).add(label)
+            self._settle((agent_id, session_id), flow)
         return len(found)
 
     def view(self, agent_id: str, session_id: str) -> Mapping[str, set[Seen]]:
@@ -345,7 +395,8 @@ class FlowIndex:
     def evidence(self, agent_id: str, session_id: str) -> Evidence:
         """A read-only view of everything the session has seen (the pure checks' input)."""
         with self._lock:
-            flow = self._sessions.get((agent_id, session_id)) or SessionFlow()
+            key = (agent_id, session_id)
+            flow = self._sessions.get(key) or SessionFlow()
             return Evidence(
                 MappingProxyType(flow.table),
                 tuple(flow.trusted_texts),
@@ -357,14 +408,16 @@ class FlowIndex:
                 flow.plan,
                 self.words,
                 flow.overflow,
+                self._lost(key),
                 MappingProxyType(dict(flow.sources)),
                 MappingProxyType({k: tuple(v) for k, v in flow.source_texts.items()}),
             )
 
     def has_untrusted(self, agent_id: str, session_id: str) -> bool:
         with self._lock:
-            flow = self._sessions.get((agent_id, session_id))
-            return flow is not None and bool(flow.untrusted)
+            key = (agent_id, session_id)
+            flow = self._sessions.get(key)
+            return bool(self._lost(key)) or (flow is not None and bool(flow.untrusted))
 
     def set_plan(
         self,
@@ -377,7 +430,16 @@ class FlowIndex:
         output may supply its values). Refused (:class:`PlanLocked`) once untrusted data has entered the
         session: a plan written after reading untrusted data could have been written by it."""
         with self._lock:
-            flow = self._session((agent_id, session_id))
+            key = (agent_id, session_id)
+            lost = self._lost(key)
+            if lost:
+                raise PlanLocked(
+                    f"session {session_id!r} {_LOST[lost]}: whether untrusted data entered it is not known, so its "
+                    "plan cannot be declared"
+                )
+            flow = self._session(key)
+            if flow is None:
+                raise PlanLocked(f"session {session_id!r} {_LOST['full']}: its plan cannot be declared")
             if flow.untrusted:
                 raise PlanLocked(
                     f"untrusted data has entered session {session_id!r} ({', '.join(sorted(flow.untrusted))}); "
@@ -386,3 +448,32 @@ class FlowIndex:
             flow.plan = frozenset(tools)
             flow.sources = {arg: frozenset(map(source_label, names)) for arg, names in (sources or {}).items()}
             flow.source_texts = {}
+            self._settle(key, flow)
+
+
+#: Why a session's history is not (all) in the index, in words (``Evidence.lost``).
+_LOST = {
+    "evicted": "was evicted from the flow index (more sessions than it keeps)",
+    "full": "cannot be tracked: the flow index is full and may forget no session",
+}
+
+
+def lost_reason(lost: str) -> str:
+    """The sentence for an ``Evidence.lost`` value, naming the bounds."""
+    if lost == "evicted":
+        return (
+            f"the session was evicted from the flow index (more than MAX_SESSIONS, {MAX_SESSIONS:,}, sessions were "
+            "active): what it had seen (untrusted data, its plan and sources) is forgotten, so its calls cannot be "
+            "judged as a clean session's"
+        )
+    return (
+        f"the session {_LOST['full']}: MAX_SESSIONS ({MAX_SESSIONS:,}) sessions are tracked and MAX_EVICTED "
+        f"({MAX_EVICTED:,}) evicted ones are remembered, so what enters this session is not indexed and its "
+        "calls cannot be judged as a clean session's"
+    )
+
+
+def _session_hash(key: tuple[str, str]) -> int:
+    agent, session = key
+    data = f"{len(agent)}:{agent}{session}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
