@@ -25,6 +25,7 @@ from warded.flow.justify import (
     overflowed,
     unjustified,
     unjustified_addresses,
+    unreadable,
 )
 from warded.flow.plan import from_declared_sources, off_plan
 from warded.flow.taint import FlowIndex, TaintFinding, trace
@@ -111,13 +112,15 @@ class Guard:
             return () if lost is None else (lost,)
         spec = self.policy.spec.flow
         ignore = frozenset(spec.ignore_arguments.get(tool.name, ()))
-        found = trace(action.arguments, evidence.table, kinds=self._flow_kinds, ignore=ignore)
+        names = frozenset(spec.justify.get(tool.name, ()))
+        found = unreadable(action.arguments, ignore=ignore - names)  # a bound reached: not read, so not clean
+        found.extend(trace(action.arguments, evidence.table, kinds=self._flow_kinds, ignore=ignore))
         found.extend(flagged(action.arguments, evidence, ignore=ignore))
         found.extend(
             unjustified(
                 action.arguments,
                 evidence,
-                names=frozenset(spec.justify.get(tool.name, ())),
+                names=names,
                 numbers=tool.tier in spec.justify_numbers,
                 allowed=self._allowed,
             )
