@@ -25,11 +25,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+import re2
+
 from warded.flow.normalise import canonical_text
 from warded.flow.taint import Evidence, Seen, TaintFinding, lost_reason, value_key
 from warded.flow.values import Kind, Value, argument_read, argument_values, extract, key_for, leaves
 
 UNJUSTIFIED = "unjustified: appears in no trusted source (not in the user's request, trusted data or the allow-list)"
+
+
+_NUMERIC = re2.compile(r"\s*[+\-]?(?:[0-9][0-9,' _]*)?(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?\s*")
+
+
+def _numeric(text: str) -> bool:
+    """Whether a text is a number as a whole (``"1200"``, ``"1,200.50"``, ``"1e3"``): a tool reads it as one."""
+    return any(ch.isdigit() for ch in text) and _NUMERIC.fullmatch(text) is not None
 
 
 def _trusted(evidence: Evidence, value: Value, allowed: frozenset[str]) -> bool:
@@ -81,6 +91,17 @@ def unjustified(
                 number = key_for(Kind.AMOUNT, leaf.text)
                 value = Value(Kind.AMOUNT, number or leaf.text, number or leaf.text)  # NaN: justified by nothing
                 if number is None or not _trusted(evidence, value, allowed):
+                    findings.append(_finding(name, value, evidence))
+                continue
+            if numbers and name not in names and not leaf.key and _numeric(leaf.text):
+                # "1200" is the number 1200 to the tool that reads it: justified as a number would be (or, an account
+                # number written as digits, by its own values).
+                number = key_for(Kind.AMOUNT, "".join(leaf.text.split()).replace("_", ""))
+                value = Value(Kind.AMOUNT, number or leaf.text, number or _short(leaf.text))
+                if number is not None and _trusted(evidence, value, allowed):
+                    continue
+                carried = argument_values(leaf.text)
+                if not carried or not all(_trusted(evidence, v, allowed) for v in carried):
                     findings.append(_finding(name, value, evidence))
                 continue
             if name not in names:
