@@ -100,8 +100,8 @@ def unjustified(
                 value = Value(Kind.AMOUNT, number or leaf.text, number or _short(leaf.text))
                 if number is not None and _trusted(evidence, value, allowed):
                     continue
-                carried = argument_values(leaf.text)
-                if not carried or not all(_trusted(evidence, v, allowed) for v in carried):
+                own = argument_values(leaf.text)
+                if not own or not all(_trusted(evidence, v, allowed) for v in own):
                     findings.append(_finding(name, value, evidence))
                 continue
             if name not in names:
