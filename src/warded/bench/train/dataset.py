@@ -15,14 +15,14 @@ import random
 import re
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from warded.bench.train.sources import JAILBREAK, Sample, load_all
 from warded.bench.train.synth import synth_all
 from warded.scan import _ngrams
 
-__all__ = ["TEST_SOURCES", "VAL_SOURCES", "Corpus", "build_corpus", "split_of"]
+__all__ = ["SHARED_RUN", "TEST_SOURCES", "VAL_SOURCES", "Corpus", "build_corpus", "occurrences", "split_of"]
 
 TEST_SOURCES = frozenset({
     # attacks
@@ -133,3 +133,42 @@ def build_corpus(wheels: Mapping[str, zipfile.ZipFile], samples: Sequence[Sample
             continue
         kept.append(r)
     return Corpus(tuple(splits["train"]), tuple(splits["val"]), tuple(kept), dropped)
+
+
+#: Words in a row that an evaluation text may not share with training text (stock phrases such as "ignore all
+#: previous instructions you are now" run to 7; a copied sentence runs longer).
+SHARED_RUN = 8
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _folded_words(text: str) -> list[str]:
+    """Whitespace-separated words, case-folded, with their punctuation removed (``I.g.n.o.r.e`` is ``ignore``)."""
+    words = (_NOT_WORD.sub("", w) for w in text.casefold().split())
+    return [w for w in words if w]
+
+
+def occurrences(texts: Sequence[str], training: Iterable[str], run: int = SHARED_RUN) -> list[int]:
+    """Indices of ``texts`` (an evaluation set) that occur in ``training`` text: the whole text (case, spacing
+    and punctuation aside) inside one training text, or any ``run`` words in a row shared with one (a
+    payload copied into a new carrier, a carrier copied around a new payload). Linear in the training text."""
+    runs: dict[str, list[int]] = defaultdict(list)
+    short: dict[str, list[int]] = defaultdict(list)
+    for i, text in enumerate(texts):
+        words = _folded_words(text)
+        if len(words) < run:
+            short[" ".join(words)].append(i)
+            continue
+        for k in range(len(words) - run + 1):
+            runs[" ".join(words[k : k + run])].append(i)
+    lengths = sorted({len(key.split()) for key in short})
+    found: set[int] = set()
+    for text in training:
+        words = _folded_words(text)
+        for k in range(len(words) - run + 1):
+            found.update(runs.get(" ".join(words[k : k + run]), ()))
+        for n in lengths:
+            for k in range(len(words) - n + 1):
+                found.update(short.get(" ".join(words[k : k + n]), ()))
+    return sorted(found)

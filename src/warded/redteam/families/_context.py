@@ -17,7 +17,7 @@ from warded.policy.compile import CompiledPolicy
 from warded.policy.constraints import ArgSpec
 from warded.redteam.model import Plan, Where
 from warded.redteam.sandbox import PathWorld
-from warded.redteam.targets import Target, session_ids
+from warded.redteam.targets import Target, TargetError, session_ids
 
 
 @dataclass(slots=True)
@@ -37,6 +37,7 @@ class Context:
     corpus: tuple[str, ...] = ()
     new_session: Callable[[], str] = field(default_factory=lambda: session_ids("rt"))
     skipped: list[dict[str, str]] = field(default_factory=list)
+    errors: int = 0  # attempts outside any plan (baseline calls) the target did not judge
     _baselines: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     _allowed: dict[str, bool] = field(default_factory=dict)
 
@@ -143,13 +144,20 @@ class Context:
             self.skip("baseline", tool, "no valid value found for a required argument")
             return None
         if tool not in self._allowed:
-            verdict = "error"
+            verdict, failure = "error", ""
             for _ in range(3):  # a first call may pay for a cold start (a timeout DENY): ask again
-                verdict = self.target.decide(agent, self.new_session(), tool, base)
+                try:
+                    verdict = self.target.decide(agent, self.new_session(), tool, base)
+                except TargetError as exc:
+                    self.errors += 1  # an error, not a denial: the run is incomplete
+                    verdict, failure = "error", str(exc)
+                    continue
                 if verdict == "allow":
                     break
             self._allowed[tool] = verdict == "allow"
-            if verdict != "allow":
+            if failure and verdict == "error":
+                self.skip("run", f"baseline {tool}", f"the target failed on every baseline call: {failure}")
+            elif verdict != "allow":
                 self.skip("baseline", tool, f"a valid call is not allowed as is ({verdict}): nothing can bypass here")
         return base if self._allowed[tool] else None
 

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from warded.audit.chain import GENESIS_HASH, entry_hash_canonical
 from warded.core.types import Action
-from warded.errors import WardedError
+from warded.errors import AuditError
 from warded.redteam.families._context import Context
 from warded.redteam.model import Plan
+from warded.redteam.targets import TargetError
 
 FAMILY = "audit"
 
@@ -126,15 +127,23 @@ def _verify_in_process(db: str, pub: str) -> bool:
 
     try:
         ops.verify_log(db, [pub], expect_stopped=True)
-    except WardedError:
+    except AuditError:  # the verifier refused the log (VerificationError is one); any other error is an error
         return False
     return True
+
+
+#: ``warded audit verify`` exits 0 when it accepts a log and 1 when it refuses one; anything else (a usage
+#: error, a crash) is no verdict.
+VERIFY_ACCEPTS, VERIFY_REFUSES = 0, 1
 
 
 def _verify_command(command: str, db: str, pub: str) -> bool:
     argv = [part.format(db=db, pub=pub) for part in shlex.split(command)]
     done = subprocess.run(argv, capture_output=True, timeout=120, check=False)  # noqa: S603 - the user's command
-    return done.returncode == 0
+    if done.returncode not in (VERIFY_ACCEPTS, VERIFY_REFUSES):
+        tail = done.stderr.decode("utf-8", "replace")[-200:]
+        raise TargetError(f"the verify command exited {done.returncode}, not 0 or 1: {tail!r}")
+    return done.returncode == VERIFY_ACCEPTS
 
 
 def plans(ctx: Context) -> list[Plan]:

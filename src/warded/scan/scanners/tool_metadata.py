@@ -31,6 +31,9 @@ Patterns are RE2 (linear time, through :mod:`warded.scan.scanners._re2text`), ca
 every view of the normalised text (raw, NFKC/confusable-folded/casefolded/accent-stripped, decoded layers),
 so the multilingual patterns are written without accents. A credential path on its own is *not* a finding
 ("uses the key at ~/.ssh/id_rsa" is how an SSH server documents itself): only an instruction about it is.
+A secrecy match is dropped only when its whole clause keeps a credential *value* out of view ("never show the
+access token to the user", :mod:`warded.scan.scanners._protective`); hiding an action or an instruction from
+the user is always a finding, and every secrecy match in a view is judged, not only the first.
 
 This scanner is not in the default chain (a user may legitimately ask to "read ~/.ssh/config"); the MCP
 proxy runs it on every tool definition it lists, and a policy may name it like any other scanner.
@@ -41,8 +44,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from warded.scan.scanners._protective import clause_bounds, protective_clause
 from warded.scan.scanners._re2text import PatternBank, Prepared
 from warded.scan.types import Category, Finding, Response, ScanInput
 
@@ -618,12 +622,8 @@ _TABLE: tuple[tuple[str, str, float, str], ...] = (
 RULES: tuple[Rule, ...] = tuple(Rule(name, f"(?i){pat}", score, desc) for name, pat, score, desc in _TABLE)
 
 
-#: What a tool may rightly keep from display: credentials. Secrecy about these is protection, not deception.
-_PROTECTIVE = re.compile(
-    r"\b(?:access tokens?|tokens?|passwords?|passphrases?|secrets?|api keys?|private keys?|credentials?|"
-    r"contrase.as?|passwort|mot de passe|senhas?|chiavi)\b",
-    re.IGNORECASE,
-)
+#: Secrecy matches looked at in one view before the scanner stops and reports (a bound reached is a finding).
+MAX_SECRECY_MATCHES = 256
 
 
 class _Compiled:
@@ -668,20 +668,20 @@ class ToolMetadataScanner:
 
     def scan(self, item: ScanInput) -> Sequence[Finding]:
         c = self._c
-        protective = _PROTECTIVE
         found: dict[str, Finding] = {}
         for view in item.normalised.views:
             prepared = Prepared(view.text)
             for name in c.bank.candidates(prepared):
                 if name in found:
                     continue
-                match = c.bank.search(name, prepared)
+                if name.startswith("secrecy"):
+                    match = _secrecy_match(c.bank, name, prepared)
+                else:
+                    match = c.bank.search(name, prepared)
                 if match is None:
                     continue
                 rule = c.rules[name]
                 excerpt = prepared.data[match.start() : match.end()].decode("utf-8", "replace")
-                if name.startswith("secrecy") and protective.search(excerpt):
-                    continue  # "never show the access token to the user" keeps a secret safe, not the user blind
                 found[name] = Finding(
                     rule_id=rule.id,
                     category=Category.PROMPT_INJECTION,
@@ -693,3 +693,32 @@ class ToolMetadataScanner:
                     detail={"match": excerpt[:80]},
                 )
         return tuple(found.values())
+
+
+def _secrecy_match(bank: PatternBank, name: str, prepared: Prepared) -> Any:
+    """The first match of secrecy rule ``name`` whose clause does more than keep a credential out of view.
+
+    "Never show the access token to the user" is protection (:func:`protective_clause`); every other match
+    is a finding, including one later in the text than a protective clause, and one that starts inside it.
+    After :data:`MAX_SECRECY_MATCHES` protective matches in one view the last one is reported: a bound
+    reached is a finding, never silence."""
+    text, data = prepared.text, prepared.data
+    judged: dict[tuple[int, int], bool] = {}
+    pos = 0
+    for _ in range(MAX_SECRECY_MATCHES):
+        match = bank.search(name, prepared, pos)
+        if match is None:
+            return None
+        start, end = prepared.span(match)
+        bounds = clause_bounds(text, start, end)
+        if bounds is None:
+            return match
+        if bounds not in judged:
+            judged[bounds] = protective_clause(text[bounds[0] : bounds[1]])
+        if not judged[bounds]:
+            return match
+        # look again from the next character: a match that starts inside this one may reach past the clause
+        pos = match.start() + 1
+        while pos < len(data) and 0x80 <= data[pos] < 0xC0:
+            pos += 1
+    return match
