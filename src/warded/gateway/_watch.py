@@ -2,10 +2,13 @@
 
 * **Gather**: :meth:`Watch.refusal` denies a call to a tool the bound BOM does not list
   (``bom.out_of_manifest``, with an alert); :meth:`Watch.flagged` says whether an anomaly left the agent
-  needing approval (``monitor.gate_flagged`` applies it, pure, in the decide phase).
+  needing approval (``monitor.gate_flagged`` applies it, pure, in the decide phase). The flag is read from
+  the shared state store on every call (SQLite file or Redis, where the pauses are), so every worker and
+  replica sees it, and ``warded alerts clear`` lifts it for all of them.
 * **Commit**: :meth:`Watch.observed` feeds the committed decision to the monitor; an anomaly becomes an alert
-  (audit log, webhook, OpenTelemetry log) and, with ``on_anomaly: pause``, a pause of every session of the
-  agent. The monitor only observes: if it fails, that is recorded (``monitor_error``) and the decision stands.
+  (audit log, webhook, OpenTelemetry log) and, with ``on_anomaly: require_approval``, a flag of the agent in
+  the state store (``agent_flagged``); with ``pause``, a pause of every session of the agent. The monitor
+  only observes: if it fails, that is recorded (``monitor_error``) and the decision stands.
 * **Alerts** from anywhere (the MCP and chat proxies too) go through :meth:`Watch.alert`.
 
 Callers hold the gateway's lock around every method here.
@@ -52,6 +55,18 @@ class Watch:
         self._audit = audit
         self._state = state
         self._webhook = webhook
+        if monitor is not None:
+            self._adopt_stored_flags(monitor, time.time())
+
+    def _adopt_stored_flags(self, monitor: Monitor, now: float) -> None:
+        """Flags an earlier version kept in the monitor's own table move to the state store (or the start
+        fails): an upgrade never lifts a flag."""
+        for agent in monitor.stored_flags:
+            reason = "flagged by an anomaly before the flag moved to the state store"
+            if self._state.flag(agent, reason, RULE_ANOMALY, now):
+                self._audit.append("agent_flagged", {"agent_id": agent, "rule_id": RULE_ANOMALY, "reason": reason})
+            monitor.forget_stored_flag(agent)
+        monitor.stored_flags.clear()
 
     def started(self) -> dict[str, object]:
         """What the ``gateway_started`` entry says about this room (only what is on)."""
@@ -110,7 +125,9 @@ class Watch:
         return Decision(Verdict.DENY, (reason,))
 
     def flagged(self, agent_id: str) -> bool:
-        return self.monitor is not None and self.monitor.flagged(agent_id)
+        """Whether an anomaly left ``agent_id`` needing approval: the state store's answer, read now (raises
+        ``StoreError``; the gateway then denies)."""
+        return self.monitor is not None and self._state.flagged(agent_id) is not None
 
     # -- commit ----------------------------------------------------------------------------------------
 
@@ -153,6 +170,20 @@ class Watch:
             "decision": decision_id,
         }
         self.alert(body)
+        if on is OnAnomaly.REQUIRE_APPROVAL:
+            try:
+                if self._state.flag(anomaly.agent_id, anomaly.message, RULE_ANOMALY, now):
+                    self._audit.append(
+                        "agent_flagged",
+                        {
+                            "agent_id": anomaly.agent_id,
+                            "rule_id": RULE_ANOMALY,
+                            "reason": anomaly.message,
+                            "by": "monitor",
+                        },
+                    )
+            except StoreError as exc:
+                self._record_failure(anomaly.agent_id, exc)
         if on is OnAnomaly.PAUSE:
             try:
                 if self._state.pause(anomaly.agent_id, ALL_SESSIONS, anomaly.message, RULE_ANOMALY, now):

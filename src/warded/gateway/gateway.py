@@ -271,7 +271,10 @@ class Gateway:
             if span is not None:
                 span.set_attribute("warded.findings", len(findings))
         taint = self._guard.trace(action)
-        flagged = self._watch.flagged(action.agent_id)
+        try:
+            flagged = self._watch.flagged(action.agent_id)  # shared by every worker (the state store)
+        except StoreError as exc:
+            return Refusal(deny("store.unavailable", f"agent flags unavailable: {exc}"))
         return Facts(action, now, state, scope, request, findings, taint, started, flagged)
 
     def _decide(self, facts: Facts) -> Decision:
@@ -293,7 +296,8 @@ class Gateway:
         action, now = facts.action, facts.now
 
         def redecide(state: SessionState) -> Decision:
-            return decide(self.policy, action, state, facts.findings, facts.taint)
+            decision = decide(self.policy, action, state, facts.findings, facts.taint)
+            return gate_flagged(decision, flagged=facts.flagged, approved=state.approved)
 
         decision = self._sessions.reserve(action, decision, now, redecide, facts.state)
         decision = self._sessions.apply_effects(decision, now, facts.scope)
