@@ -250,6 +250,9 @@ class Gateway:
         if out_of_manifest is not None:
             return Refusal(out_of_manifest)
         now = self._clock()
+        held = self._watch.held(action.agent_id, now)  # an anomaly this worker could not record yet: DENY
+        if held is not None:
+            return Refusal(held)
         try:
             state, scope = self._sessions.read(action, now)
         except StoreError as exc:
@@ -312,8 +315,11 @@ class Gateway:
         self._sessions.count(action, decision, now)
         if facts.taint:
             extra["taint"] = [t.to_json() for t in facts.taint]
+        # The monitor sees the call before it is recorded: an anomaly it completes that cannot be recorded
+        # makes this call a DENY (gateway/_watch.py).
+        decision, noted = self._watch.observed(action, decision, len(facts.findings), now)
+        extra.update(noted)
         decision = self._recorder.decision(action, decision, extra=extra, taint=facts.taint)
-        self._watch.observed(action, decision, len(facts.findings), now)
         if with_token and decision.allowed:
             decision = replace(decision, capability=self._desk.issue_token(action, now))
         return decision

@@ -1,5 +1,5 @@
 """The monitor of one gateway: an :class:`AgentModel` per agent, a fingerprint per session, and their
-persistence. The gateway feeds it every committed decision (:meth:`observe`).
+persistence. The gateway feeds it every decision before recording it (:meth:`observe`).
 
 What an anomaly leaves behind (an agent flagged as needing approval, or paused) is not kept here but in
 the shared state store, where every worker and replica reads it on the decision path and ``warded alerts
