@@ -243,3 +243,25 @@ def test_a_scan_that_crashes_is_a_finding(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(artefacts, "_recognised", boom)
     art = scan_model_file(_write(tmp_path / "x.json", b"{}"))
     assert art.status == ScanStatus.UNSAFE and any("scanner bug" in f for f in art.findings)
+
+
+def test_mcp_pins_that_cannot_be_read_refuse_the_bom(tmp_path: Path) -> None:
+    from warded.bom.generate import collect  # noqa: PLC0415
+    from warded.bom.manifest import BomError  # noqa: PLC0415
+    from warded.policy.compile import load_policy  # noqa: PLC0415
+
+    (tmp_path / "warded.yaml").write_text(
+        "version: 1\nagents: {a: {tools: [t]}}\ntools: {t: {tier: read}}\naudit: {path: audit.db, key: audit.key}\n",
+        encoding="utf-8",
+    )
+    policy = load_policy(tmp_path / "warded.yaml")
+    assert collect(policy).servers == {}  # no database yet: no pins
+    import sqlite3  # noqa: PLC0415
+
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("CREATE TABLE other (x)")
+    assert collect(policy).servers == {}  # no MCP proxy ever ran: no pins
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("CREATE TABLE mcp_tool_pins (server TEXT, tool TEXT)")  # not the table warded writes
+    with pytest.raises(BomError, match="cannot read the MCP pins"):
+        collect(policy)

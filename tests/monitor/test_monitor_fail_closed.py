@@ -175,3 +175,45 @@ def test_an_anomaly_from_model_completions_that_cannot_be_recorded_holds_the_age
         assert gw.check(READ).rule_ids == ("monitor.unrecorded",)
         monkeypatch.undo()
         assert gw.check(WRITE).verdict is Verdict.REQUIRE_APPROVAL
+
+
+def _verify(tmp_path: Path) -> None:
+    from warded import ops  # noqa: PLC0415
+
+    report = ops.verify_log(str(tmp_path / "audit.db"), [str(tmp_path / "audit.key.pub")], expect_stopped=True)
+    assert report.entries > 0
+
+
+def test_an_unreadable_stored_baseline_is_an_alert_after_the_start_entry(tmp_path: Path) -> None:
+    _gateway(tmp_path, "alert").close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute('UPDATE monitor_agents SET model = \'{"agent_id": "coder-1", "calls": "many"}\'')
+    with Gateway.from_file(tmp_path / "warded.yaml", clock=Clock()) as gw:
+        assert gw.check(READ).verdict is Verdict.ALLOW
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        kinds = [k for (k,) in db.execute("SELECT kind FROM audit_entries ORDER BY seq")]
+    (alert,) = _entries(tmp_path, "alert")
+    assert alert["rule_id"] == "monitor.baseline_unreadable" and "no anomaly is alerted" in alert["message"]
+    second_start = [i for i, k in enumerate(kinds) if k == "gateway_started"][1]
+    assert kinds.index("alert") > second_start
+    _verify(tmp_path)
+
+
+def test_a_flag_adopted_at_start_and_a_failed_save_at_shutdown_are_on_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _gateway(tmp_path, "require_approval").close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("UPDATE monitor_agents SET flagged = 1")  # as an earlier version left it
+    gw = Gateway.from_file(tmp_path / "warded.yaml", clock=Clock())
+    assert gw.check(WRITE).verdict is Verdict.REQUIRE_APPROVAL
+    assert gw.monitor is not None
+    monkeypatch.setattr(gw.monitor._store, "save", _failing(StoreError("no space left")))
+    gw.close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        kinds = [k for (k,) in db.execute("SELECT kind FROM audit_entries ORDER BY seq")]
+    second_start = [i for i, k in enumerate(kinds) if k == "gateway_started"][1]
+    assert second_start < kinds.index("agent_flagged")  # after the start entry that declares the schedule
+    assert second_start < kinds.index("monitor_error") < len(kinds) - 1 - kinds[::-1].index("gateway_stopped")
+    assert "no space left" in _entries(tmp_path, "monitor_error")[-1]["error"]
+    _verify(tmp_path)

@@ -30,7 +30,7 @@ from warded.audit.log import AuditLog
 from warded.config.monitor import OnAnomaly
 from warded.core.types import Action, Decision, Verdict, deny
 from warded.monitor.alerts import ALERT_KIND
-from warded.monitor.monitor import RULE_ANOMALY, RULE_UNRECORDED, Monitor, UnsavedState
+from warded.monitor.monitor import RULE_ANOMALY, RULE_BASELINE_UNREADABLE, RULE_UNRECORDED, Monitor, UnsavedState
 from warded.monitor.signals import Observation, read_call, read_output
 from warded.store.state import ALL_SESSIONS, StateStore
 from warded.telemetry import DISABLED, Telemetry
@@ -76,18 +76,39 @@ class Watch:
         self._state = state
         self._webhook = webhook
         self._unrecorded: dict[str, _Unrecorded] = {}  # anomalies not yet fully recorded, by agent
-        if monitor is not None:
-            self._adopt_stored_flags(monitor, time.time())
 
-    def _adopt_stored_flags(self, monitor: Monitor, now: float) -> None:
-        """Flags an earlier version kept in the monitor's own table move to the state store (or the start
-        fails): an upgrade never lifts a flag."""
+    def begin(self, now: float) -> None:
+        """Right after the ``gateway_started`` entry: what the monitor found in its table at start goes on the
+        record. Flags an earlier version kept there move to the state store (or the start fails: an upgrade
+        never lifts a flag); a baseline that cannot be read is an alert (``monitor.baseline_unreadable``),
+        since the agent is learnt again and raises no anomaly alert during that warm-up."""
+        monitor = self.monitor
+        if monitor is None:
+            return
         for agent in monitor.stored_flags:
             reason = "flagged by an anomaly before the flag moved to the state store"
             if self._state.flag(agent, reason, RULE_ANOMALY, now):
                 self._audit.append("agent_flagged", {"agent_id": agent, "rule_id": RULE_ANOMALY, "reason": reason})
             monitor.forget_stored_flag(agent)
         monitor.stored_flags.clear()
+        for agent, why in monitor.unreadable:
+            self.alert(
+                {
+                    "rule_id": RULE_BASELINE_UNREADABLE,
+                    "agent_id": agent,
+                    "message": f"agent {agent}: its stored monitor baseline cannot be read ({why}); it is learnt "
+                    f"again, so no anomaly is alerted for its next {monitor.spec.baseline} calls",
+                }
+            )
+        monitor.unreadable.clear()
+
+    def flush(self, now: float) -> None:
+        """Before the audit log closes: save the monitor's models; a failure is a ``monitor_error`` entry."""
+        if self.monitor is not None:
+            try:
+                self.monitor.save_all(now)
+            except Exception as exc:
+                self._failed("", None, exc)
 
     def started(self) -> dict[str, object]:
         """What the ``gateway_started`` entry says about this room (only what is on)."""

@@ -174,6 +174,7 @@ class Gateway:
         if policy.warnings:  # e.g. a raw Cedar permit broader than the YAML grants: on the record
             started["policy_warnings"] = [str(w) for w in policy.warnings]
         self.audit.start("gateway_started", started)
+        self._watch.begin(clock())  # what the monitor found at start, on the record after the start entry
         _open_gateways.add(self)
 
     @classmethod
@@ -589,6 +590,7 @@ class Gateway:
                 return
             self._closed = True
             try:
+                self._watch.flush(self._clock())  # the monitor's models, while the audit log can record a failure
                 # The stop entry and the checkpoint that signs it: a clean shutdown verification can check.
                 self.audit.close(final=("gateway_stopped", {"pid": os.getpid()}))
             finally:

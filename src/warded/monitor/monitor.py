@@ -21,12 +21,23 @@ from warded.monitor.detector import AgentModel, Anomaly
 from warded.monitor.signals import Observation
 from warded.monitor.store import SAVE_EVERY, MonitorStore
 
-__all__ = ["MAX_SESSIONS", "RULE_ANOMALY", "RULE_UNRECORDED", "Monitor", "SessionPrint", "UnsavedState", "gate_flagged"]
+__all__ = [
+    "MAX_SESSIONS",
+    "RULE_ANOMALY",
+    "RULE_BASELINE_UNREADABLE",
+    "RULE_UNRECORDED",
+    "Monitor",
+    "SessionPrint",
+    "UnsavedState",
+    "gate_flagged",
+]
 
 RULE_ANOMALY = "monitor.anomaly"
 #: The DENY of a call whose observation the monitor could not record (its state, an anomaly's alert, flag or
 #: pause): the gateway fails closed rather than lose an anomaly.
 RULE_UNRECORDED = "monitor.unrecorded"
+#: The alert for a stored baseline that cannot be read: the agent is learnt again, unmonitored meanwhile.
+RULE_BASELINE_UNREADABLE = "monitor.baseline_unreadable"
 MAX_SESSIONS = 1000  # session fingerprints kept in memory, least recently used dropped first
 _PLACES = 1000
 
@@ -87,27 +98,28 @@ class Monitor:
         self._agents: dict[str, AgentModel] = {}
         #: Agents an older warded flagged in the monitor's own table; the gateway moves them to the state store.
         self.stored_flags: list[str] = []
+        #: Agents whose stored baseline could not be read (and why): learnt again; the gateway alerts on them.
+        self.unreadable: list[tuple[str, str]] = []
         self._sessions: OrderedDict[tuple[str, str], SessionPrint] = OrderedDict()
         self._unsaved: dict[str, int] = {}
         if store is not None:
             for agent, (data, flagged) in store.load().items():
                 if flagged:
                     self.stored_flags.append(agent)
-                if data is None:
-                    print(
-                        f"warded: the stored monitor baseline of {agent!r} is unreadable; learning again",
-                        file=sys.stderr,
-                    )
-                    continue
-                try:
-                    self._agents[agent] = AgentModel.from_json(
-                        data, window=spec.window, alpha=spec.alpha, baseline=spec.baseline
-                    )
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    print(
-                        f"warded: the stored monitor baseline of {agent!r} is unreadable ({exc}); learning again",
-                        file=sys.stderr,
-                    )
+                why = "not JSON"
+                if data is not None:
+                    try:
+                        self._agents[agent] = AgentModel.from_json(
+                            data, window=spec.window, alpha=spec.alpha, baseline=spec.baseline
+                        )
+                        continue
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                        why = f"{type(exc).__name__}: {str(exc)[:200]}"
+                self.unreadable.append((agent, why))
+                print(
+                    f"warded: the stored monitor baseline of {agent!r} is unreadable ({why}); learning again",
+                    file=sys.stderr,
+                )
 
     def observe(self, obs: Observation) -> Anomaly | None:
         """Fold one decided call in; an anomaly to alert on, or ``None``. Raises :class:`UnsavedState` (with
@@ -160,21 +172,28 @@ class Monitor:
             if self._store is not None:
                 self._store.clear_flag(agent_id)
 
-    def close(self, at: float) -> None:
-        """Save every model with unsaved calls, then close the store."""
+    def save_all(self, at: float) -> None:
+        """Save every model with unsaved calls. Raises ``StoreError`` (what was not saved stays unsaved)."""
         with self._lock:
             if self._store is None:
                 return
-            try:
-                for agent, unsaved in self._unsaved.items():
-                    model = self._agents.get(agent)
-                    if unsaved and model is not None:
-                        self._store.save(agent, model.to_json(), at)
-            except StoreError as exc:
-                print(f"warded: could not save the monitor baselines: {exc}", file=sys.stderr)
-            finally:
-                self._store.close()
-                self._store = None
+            for agent, unsaved in self._unsaved.items():
+                model = self._agents.get(agent)
+                if unsaved and model is not None:
+                    self._store.save(agent, model.to_json(), at)
+                    self._unsaved[agent] = 0
+
+    def close(self, at: float) -> None:
+        """Save every model with unsaved calls, then close the store."""
+        try:
+            self.save_all(at)
+        except StoreError as exc:
+            print(f"warded: could not save the monitor baselines: {exc}", file=sys.stderr)
+        finally:
+            with self._lock:
+                if self._store is not None:
+                    self._store.close()
+                    self._store = None
 
 
 def gate_flagged(decision: Decision, *, flagged: bool, approved: bool) -> Decision:

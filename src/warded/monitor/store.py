@@ -4,8 +4,9 @@ One row per agent (its :meth:`AgentModel.to_json`). The column ``flagged`` is wh
 whether an anomaly left the agent needing approval; that flag lives in the shared state store now
 (``StateStore.flag``), and a gateway that finds one here moves it there at start. The row is written when
 the warm-up ends, on every alert, every :data:`SAVE_EVERY` calls and at shutdown, so a restart keeps the
-baseline; a stored row that cannot be read is reported and the agent learns again, which
-means more alerts, never fewer.
+baseline. A stored row that cannot be read is learnt again, and the gateway alerts on it
+(``monitor.baseline_unreadable``): during that warm-up the agent raises no anomaly alert. A failed save
+denies the call that needed it (``gateway/_watch.py``); at shutdown it is a ``monitor_error`` entry.
 """
 
 from __future__ import annotations
