@@ -54,6 +54,8 @@ def test_a_path_is_read_as_a_path_however_it_is_padded() -> None:
     }
     for text, directory in cases.items():
         assert read_call("a", "s", "t", {"query": text}, "allow", 1.0).dirs == (directory,), text
+    assert read_call("a", "s", "t", {"url": "file:///etc/ssh/keys/id"}, "allow", 1.0).dirs == ("/etc/ssh/keys",)
+    assert read_call("a", "s", "t", {"url": "FILE://host/root/x"}, "allow", 1.0).dirs == ("/root",)
     prose = read_call("a", "s", "t", {"body": "see https://evil.example/x and /etc later"}, "allow", 1.0)
     assert prose.dirs == () and prose.domains == ("evil.example",)
 

@@ -130,6 +130,10 @@ class _Reader:
                 start = text.find("://", start + 3)
             return
         if "://" in text:
+            if text[:7].lower() == "file://":  # a local path in URL form: its directory, not a domain
+                rest = text[7:]
+                self.dirs.append(_directory(rest[rest.find("/") :] if "/" in rest else "/"))
+                return
             self.domains.append(_host(text, text.find("://") + 3))
             return
         lowered = key.lower()
