@@ -173,3 +173,28 @@ def test_redis_flags_answer_as_sqlite_flags(tmp_path: Path, redis_url: str, redi
         assert rs.flagged("b") is not None and rs.flagged("b") == sqlite.flagged("b")
         with pytest.raises(StoreError):
             rs.flag("", "why", "monitor.anomaly", 1.0)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_an_agent_pause_is_not_weakened_by_a_session_quarantine(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The monitor's pause (``on_anomaly: pause``) is agent-wide; a session quarantined before it must not
+    turn it into a mere approval for that session."""
+    from warded.store.state import ALL_SESSIONS, QUARANTINE  # noqa: PLC0415
+
+    store = ""
+    if backend == "redis":
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        store = f'store: {{redis: "{url}", prefix: "{prefix}"}}\n'
+    with Gateway.from_file(_policy(tmp_path, store), clock=Clock()) as gw:
+        gw.state.pause("coder-1", "s1", "a tool output carried injected text", QUARANTINE, 1.0)
+        assert gw.check(WRITE).verdict is Verdict.REQUIRE_APPROVAL  # the quarantine alone: approval
+        gw.state.pause("coder-1", ALL_SESSIONS, "agent coder-1: probing", "monitor.anomaly", 2.0)
+        for session in ("s1", "s2"):
+            decision = gw.check(Action("coder-1", session, "write_file", {"path": "/srv/app/out/a.txt"}))
+            assert decision.verdict is Verdict.DENY and decision.rule_ids == ("warded.session_paused",), session
+        paused = gw.state.paused("coder-1", "s1")
+        assert paused is not None and paused.rule_id == "monitor.anomaly"
+        assert gw.state.resume("coder-1", ALL_SESSIONS)
+        assert gw.check(WRITE).verdict is Verdict.REQUIRE_APPROVAL  # the quarantine is still there

@@ -49,7 +49,7 @@ from redis.retry import Retry
 
 from warded.core.windows import Claim
 from warded.errors import StoreError
-from warded.store.state import ALL_SESSIONS, QUARANTINE, AgentFlag, Pause
+from warded.store.state import ALL_SESSIONS, QUARANTINE, AgentFlag, Pause, strongest
 from warded.store.windows import canonical_key
 
 __all__ = ["ApprovalWaker", "RedisNonces", "RedisSessionWindows", "RedisStateStore", "RedisWindows", "pauses_key"]
@@ -480,13 +480,12 @@ class RedisStateStore(_RedisClient):
         return int(self._call("resume session", self._redis.hdel, self._key, self.field(agent_id, session_id))) == 1
 
     def paused(self, agent_id: str, session_id: str) -> Pause | None:
-        """The pause in force for this session (its own before the agent-wide one), if any."""
+        """The pause in force for this session (``state.strongest``: a real pause before a quarantine, then
+        its own before the agent-wide one), if any."""
         fields = [self.field(agent_id, session_id), self.field(agent_id, ALL_SESSIONS)]
         values = self._call("read session pauses", self._redis.hmget, self._key, fields)
-        for field, value in zip(fields, values, strict=True):
-            if value is not None:
-                return self._parse(field, value)
-        return None
+        found = [self._parse(f, v) for f, v in zip(fields, values, strict=True) if v is not None]
+        return strongest(found, session_id)
 
     def list_pauses(self) -> list[Pause]:
         rows = self._call("list pauses", self._redis.hgetall, self._key)

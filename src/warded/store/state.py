@@ -91,6 +91,14 @@ class UnpausedReserve(Protocol):
         ...
 
 
+def strongest(pauses: Sequence[Pause], session_id: str) -> Pause | None:
+    """The pause in force among a session's own and its agent's: a real pause before a quarantine (an
+    agent-wide kill switch is never weakened to an approval by a quarantine of the session), then the
+    session's own before the agent-wide one."""
+    ranked = sorted(pauses, key=lambda p: (p.rule_id == QUARANTINE, p.session_id != session_id))
+    return ranked[0] if ranked else None
+
+
 class SQLiteStateStore(SQLiteStore):
     """Pauses in SQLite. Thread-safe; safe across processes."""
 
@@ -129,7 +137,8 @@ class SQLiteStateStore(SQLiteStore):
             return cur.rowcount == 1
 
     def paused(self, agent_id: str, session_id: str) -> Pause | None:
-        """The pause in force for this session, if any. Raises ``StoreError`` if the store fails.
+        """The pause in force for this session (:func:`strongest`), if any. Raises ``StoreError`` if the
+        store fails.
 
         One indexed read per call, so a pause written by another process (the CLI's kill switch)
         takes effect on the very next check.
@@ -142,10 +151,7 @@ class SQLiteStateStore(SQLiteStore):
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read session pauses: {exc}") from exc
-        if not rows:
-            return None
-        rows.sort(key=lambda r: r[1] == ALL_SESSIONS)  # the session's own pause first
-        return Pause(*rows[0])
+        return strongest([Pause(*r) for r in rows], session_id)
 
     def list_pauses(self) -> list[Pause]:
         with self._lock:
