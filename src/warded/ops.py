@@ -435,10 +435,17 @@ def list_alerts(
 
 
 def clear_monitor_flag(policy_path: str, agent_id: str) -> bool:
-    """``warded alerts clear AGENT``: lift the require-approval flag an anomaly left on the agent."""
+    """``warded alerts clear AGENT``: lift the require-approval flag an anomaly left on the agent, in the state
+    store every worker and replica reads (the SQLite file or Redis), with an ``agent_flag_cleared`` entry."""
     policy = load_policy(policy_path)
-    store = MonitorStore(paths_for(policy).db)
-    try:
-        return store.clear_flag(agent_id)
-    finally:
-        store.close()
+    with _admin(policy_path) as (audit, state):
+        cleared = state.unflag(agent_id)
+        db = paths_for(policy).db
+        if os.path.exists(db):  # a flag an earlier version kept in the monitor's own table
+            store = MonitorStore(db)
+            try:
+                cleared = store.clear_flag(agent_id) or cleared
+            finally:
+                store.close()
+        audit.append("agent_flag_cleared", {"agent_id": agent_id, "by": "cli", "was_flagged": cleared})
+        return cleared

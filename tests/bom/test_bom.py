@@ -227,6 +227,10 @@ class _Eval:
         return (eval, ("1+1",))
 
 
+_ST_HEADER = b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+_SAFETENSORS = len(_ST_HEADER).to_bytes(8, "little") + _ST_HEADER + b"\x00\x00\x80\x3f"
+
+
 def _write(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
@@ -239,8 +243,8 @@ def _write(path: Path, data: bytes) -> str:
         ("reduce.pkl", lambda: pickle.dumps(_Gadget(), protocol=2), ScanStatus.UNSAFE, "system (dangerous)"),
         ("eval4.pkl", lambda: pickle.dumps(_Eval(), protocol=4), ScanStatus.UNSAFE, "builtins.eval (dangerous)"),
         ("truncated.pkl", lambda: pickle.dumps(_Gadget())[:18], ScanStatus.UNSAFE, "could not be parsed"),
-        ("garbage.bin", lambda: b"\x00\x01not a pickle", ScanStatus.UNSAFE, "could not be parsed"),
-        ("model.safetensors", lambda: b'\x08\x00\x00\x00\x00\x00\x00\x00{"a":1}', ScanStatus.NO_PICKLE, None),
+        ("garbage.bin", lambda: b"\x00\x01not a pickle", ScanStatus.UNSAFE, "not a format warded recognises"),
+        ("model.safetensors", lambda: _SAFETENSORS, ScanStatus.NO_PICKLE, None),
     ],
 )
 def test_pickle_scan_on_crafted_files(tmp_path: Path, name: str, make: Any, status: str, finding: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,7 @@ def test_the_model_survives_a_round_trip_through_the_store(tmp_path: Path) -> No
 
 def test_an_unreadable_stored_model_is_learnt_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = MonitorStore(str(tmp_path / "state.db"))
-    store.save("coder-1", {"agent_id": "coder-1", "calls": "many"}, False, 1.0)
+    store.save("coder-1", {"agent_id": "coder-1", "calls": "many"}, 1.0)
     store.close()
     monitor = Monitor(MonitorSpec(baseline=100), MonitorStore(str(tmp_path / "state.db")))
     assert monitor.fingerprint("coder-1") is None
@@ -147,19 +148,24 @@ def test_an_unreadable_stored_model_is_learnt_again(tmp_path: Path, capsys: pyte
     monitor.close(2.0)
 
 
-def test_require_approval_flags_the_agent_until_cleared(tmp_path: Path) -> None:
+def test_the_monitor_keeps_no_flag_and_hands_over_one_an_earlier_version_stored(tmp_path: Path) -> None:
     spec = MonitorSpec(baseline=50, on_anomaly="require_approval")  # type: ignore[arg-type]
     monitor = Monitor(spec, MonitorStore(str(tmp_path / "state.db")))
     for i in range(60):
         monitor.observe(read_call("a", "s", "read", {"path": "/srv/app/x.txt"}, "allow", float(i)))
-    for i in range(10):
-        monitor.observe(read_call("a", "s", "write", {"path": f"/etc/d{i}/x"}, "deny", 100.0 + i))
-    assert monitor.flagged("a")
+    found = [
+        monitor.observe(read_call("a", "s", "write", {"path": f"/etc/d{i}/x"}, "deny", 100.0 + i)) for i in range(10)
+    ]
+    assert any(found)  # the anomaly is returned: what it leaves (a flag) is the state store's (gateway/_watch.py)
     monitor.close(200.0)
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT flagged FROM monitor_agents").fetchall() == [(0,)]
+        db.execute("UPDATE monitor_agents SET flagged = 1")  # as an earlier version left it
     reopened = Monitor(spec, MonitorStore(str(tmp_path / "state.db")))
-    assert reopened.flagged("a")  # the flag is stored with the state
-    assert reopened.clear("a") and not reopened.flagged("a")
+    assert reopened.stored_flags == ["a"]
+    reopened.forget_stored_flag("a")
     reopened.close(300.0)
+    assert Monitor(spec, MonitorStore(str(tmp_path / "state.db"))).stored_flags == []
 
 
 @pytest.mark.parametrize("tier", [Tier.WRITE, Tier.FINANCIAL, Tier.EXTERNAL])

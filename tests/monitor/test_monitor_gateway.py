@@ -166,16 +166,24 @@ def test_a_dead_webhook_loses_nothing_from_the_audit_log(tmp_path: Path, capsys:
     assert "alert webhook" in capsys.readouterr().err
 
 
-def test_a_failing_monitor_store_is_recorded_and_the_decision_stands(tmp_path: Path) -> None:
+def test_a_failing_monitor_store_is_recorded_and_denies(tmp_path: Path) -> None:
     with _gateway(tmp_path) as gw:
         _work(gw, 59)
         with sqlite3.connect(tmp_path / "audit.db") as db:
             db.execute("DROP TABLE monitor_agents")
-        # The 60th call ends the warm-up and saves the model: the save fails.
+        # The 60th call ends the warm-up and saves the model: the save fails, and the call is denied.
         read = Action("coder-1", "s1", "read_file", {"path": "/srv/app/a.txt"})
+        decision = gw.check(read)
+        assert decision.verdict is Verdict.DENY and decision.rule_ids == ("monitor.unrecorded",)
+        assert gw.check(read).verdict is Verdict.DENY  # the save is tried again on the next call, and fails
+        with sqlite3.connect(tmp_path / "audit.db") as db:  # the table is back (as at start)
+            db.execute(
+                "CREATE TABLE monitor_agents (agent_id TEXT PRIMARY KEY, updated_at REAL NOT NULL, "
+                "flagged INTEGER NOT NULL DEFAULT 0, model TEXT NOT NULL)"
+            )
         assert gw.check(read).verdict is Verdict.ALLOW
     errors = _entries(tmp_path, "monitor_error")
-    assert errors and "monitor state" in errors[0]["error"]
+    assert len(errors) == 2 and "monitor state" in errors[0]["error"]
 
 
 def test_telemetry_spans_metrics_and_alert_logs(tmp_path: Path) -> None:

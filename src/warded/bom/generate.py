@@ -84,7 +84,9 @@ def _pins(path: str) -> dict[str, dict[str, str]]:
     db = open_sqlite(path, what=f"the MCP pins in {path!r}", timeout_s=5.0, synchronous="NORMAL")
     try:
         rows = db.execute("SELECT server, tool, digest FROM mcp_tool_pins WHERE digest IS NOT NULL").fetchall()
-    except sqlite3.OperationalError:
+    except sqlite3.Error as exc:
+        if "no such table" not in str(exc):  # locked, corrupt, unreadable: never a BOM that silently lists none
+            raise BomError(f"cannot read the MCP pins in {path!r}: {exc}") from exc
         rows = []  # no MCP proxy ever ran against this database
     finally:
         db.close()

@@ -174,6 +174,7 @@ class Gateway:
         if policy.warnings:  # e.g. a raw Cedar permit broader than the YAML grants: on the record
             started["policy_warnings"] = [str(w) for w in policy.warnings]
         self.audit.start("gateway_started", started)
+        self._watch.begin(clock())  # what the monitor found at start, on the record after the start entry
         _open_gateways.add(self)
 
     @classmethod
@@ -250,6 +251,9 @@ class Gateway:
         if out_of_manifest is not None:
             return Refusal(out_of_manifest)
         now = self._clock()
+        held = self._watch.held(action.agent_id, now)  # an anomaly this worker could not record yet: DENY
+        if held is not None:
+            return Refusal(held)
         try:
             state, scope = self._sessions.read(action, now)
         except StoreError as exc:
@@ -271,7 +275,10 @@ class Gateway:
             if span is not None:
                 span.set_attribute("warded.findings", len(findings))
         taint = self._guard.trace(action)
-        flagged = self._watch.flagged(action.agent_id)
+        try:
+            flagged = self._watch.flagged(action.agent_id)  # shared by every worker (the state store)
+        except StoreError as exc:
+            return Refusal(deny("store.unavailable", f"agent flags unavailable: {exc}"))
         return Facts(action, now, state, scope, request, findings, taint, started, flagged)
 
     def _decide(self, facts: Facts) -> Decision:
@@ -293,7 +300,8 @@ class Gateway:
         action, now = facts.action, facts.now
 
         def redecide(state: SessionState) -> Decision:
-            return decide(self.policy, action, state, facts.findings, facts.taint)
+            decision = decide(self.policy, action, state, facts.findings, facts.taint)
+            return gate_flagged(decision, flagged=facts.flagged, approved=state.approved)
 
         decision = self._sessions.reserve(action, decision, now, redecide, facts.state)
         decision = self._sessions.apply_effects(decision, now, facts.scope)
@@ -308,8 +316,11 @@ class Gateway:
         self._sessions.count(action, decision, now)
         if facts.taint:
             extra["taint"] = [t.to_json() for t in facts.taint]
+        # The monitor sees the call before it is recorded: an anomaly it completes that cannot be recorded
+        # makes this call a DENY (gateway/_watch.py).
+        decision, noted = self._watch.observed(action, decision, len(facts.findings), now)
+        extra.update(noted)
         decision = self._recorder.decision(action, decision, extra=extra, taint=facts.taint)
-        self._watch.observed(action, decision, len(facts.findings), now)
         if with_token and decision.allowed:
             decision = replace(decision, capability=self._desk.issue_token(action, now))
         return decision
@@ -579,6 +590,7 @@ class Gateway:
                 return
             self._closed = True
             try:
+                self._watch.flush(self._clock())  # the monitor's models, while the audit log can record a failure
                 # The stop entry and the checkpoint that signs it: a clean shutdown verification can check.
                 self.audit.close(final=("gateway_stopped", {"pid": os.getpid()}))
             finally:

@@ -5,10 +5,12 @@ over a sliding window. Robust statistics a person can check by hand, not a black
 used (``new_tool``), an argument shape never seen (``new_shape``), touched a directory outside the agent's
 usual ones (``new_dir``), a domain never seen (``new_domain``), a recipient or account never seen
 (``new_recipient``); it was denied (``denied``) or needed approval (``approval``); the content guard found
-something in its arguments (``findings``). A model completion relayed by the chat proxy is an observation in
-the same window (pseudo-tool ``chat.completion``): it refused (``refusal``), or its text was withheld as
-policy-violating (``violation``). "Never seen" means not in what the agent did during its
-warm-up (and its allowed calls since: an allowed new place is learnt after its first use).
+something in its arguments (``findings``); its arguments held more than the monitor reads, so what lay past
+the bound was not looked at (``unread``: never learnt, a bound reached is a signal, not silence). A model
+completion relayed by the chat proxy is an observation in the same window (pseudo-tool ``chat.completion``):
+it refused (``refusal``), or its text was withheld as policy-violating (``violation``). "Never seen" means
+not in what the agent did during its warm-up (and its allowed calls since: an allowed new place is learnt
+after its first use).
 
 **Baseline.** The first ``baseline`` calls are the warm-up. Every flag's per-call rate ``p`` is estimated on
 the warm-up's second half (by then the known sets have filled, so the rate measures how often an ordinary
@@ -36,7 +38,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from warded.monitor.signals import Observation
 
@@ -53,14 +55,19 @@ SIGNALS = (
     "findings",
     "refusal",
     "violation",
+    "unread",
 )
 _KNOWN = ("tools", "shapes", "dirs", "domains", "recipients")
+_UNREAD = "(past the reading bound)"
+#: Signals a stored model may lack (added since it was stored): each starts at the half-count prior.
+_ADDED = ("unread",)
 MIN_COUNT = 3
 RATE_Z = 8.0
 #: The most items remembered per known set. Past it nothing more is learnt: new places stay new (more alerts,
 #: never fewer), and the fingerprint says the set is full.
 MAX_KNOWN = 20_000
 _MAD_SCALE = 1.4826
+T = TypeVar("T", int, float)
 
 
 def threshold(p: float, window: int, alpha: float) -> int:
@@ -186,6 +193,9 @@ class AgentModel:
             flags |= 1 << 8
         if obs.violation:
             flags |= 1 << 9
+        if obs.truncated:  # arguments past the reading bound: what lies there was not looked at
+            flags |= 1 << 10
+            items.append((10, (_UNREAD,)))
         return flags, tuple(items), shape_new
 
     def _learn(self, obs: Observation, items: tuple[tuple[int, tuple[str, ...]], ...], shape_new: bool) -> None:
@@ -194,6 +204,8 @@ class AgentModel:
         if shape_new and len(known["shapes"]) < MAX_KNOWN:
             known["shapes"].add(obs.shape)
         for index, values in items:
+            if index >= len(_KNOWN):  # an unread call is never a known place
+                continue
             target = known[_KNOWN[index]]
             for v in values:
                 if len(target) < MAX_KNOWN:
@@ -348,21 +360,28 @@ class AgentModel:
         model.last_at = None if data["last_at"] is None else float(data["last_at"])
         same = int(data["baseline"]) == baseline
         rates = data["rates"]
+        late_calls = int(data["late_calls"])
         if same and rates is not None:
-            model.rates = [float(p) for p in rates]
-            if len(model.rates) != len(SIGNALS):
-                raise ValueError("stored rates do not match the signals")
+            model.rates = _filled([float(p) for p in rates], 0.5 / (late_calls + 1))
             model.thresholds = [threshold(p, window, alpha) for p in model.rates]
             median, mad = data["span"]
             model.span_median = None if median is None else float(median)
             model.span_mad = None if mad is None else float(mad)
         elif same:
-            model.late_flags = [int(c) for c in data["late_flags"]]
-            model.late_calls = int(data["late_calls"])
+            model.late_flags = _filled([int(c) for c in data["late_flags"]], 0)
+            model.late_calls = late_calls
             model.late_log_spans = [float(s) for s in data["late_log_spans"]]
         else:
             model.calls = 0  # a new warm-up length: learn the rates again (the known places stay)
         return model
+
+
+def _filled(values: list[T], prior: T) -> list[T]:
+    """Stored per-signal values, with ``prior`` for each signal added since (:data:`_ADDED`)."""
+    missing = len(SIGNALS) - len(values)
+    if missing < 0 or missing > len(_ADDED):
+        raise ValueError("stored per-signal values do not match the signals")
+    return values + [prior] * missing
 
 
 _WORDS = {
@@ -376,6 +395,7 @@ _WORDS = {
     "findings": "calls with content-guard findings",
     "refusal": "model completions that refused",
     "violation": "model completions withheld as policy-violating",
+    "unread": "calls with more arguments than the monitor reads (read up to its bound)",
 }
 
 

@@ -1,6 +1,9 @@
-"""The monitor of one gateway: an :class:`AgentModel` per agent, a fingerprint per session, the flags that
-anomalies leave, and their persistence. The gateway feeds it every committed decision (:meth:`observe`) and
-asks it, while gathering, whether the agent is flagged (:meth:`flagged`).
+"""The monitor of one gateway: an :class:`AgentModel` per agent, a fingerprint per session, and their
+persistence. The gateway feeds it every decision before recording it (:meth:`observe`).
+
+What an anomaly leaves behind (an agent flagged as needing approval, or paused) is not kept here but in
+the shared state store, where every worker and replica reads it on the decision path and ``warded alerts
+clear`` lifts it (``gateway/_watch.py``).
 """
 
 from __future__ import annotations
@@ -11,16 +14,30 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from warded.config.monitor import MonitorSpec, OnAnomaly
+from warded.config.monitor import MonitorSpec
 from warded.core.types import Decision, Reason, Tier, Verdict
 from warded.errors import StoreError
 from warded.monitor.detector import AgentModel, Anomaly
 from warded.monitor.signals import Observation
 from warded.monitor.store import SAVE_EVERY, MonitorStore
 
-__all__ = ["MAX_SESSIONS", "RULE_ANOMALY", "Monitor", "SessionPrint", "gate_flagged"]
+__all__ = [
+    "MAX_SESSIONS",
+    "RULE_ANOMALY",
+    "RULE_BASELINE_UNREADABLE",
+    "RULE_UNRECORDED",
+    "Monitor",
+    "SessionPrint",
+    "UnsavedState",
+    "gate_flagged",
+]
 
 RULE_ANOMALY = "monitor.anomaly"
+#: The DENY of a call whose observation the monitor could not record (its state, an anomaly's alert, flag or
+#: pause): the gateway fails closed rather than lose an anomaly.
+RULE_UNRECORDED = "monitor.unrecorded"
+#: The alert for a stored baseline that cannot be read: the agent is learnt again, unmonitored meanwhile.
+RULE_BASELINE_UNREADABLE = "monitor.baseline_unreadable"
 MAX_SESSIONS = 1000  # session fingerprints kept in memory, least recently used dropped first
 _PLACES = 1000
 
@@ -62,6 +79,15 @@ class SessionPrint:
         }
 
 
+class UnsavedState(StoreError):
+    """The model could not be saved after an observation. ``anomaly`` is what that observation found (it is
+    not lost: the caller still alerts on it and holds the agent)."""
+
+    def __init__(self, message: str, anomaly: Anomaly | None) -> None:
+        super().__init__(message)
+        self.anomaly = anomaly
+
+
 class Monitor:
     """Per-agent baselines and anomaly tests (``monitor:`` in the policy). Thread-safe."""
 
@@ -70,36 +96,34 @@ class Monitor:
         self._store = store
         self._lock = threading.Lock()
         self._agents: dict[str, AgentModel] = {}
-        self._flagged: set[str] = set()
+        #: Agents an older warded flagged in the monitor's own table; the gateway moves them to the state store.
+        self.stored_flags: list[str] = []
+        #: Agents whose stored baseline could not be read (and why): learnt again; the gateway alerts on them.
+        self.unreadable: list[tuple[str, str]] = []
         self._sessions: OrderedDict[tuple[str, str], SessionPrint] = OrderedDict()
         self._unsaved: dict[str, int] = {}
         if store is not None:
             for agent, (data, flagged) in store.load().items():
                 if flagged:
-                    self._flagged.add(agent)
-                if data is None:
-                    print(
-                        f"warded: the stored monitor baseline of {agent!r} is unreadable; learning again",
-                        file=sys.stderr,
-                    )
-                    continue
-                try:
-                    self._agents[agent] = AgentModel.from_json(
-                        data, window=spec.window, alpha=spec.alpha, baseline=spec.baseline
-                    )
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    print(
-                        f"warded: the stored monitor baseline of {agent!r} is unreadable ({exc}); learning again",
-                        file=sys.stderr,
-                    )
-
-    def flagged(self, agent_id: str) -> bool:
-        """Whether an anomaly left ``agent_id`` needing approval for every non-read call."""
-        return agent_id in self._flagged
+                    self.stored_flags.append(agent)
+                why = "not JSON"
+                if data is not None:
+                    try:
+                        self._agents[agent] = AgentModel.from_json(
+                            data, window=spec.window, alpha=spec.alpha, baseline=spec.baseline
+                        )
+                        continue
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                        why = f"{type(exc).__name__}: {str(exc)[:200]}"
+                self.unreadable.append((agent, why))
+                print(
+                    f"warded: the stored monitor baseline of {agent!r} is unreadable ({why}); learning again",
+                    file=sys.stderr,
+                )
 
     def observe(self, obs: Observation) -> Anomaly | None:
-        """Fold one committed call in; an anomaly to alert on, or ``None``. Raises ``StoreError`` only when
-        the model or flag could not be saved (the caller records that)."""
+        """Fold one decided call in; an anomaly to alert on, or ``None``. Raises :class:`UnsavedState` (with
+        the anomaly, if any) when the model could not be saved; the save is tried again on the next call."""
         with self._lock:
             model = self._agents.get(obs.agent_id)
             if model is None:
@@ -117,13 +141,17 @@ class Monitor:
             session.add(obs)
             was_learning = model.learning
             anomaly = model.observe(obs)
-            if anomaly is not None and self.spec.on_anomaly is OnAnomaly.REQUIRE_APPROVAL:
-                self._flagged.add(obs.agent_id)
             unsaved = self._unsaved.get(obs.agent_id, 0) + 1
             save = anomaly is not None or (was_learning and not model.learning) or unsaved >= SAVE_EVERY
-            self._unsaved[obs.agent_id] = 0 if save else unsaved
+            self._unsaved[obs.agent_id] = unsaved
             if save and self._store is not None:
-                self._store.save(obs.agent_id, model.to_json(), obs.agent_id in self._flagged, obs.at)
+                try:
+                    self._store.save(obs.agent_id, model.to_json(), obs.at)
+                except StoreError as exc:
+                    self._unsaved[obs.agent_id] = SAVE_EVERY  # try again on the next call
+                    raise UnsavedState(str(exc), anomaly) from exc
+            if save:
+                self._unsaved[obs.agent_id] = 0
             return anomaly
 
     def fingerprint(self, agent_id: str, session_id: str | None = None) -> dict[str, Any] | None:
@@ -136,32 +164,36 @@ class Monitor:
             model = self._agents.get(agent_id)
             if model is None:
                 return None
-            return {**model.fingerprint(), "flagged": agent_id in self._flagged}
+            return model.fingerprint()
 
-    def clear(self, agent_id: str) -> bool:
-        """Lift the require-approval flag of ``agent_id`` (also in the store)."""
+    def forget_stored_flag(self, agent_id: str) -> None:
+        """The flag an older warded kept in the monitor's table is in the state store now: clear it here."""
         with self._lock:
-            was = agent_id in self._flagged
-            self._flagged.discard(agent_id)
             if self._store is not None:
-                was = self._store.clear_flag(agent_id) or was
-            return was
+                self._store.clear_flag(agent_id)
 
-    def close(self, at: float) -> None:
-        """Save every model with unsaved calls, then close the store."""
+    def save_all(self, at: float) -> None:
+        """Save every model with unsaved calls. Raises ``StoreError`` (what was not saved stays unsaved)."""
         with self._lock:
             if self._store is None:
                 return
-            try:
-                for agent, unsaved in self._unsaved.items():
-                    model = self._agents.get(agent)
-                    if unsaved and model is not None:
-                        self._store.save(agent, model.to_json(), agent in self._flagged, at)
-            except StoreError as exc:
-                print(f"warded: could not save the monitor baselines: {exc}", file=sys.stderr)
-            finally:
-                self._store.close()
-                self._store = None
+            for agent, unsaved in self._unsaved.items():
+                model = self._agents.get(agent)
+                if unsaved and model is not None:
+                    self._store.save(agent, model.to_json(), at)
+                    self._unsaved[agent] = 0
+
+    def close(self, at: float) -> None:
+        """Save every model with unsaved calls, then close the store."""
+        try:
+            self.save_all(at)
+        except StoreError as exc:
+            print(f"warded: could not save the monitor baselines: {exc}", file=sys.stderr)
+        finally:
+            with self._lock:
+                if self._store is not None:
+                    self._store.close()
+                    self._store = None
 
 
 def gate_flagged(decision: Decision, *, flagged: bool, approved: bool) -> Decision:

@@ -6,9 +6,11 @@ arguments (the sorted key names), the verdict, whether the content guard found a
 the recipients (e-mail addresses, IBAN-shaped account numbers). Those are what an agent that starts to
 probe changes first: new directories, denied writes, a new domain to send data to.
 
-Reading is bounded (:data:`MAX_TEXTS` strings, :data:`MAX_DEPTH` levels): the monitor runs on every call,
-inside the gateway's lock, and must cost microseconds. A call with more strings than that is read up to the
-bound and marked ``truncated`` (which the fingerprint counts), never skipped silently.
+Reading is bounded (:data:`MAX_TEXTS` strings, keys of nested objects included, :data:`MAX_DEPTH` levels):
+the monitor runs on every call, inside the gateway's lock, and must cost microseconds. A call with more than
+that is read up to the bound and marked ``truncated``, which is a signal of its own (``unread``), never
+skipped silently. A string that starts like a path (``/``, ``~``, ``./``, ``../``, a drive letter) is read as a
+path even when it holds spaces or is long: padding a path does not hide its directory.
 
 Model completions the chat proxy relays are observations too (:func:`read_output`): whether the model
 refused, and whether its text was withheld as policy-violating.
@@ -86,6 +88,15 @@ def _host(text: str, start: int) -> str:
     return host[at + 1 :] if at >= 0 else host
 
 
+def _looks_like_path(text: str) -> bool:
+    """Starts as a filesystem path does (and is one line): read as one, whatever else it holds."""
+    if "\n" in text or "://" in text:
+        return False
+    return text.startswith(("/", "~", "./", "../", "\\")) or (
+        len(text) > 2 and text[0].isalpha() and text[1] == ":" and text[2] in "/\\"
+    )
+
+
 def _is_iban(text: str) -> bool:
     return (
         15 <= len(text) <= 34
@@ -108,6 +119,9 @@ class _Reader:
         self.truncated = False
 
     def text(self, key: str, text: str) -> None:
+        if _looks_like_path(text):
+            self.dirs.append(_directory(text))
+            return
         if len(text) > 2048 or " " in text.strip():
             # Prose: look only for links and addresses in it, not for paths.
             start = text.find("://")
@@ -116,6 +130,10 @@ class _Reader:
                 start = text.find("://", start + 3)
             return
         if "://" in text:
+            if text[:7].lower() == "file://":  # a local path in URL form: its directory, not a domain
+                rest = text[7:]
+                self.dirs.append(_directory(rest[rest.find("/") :] if "/" in rest else "/"))
+                return
             self.domains.append(_host(text, text.find("://") + 3))
             return
         lowered = key.lower()
@@ -144,6 +162,7 @@ class _Reader:
             self.text(key, value)
         elif isinstance(value, Mapping):
             for k, v in value.items():
+                self.value(key, k, depth + 1)  # a nested object's keys are data too: {"/etc/shadow": "r"}
                 self.value(str(k), v, depth + 1)
         elif isinstance(value, (list, tuple)):
             for v in value:

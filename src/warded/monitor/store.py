@@ -1,9 +1,12 @@
 """Where the monitor keeps each agent's baseline: table ``monitor_agents`` of the gateway's SQLite file.
 
-One row per agent (its :meth:`AgentModel.to_json`, plus whether an anomaly left it needing approval). The
-row is written when the warm-up ends, on every alert, every :data:`SAVE_EVERY` calls and at shutdown, so a
-restart keeps the baseline; a stored row that cannot be read is reported and the agent learns again, which
-means more alerts, never fewer.
+One row per agent (its :meth:`AgentModel.to_json`). The column ``flagged`` is where earlier versions kept
+whether an anomaly left the agent needing approval; that flag lives in the shared state store now
+(``StateStore.flag``), and a gateway that finds one here moves it there at start. The row is written when
+the warm-up ends, on every alert, every :data:`SAVE_EVERY` calls and at shutdown, so a restart keeps the
+baseline. A stored row that cannot be read is learnt again, and the gateway alerts on it
+(``monitor.baseline_unreadable``): during that warm-up the agent raises no anomaly alert. A failed save
+denies the call that needed it (``gateway/_watch.py``); at shutdown it is a ``monitor_error`` entry.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ CREATE TABLE IF NOT EXISTS monitor_agents (
 
 
 class MonitorStore:
-    """Agent models and flags in SQLite (WAL; shared by the workers of one gateway file). Thread-safe."""
+    """Agent models in SQLite (WAL; shared by the workers of one gateway file). Thread-safe."""
 
     def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
@@ -55,20 +58,20 @@ class MonitorStore:
             out[str(agent)] = (model if isinstance(model, dict) else None, bool(flagged))
         return out
 
-    def save(self, agent_id: str, model: dict[str, Any], flagged: bool, at: float) -> None:
+    def save(self, agent_id: str, model: dict[str, Any], at: float) -> None:
         text = json.dumps(model, separators=(",", ":"))
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT INTO monitor_agents VALUES (?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET "
-                    "updated_at = excluded.updated_at, flagged = excluded.flagged, model = excluded.model",
-                    (agent_id, at, int(flagged), text),
+                    "INSERT INTO monitor_agents VALUES (?, ?, 0, ?) ON CONFLICT (agent_id) DO UPDATE SET "
+                    "updated_at = excluded.updated_at, model = excluded.model",
+                    (agent_id, at, text),
                 )
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the monitor state: {exc}") from exc
 
     def clear_flag(self, agent_id: str) -> bool:
-        """Lift an anomaly's require-approval flag; ``True`` if the agent was flagged."""
+        """Clear the flag an older warded kept here; ``True`` if the agent was flagged."""
         with self._lock:
             try:
                 cur = self._db.execute(
@@ -77,14 +80,6 @@ class MonitorStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write the monitor state: {exc}") from exc
         return cur.rowcount > 0
-
-    def flagged(self, agent_id: str) -> bool:
-        with self._lock:
-            try:
-                row = self._db.execute("SELECT flagged FROM monitor_agents WHERE agent_id = ?", (agent_id,)).fetchone()
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot read the monitor state: {exc}") from exc
-        return bool(row and row[0])
 
     def close(self) -> None:
         with self._lock:

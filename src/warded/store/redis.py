@@ -49,7 +49,7 @@ from redis.retry import Retry
 
 from warded.core.windows import Claim
 from warded.errors import StoreError
-from warded.store.state import ALL_SESSIONS, QUARANTINE, Pause
+from warded.store.state import ALL_SESSIONS, QUARANTINE, AgentFlag, Pause, strongest
 from warded.store.windows import canonical_key
 
 __all__ = ["ApprovalWaker", "RedisNonces", "RedisSessionWindows", "RedisStateStore", "RedisWindows", "pauses_key"]
@@ -442,11 +442,13 @@ return 1
 
 
 class RedisStateStore(_RedisClient):
-    """Pauses in Redis (one hash, ``{prefix}pauses``), the same semantics as ``SQLiteStateStore``."""
+    """Pauses (one hash, ``{prefix}pauses``) and agent flags (``{prefix}flags``) in Redis, the same semantics
+    as ``SQLiteStateStore``."""
 
     def __init__(self, url: str, *, prefix: str = "warded:", timeout_s: float = 2.0) -> None:
         super().__init__(url, prefix=prefix, timeout_s=timeout_s, what="Redis state store")
         self._key = pauses_key(self.prefix)
+        self._flags = f"{self.prefix}flags"
         self._pause = self._redis.register_script(_PAUSE)
 
     @staticmethod
@@ -478,17 +480,43 @@ class RedisStateStore(_RedisClient):
         return int(self._call("resume session", self._redis.hdel, self._key, self.field(agent_id, session_id))) == 1
 
     def paused(self, agent_id: str, session_id: str) -> Pause | None:
-        """The pause in force for this session (its own before the agent-wide one), if any."""
+        """The pause in force for this session (``state.strongest``: a real pause before a quarantine, then
+        its own before the agent-wide one), if any."""
         fields = [self.field(agent_id, session_id), self.field(agent_id, ALL_SESSIONS)]
         values = self._call("read session pauses", self._redis.hmget, self._key, fields)
-        for field, value in zip(fields, values, strict=True):
-            if value is not None:
-                return self._parse(field, value)
-        return None
+        found = [self._parse(f, v) for f, v in zip(fields, values, strict=True) if v is not None]
+        return strongest(found, session_id)
 
     def list_pauses(self) -> list[Pause]:
         rows = self._call("list pauses", self._redis.hgetall, self._key)
         return sorted((self._parse(f, v) for f, v in rows.items()), key=lambda p: p.paused_at)
+
+    # -- agent flags (one hash, ``{prefix}flags``: agent id -> [reason, rule id, time]) -----------------
+
+    @staticmethod
+    def _parse_flag(agent_id: str | bytes, value: str | bytes) -> AgentFlag:
+        try:
+            reason, rule_id, flagged_at = json.loads(value)
+            return AgentFlag(str(agent_id), str(reason), str(rule_id), float(flagged_at))
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"a stored agent flag cannot be read: {exc}") from exc
+
+    def flag(self, agent_id: str, reason: str, rule_id: str, at: float) -> bool:
+        """Flag an agent (its non-read calls need approval). False if it was flagged already (the first stays)."""
+        value = json.dumps([str(reason), _text(rule_id, "rule_id"), _finite(at, "at")], separators=(",", ":"))
+        return bool(self._call("flag agent", self._redis.hsetnx, self._flags, _text(agent_id, "agent_id"), value))
+
+    def unflag(self, agent_id: str) -> bool:
+        """Clear an agent's flag. False if it was not flagged."""
+        return int(self._call("clear agent flag", self._redis.hdel, self._flags, _text(agent_id, "agent_id"))) == 1
+
+    def flagged(self, agent_id: str) -> AgentFlag | None:
+        value = self._call("read agent flag", self._redis.hget, self._flags, _text(agent_id, "agent_id"))
+        return None if value is None else self._parse_flag(agent_id, value)
+
+    def list_flags(self) -> list[AgentFlag]:
+        rows = self._call("list agent flags", self._redis.hgetall, self._flags)
+        return sorted((self._parse_flag(a, v) for a, v in rows.items()), key=lambda f: f.flagged_at)
 
 
 # -- nonces -----------------------------------------------------------------------------------------
