@@ -32,12 +32,14 @@ from warded.bench.train.dataset import build_corpus
 from warded.bench.train.sources import Sample
 from warded.bench.train.wheels import open_wheels
 from warded.scan._encoder import DIM, Encoder, load_encoder
+from warded.scan._mention import view_context
 from warded.scan.scanners.injection_encoder import (
     HEAD,
     STRIDE,
     WINDOW,
     Head,
     InjectionEncoderScanner,
+    reader_text,
     select_windows,
 )
 from warded.scan.scanners.injection_rules import InjectionRulesScanner
@@ -164,8 +166,9 @@ def read_windows(encoder: Encoder, text: str, max_windows: int) -> list[list[int
     for view in views:
         if (view.layer == "raw" and len(views) > 1) or len(view.text.split()) < InjectionEncoderScanner.MIN_WORDS:
             continue
-        w = encoder.windows(view.text, window=WINDOW, stride=STRIDE, sentences=True)
-        out.extend(w.ids[i] for i in select_windows(view.text, w.spans, max_windows))
+        text = reader_text(view.text, view_context(view.layer, item.normalised.original))
+        w = encoder.windows(text, window=WINDOW, stride=STRIDE, sentences=True)
+        out.extend(w.ids[i] for i in select_windows(text, w.spans, max_windows))
     return out
 
 

@@ -17,6 +17,10 @@ The cascade, as deployed:
    first window always); the CPU cost per text is therefore bounded whatever its length;
 4. the highest window score counts; one finding when it reaches the threshold.
 
+A text that discusses attacks (quotes or reports attack phrases in a security article, a test fixture, code
+holding a prompt) is read with those mentions blanked (``warded.scan._mention``): it is judged on what it says
+to its reader.
+
 Decoded layers (base64 and the like, from the normaliser) are scored the same way; the highest view counts.
 """
 
@@ -33,10 +37,11 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from warded.scan import _mention
 from warded.scan._encoder import DIM, Encoder, load_encoder
 from warded.scan.types import Category, Finding, Response, ScanInput
 
-__all__ = ["CUES", "HEAD", "Head", "InjectionEncoderScanner", "load_head", "select_windows"]
+__all__ = ["CUES", "HEAD", "Head", "InjectionEncoderScanner", "load_head", "reader_text", "select_windows"]
 
 HEAD = "injection_encoder_head.npz"
 FORMAT = 1
@@ -147,6 +152,13 @@ def select_windows(text: str, spans: Sequence[tuple[int, int]], k: int) -> list[
     return [0, *sorted(i + 1 for i in ranked)]
 
 
+def reader_text(text: str, original: str | None = None) -> str:
+    """What the encoder reads of ``text``: the text with its mentions blanked when it discusses attacks rather
+    than making one (``warded.scan._mention``), else the text itself."""
+    use = _mention.use_view(text, original)
+    return text if use is None else use
+
+
 @dataclass(frozen=True, slots=True)
 class WindowScore:
     score: float
@@ -228,7 +240,8 @@ class InjectionEncoderScanner:
                 continue  # the normalised view is the raw text folded
             if len(view.text.split()) < self.MIN_WORDS:
                 continue
-            s = score_text(self.encoder, self.head, view.text, self.max_windows)
+            text = reader_text(view.text, _mention.view_context(view.layer, item.normalised.original))
+            s = score_text(self.encoder, self.head, text, self.max_windows)
             if best is None or s.score > best[0].score:
                 best = (s, view.layer)
         return best
