@@ -19,7 +19,8 @@ A discount needs all of:
 2. **Each blanked quotation is inert.** A quotation that refers to its own reader ("if you are an AI reading
    this", "whichever model processes this invite") or carries a concrete destination (a URL, an e-mail
    address, an IBAN, a credential path) is kept: that is what an attacker who wraps an instruction in quotes
-   needs, and what a text merely discussing an attack rarely holds.
+   needs, and what a text merely discussing an attack rarely holds. In prose, so is a quotation longer than a
+   phrase (:data:`MAX_PHRASE` characters or more than two sentences): a whole prompt in quotes is a prompt.
 3. **Each blanked sentence reports rather than addresses.** Outside quotation (and only in prose), a sentence
    is blanked only when it reports what someone wrote or did (a reporting verb: said, told, asked, shared,
    contained, ...) and addresses nobody: no second person, no imperative at the start of the sentence or of a
@@ -47,6 +48,8 @@ __all__ = ["CORE", "MAX_CHARS", "META", "Reading", "quotations", "read", "use_vi
 MAX_CHARS = 65_536
 #: The longest inline quotation; longer ones are not treated as quotations.
 MAX_QUOTE = 400
+#: The longest quotation in prose that can be a mention: a phrase, not a whole prompt.
+MAX_PHRASE = 160
 #: The longest fenced code block or triple-quoted string.
 MAX_BLOCK = 4_000
 #: Words that must stand outside every quotation before anything is discounted.
@@ -142,7 +145,7 @@ _REPORTING = re2.compile(
     r"decía|escribió|contiene|contenía|diceva|conteneva|disse|continha)\b",
     _OPTS,
 )
-_CLAUSE = re.compile(r"[:;\u2014\u2013(]\s*|\s-\s")
+_CLAUSE = re2.compile(r"[:;,\x{2014}\x{2013}(]\s*|\s-\s|\s(?:and|then|or|but|so)\s+", _OPTS)
 _SENTENCE_END = re.compile(r"[.!?;]+(?=\s)|\n")
 _CODE_LINE = re2.compile(
     r"(?m)^\s*(?:def |class |import |from \S+ import|return\b|function\b|const |let |var |@\w|#include|"
@@ -240,6 +243,14 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def _inert(quote: str, code: bool) -> bool:
+    """Whether a quotation can be a mention: it refers to no reader of its own and holds no destination, and in
+    prose it is a phrase (at most :data:`MAX_PHRASE` characters and two sentences), not a whole prompt."""
+    if _DEIXIS.search(quote) or _DESTINATION.search(quote):
+        return False
+    return code or (len(quote) <= MAX_PHRASE and len(_sentences(quote.strip())) <= 2)
+
+
 def _addresses(sentence: str) -> bool:
     """Whether ``sentence`` speaks to its reader: second person, a vocative, a directive to a named agent, a
     reference to the text's own reader, or an imperative at the start of the sentence or of any clause."""
@@ -270,7 +281,7 @@ def read(text: str, original: str | None = None) -> Reading | None:
     discursive, code = _context(text, quotes) if original is None else _context(original, quotations(original))
     if not discursive:
         return Reading(tuple(quotes), False, code, ())
-    blanked = [(a, b) for a, b in quotes if not (_DEIXIS.search(text[a:b]) or _DESTINATION.search(text[a:b]))]
+    blanked = [(a, b) for a, b in quotes if _inert(text[a:b], code)]
     if not code:
         masked = _blank(text, blanked)
         for a, b in _sentences(masked):
