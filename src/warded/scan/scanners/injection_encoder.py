@@ -22,6 +22,12 @@ holding a prompt) is read with those mentions blanked (``warded.scan._mention``)
 to its reader.
 
 Decoded layers (base64 and the like, from the normaliser) are scored the same way; the highest view counts.
+
+Gated (the default; ``gate: false`` in the scanner's options reads every text): the encoder reads a text only
+when one of its views holds a word addressed to an AI reader or about its orders (:data:`STRONG_CUES`), or the
+n-gram classifier scores it at least the head's ``gate`` score (an uncertain text; chosen on validation sources
+so that 5 % of the validation negatives without a cue pass). Every other text costs one regex and the n-gram
+model, not the encoder.
 """
 
 from __future__ import annotations
@@ -205,7 +211,7 @@ class InjectionEncoderScanner:
         head: Head | None = None,
         encoder: Encoder | None = None,
         *,
-        gate: bool = False,
+        gate: bool = True,
         gate_score: float | None = None,
         classifier: Model | None = None,
     ) -> None:
