@@ -129,16 +129,23 @@ def chain_scores_gated(
 ) -> tuple[list[bool], list[float], list[bool]]:
     """:func:`chain_scores`, and per text whether the encoder's gate opened (always true when it is ungated;
     false when the chain has no encoder). A text whose gate stays closed gets no encoder score: the chain as
-    deployed never reads it with the encoder."""
+    deployed never reads it with the encoder.
+
+    The scanners are independent, so the chain's verdict is the other scanners' findings OR the encoder's own
+    (its gate, then its score against its threshold): computed that way, the encoder runs once per text."""
     encoder = next((s for s in pipeline.scanners if s.id == "injection_encoder"), None)
+    rest = pipeline
+    if encoder is not None:
+        others = [s for s in pipeline.scanners if s is not encoder]
+        rest = ScanPipeline(others, responses=pipeline.responses, max_chars=pipeline.max_chars)
     flags: list[bool] = []
     scores: list[float] = []
     opened: list[bool] = []
     for text in texts:
-        result = pipeline.scan(text, source)
+        result = rest.scan(text, source)
         found = [a.finding for a in result.applied if a.finding.category.value in FLAG_CATEGORIES]
-        flags.append(bool(found))
         hard = any(not f.rule_id.endswith((".classifier", ".encoder")) for f in found)
+        flag = bool(found)
         soft = 0.0
         is_open = False
         if encoder is not None:
@@ -147,6 +154,8 @@ def chain_scores_gated(
             if is_open:
                 best = encoder.score(item)  # type: ignore[attr-defined]
                 soft = best[0].score if best else 0.0
+                flag = flag or soft >= float(encoder.threshold)  # type: ignore[attr-defined]
+        flags.append(flag)
         opened.append(is_open)
         scores.append(1.0 if hard else soft)
     return flags, scores, opened
