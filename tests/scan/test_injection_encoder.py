@@ -171,7 +171,7 @@ class _Broken(Encoder):
 
 
 def test_encoder_failure_is_a_finding_not_an_allow() -> None:
-    pipeline = ScanPipeline([InjectionEncoderScanner(encoder=_Broken(), head=load_head())])
+    pipeline = ScanPipeline([InjectionEncoderScanner(encoder=_Broken(), head=load_head(), gate=False)])
     result = pipeline.scan("a perfectly ordinary sentence about the weather today", Source.TOOL_OUTPUT)
     assert result.verdict != "allow"
     assert [a.finding.category for a in result.applied] == [Category.SCANNER_ERROR]
