@@ -20,7 +20,8 @@ A discount needs all of:
    this", "whichever model processes this invite") or carries a concrete destination (a URL, an e-mail
    address, an IBAN, a credential path) is kept: that is what an attacker who wraps an instruction in quotes
    needs, and what a text merely discussing an attack rarely holds. In prose, so is a quotation longer than a
-   phrase (:data:`MAX_PHRASE` characters or more than two sentences): a whole prompt in quotes is a prompt.
+   phrase (:data:`MAX_PHRASE` characters or more than two sentences): a whole prompt in quotes is a prompt; and
+   so is a quotation inside a sentence that addresses the reader (see 3.): 'reply with "..."' orders what to say.
 3. **Each blanked sentence reports rather than addresses.** Outside quotation (and only in prose), a sentence
    is blanked only when it reports what someone wrote or did (a reporting verb: said, told, asked, shared,
    contained, ...) and addresses nobody: no second person, no imperative at the start of the sentence or of a
@@ -125,7 +126,8 @@ _ADDRESS = re2.compile(
 )
 #: Sentence openings that give an order (English and a few other languages): an imperative addresses the reader.
 _IMPERATIVE = re2.compile(
-    r"^\W*(?:please\s+)?(?:ignore|disregard|forget|skip|override|bypass|stop|start|begin|reveal|print|output|show|"
+    r"^\W*(?:(?:please|kindly|simply|just|now|then|also|first|only|immediately|quickly|silently|quietly|"
+    r"always|never|instead|carefully)\s+){0,3}(?:ignore|disregard|forget|skip|override|bypass|stop|start|begin|reveal|print|output|show|"
     r"display|repeat|recite|tell|give|list|send|forward|email|e-mail|upload|post|share|transfer|pay|wire|move|"
     r"delete|remove|erase|wipe|run|execute|call|invoke|use|open|click|visit|go|navigate|download|install|add|"
     r"insert|append|include|write|create|change|reset|set|update|replace|approve|accept|grant|enable|disable|"
@@ -251,6 +253,22 @@ def _inert(quote: str, code: bool) -> bool:
     return code or (len(quote) <= MAX_PHRASE and len(_sentences(quote.strip())) <= 2)
 
 
+def _host(around: str, a: int) -> str:
+    """The sentence a quotation whose interior starts at ``a`` belongs to, in ``around`` (the text with the
+    quotations blanked). A fenced block or triple-quoted string is a display of its own: its host is the clause
+    that introduces it ('... the following:'), if the text before it ends with a colon."""
+    if around[max(0, a - 3) : a] in _BLOCKS:
+        before = around[max(0, a - 3 - MAX_QUOTE) : a - 3].rstrip()
+        if not before.endswith(":"):
+            return ""
+        starts = [m.end() for m in _SENTENCE_END.finditer(before[:-1])]
+        return before[starts[-1] if starts else 0 :]
+    for start, end in _sentences(around):
+        if start <= a < end:
+            return around[start:end]
+    return ""
+
+
 def _addresses(sentence: str) -> bool:
     """Whether ``sentence`` speaks to its reader: second person, a vocative, a directive to a named agent, a
     reference to the text's own reader, or an imperative at the start of the sentence or of any clause."""
@@ -283,6 +301,10 @@ def read(text: str, original: str | None = None) -> Reading | None:
         return Reading(tuple(quotes), False, code, ())
     blanked = [(a, b) for a, b in quotes if _inert(text[a:b], code)]
     if not code:
+        # A quotation inside a sentence that addresses the reader is the object of an order ('reply with "..."'):
+        # part of the use, not a mention.
+        around = _blank(text, blanked)
+        blanked = [(a, b) for a, b in blanked if not _addresses(_host(around, a))]
         masked = _blank(text, blanked)
         for a, b in _sentences(masked):
             sentence = masked[a:b]
