@@ -36,10 +36,10 @@ from warded.scan._mention import view_context
 from warded.scan.scanners.injection_encoder import (
     HEAD,
     STRIDE,
-    STRONG_CUES,
     WINDOW,
     Head,
     InjectionEncoderScanner,
+    gate_cue,
     reader_text,
     select_windows,
 )
@@ -225,15 +225,15 @@ def fit_head(
     thr1 = float(np.nextafter(rest[budget], np.inf)) if 0 <= budget < len(rest) else _threshold_at_fpr(neg_scores, 0.01)
     thr1 = min(max(thr1, 1e-6), 1 - 1e-6)
     thr01 = min(max(_threshold_at_fpr(neg_scores, 0.001), thr1), 1 - 1e-6)
-    # The gate: the n-gram score above which GATE_RATE of the validation negatives without an AI-addressed cue
-    # lie; the gated cascade reads those (and every text with a cue) with the encoder.
+    # The gate: the n-gram score above which GATE_RATE of the validation negatives that are long and hold no
+    # AI-addressed cue lie; the gated cascade reads those (and every short text or text with a cue).
     gated = InjectionEncoderScanner(gate=True, gate_score=0.0, head=draft, encoder=encoder)
     clf = gated.classifier
     no_cue: list[float] = []
     for s in neg:
         views = normalised_input(s.text).normalised.views
         scored = [v for v in views if not (v.layer == "raw" and len(views) > 1)]
-        if not any(STRONG_CUES.search(v.text) for v in scored):
+        if not gate_cue(scored):
             no_cue.append(max(clf.score(v.text).attack for v in scored))
     gate = min(max(_threshold_at_fpr(no_cue, GATE_RATE), 0.0), 1 - 1e-6) if no_cue else 0.0
     gated = InjectionEncoderScanner(gate=True, gate_score=gate, head=draft, encoder=encoder, classifier=clf)
@@ -251,7 +251,7 @@ def fit_head(
         "val_rule_hits_on_negatives": int(sum(rule_hits)),
         "threshold_basis": "validation negatives (held-out sources + 15% of training families); "
         "1%: rules or encoder, 0.1%: encoder alone",
-        "gate_basis": f"n-gram score above which {GATE_RATE:.0%} of the validation negatives without a cue lie",
+        "gate_basis": f"n-gram score above which {GATE_RATE:.0%} of the long validation negatives without a cue lie",
         "gate_opens_on_val_negatives": round(opened / max(len(neg), 1), 4),
     }
     return Head(

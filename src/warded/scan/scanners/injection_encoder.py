@@ -24,7 +24,8 @@ to its reader.
 Decoded layers (base64 and the like, from the normaliser) are scored the same way; the highest view counts.
 
 Gated (the default; ``gate: false`` in the scanner's options reads every text): the encoder reads a text only
-when one of its views holds a word addressed to an AI reader or about its orders (:data:`STRONG_CUES`), or the
+when it is short (about one window: :data:`SHORT_CHARS`), one of its views holds a word addressed to an AI
+reader or about its orders (:data:`STRONG_CUES`), or the
 n-gram classifier scores it at least the head's ``gate`` score (an uncertain text; chosen on validation sources
 so that 5 % of the validation negatives without a cue pass). Every other text costs one regex and the n-gram
 model, not the encoder.
@@ -46,9 +47,19 @@ import numpy.typing as npt
 from warded.scan import _mention
 from warded.scan._encoder import DIM, Encoder, load_encoder
 from warded.scan.scanners.injection_classifier import Model, load_model
-from warded.scan.types import Category, Finding, Response, ScanInput
+from warded.scan.types import Category, Finding, Response, ScanInput, View
 
-__all__ = ["CUES", "HEAD", "Head", "InjectionEncoderScanner", "load_head", "reader_text", "select_windows"]
+__all__ = [
+    "CUES",
+    "HEAD",
+    "SHORT_CHARS",
+    "Head",
+    "InjectionEncoderScanner",
+    "gate_cue",
+    "load_head",
+    "reader_text",
+    "select_windows",
+]
 
 HEAD = "injection_encoder_head.npz"
 FORMAT = 2
@@ -71,6 +82,16 @@ CUES = re.compile(
     r"usted|tu|seu|sua)\b",
     re.IGNORECASE,
 )
+
+
+#: A text no longer than this (in every view) is always read by the gated cascade: about one window, a few
+#: milliseconds of encoder time, and the length of most direct prompts.
+SHORT_CHARS = 320
+
+
+def gate_cue(views: Sequence[View]) -> bool:
+    """The gate's cheap opening condition: every view short, or a view holding a :data:`STRONG_CUES` word."""
+    return all(len(v.text) <= SHORT_CHARS for v in views) or any(STRONG_CUES.search(v.text) for v in views)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,15 +292,16 @@ class InjectionEncoderScanner:
             self.classifier.score(sample)
 
     def opens(self, item: ScanInput) -> bool:
-        """Whether the gated cascade reads ``item`` with the encoder: always when ungated; else when a view holds a
-        word addressed to an AI reader or about its orders (:data:`STRONG_CUES`: assistant, agent, model, system,
-        instructions, ignore, prompt, ...), or the n-gram classifier scores a view at least :attr:`gate_score`
-        (an uncertain text). Cheap: one regex and the n-gram model, no encoder."""
+        """Whether the gated cascade reads ``item`` with the encoder: always when ungated; else when every view is
+        short (:data:`SHORT_CHARS`: about one window, cheap to read in full), a view holds a word addressed to an
+        AI reader or about its orders (:data:`STRONG_CUES`: assistant, agent, model, system, instructions, ignore,
+        prompt, ...), or the n-gram classifier scores a view at least :attr:`gate_score` (an uncertain text).
+        Cheap: one regex and the n-gram model, no encoder."""
         if not self.gate:
             return True
         views = item.normalised.views
         scored = [v for v in views if not (v.layer == "raw" and len(views) > 1)]
-        if any(STRONG_CUES.search(v.text) for v in scored):
+        if gate_cue(scored):
             return True
         return any(self.classifier.score(v.text).attack >= self.gate_score for v in scored)
 
