@@ -148,7 +148,9 @@ _REPORTING = re2.compile(
     _OPTS,
 )
 _CLAUSE = re2.compile(r"[:;,\x{2014}\x{2013}(]\s*|\s-\s|\s(?:and|then|or|but|so)\s+", _OPTS)
-_SENTENCE_END = re.compile(r"[.!?;]+(?=\s)|\n")
+#: A sentence ends at final punctuation, or at a line break unless the next line starts in lower case (prose
+#: wrapped across lines continues its sentence).
+_SENTENCE_END = re.compile(r"[.!?;]+(?=\s)|\n(?![a-z])")
 _CODE_LINE = re2.compile(
     r"(?m)^\s*(?:def |class |import |from \S+ import|return\b|function\b|const |let |var |@\w|#include|"
     r"public |private |fn |func |if .*:$|for .*:$|[\w.\[\]]+\s*(?:=|:=|\+=)\s*\S)|[{};]\s*$|^\s*[}\])]",
