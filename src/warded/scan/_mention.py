@@ -38,6 +38,7 @@ quotations. Matching is RE2, ``str.find`` and single-character-class patterns: l
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ import re2
 __all__ = ["CORE", "MAX_CHARS", "META", "Reading", "quotations", "read", "use_view", "view_context"]
 
 #: Longer texts are read whole (no discount).
-MAX_CHARS = 65_536
+MAX_CHARS = 32_768
 #: The longest inline quotation; longer ones are not treated as quotations.
 MAX_QUOTE = 400
 #: The longest quotation in prose that can be a mention: a phrase, not a whole prompt.
@@ -255,19 +256,20 @@ def _inert(quote: str, code: bool) -> bool:
     return code or (len(quote) <= MAX_PHRASE and len(_sentences(quote.strip())) <= 2)
 
 
-def _host(around: str, a: int) -> str:
+def _host(around: str, sentences: list[tuple[int, int]], a: int) -> str:
     """The sentence a quotation whose interior starts at ``a`` belongs to, in ``around`` (the text with the
-    quotations blanked). A fenced block or triple-quoted string is a display of its own: its host is the clause
-    that introduces it ('... the following:'), if the text before it ends with a colon."""
+    quotations blanked; ``sentences``: its sentences, in order). A fenced block or triple-quoted string is a
+    display of its own: its host is the clause that introduces it ('... the following:'), if the text before it
+    ends with a colon."""
     if around[max(0, a - 3) : a] in _BLOCKS:
         before = around[max(0, a - 3 - MAX_QUOTE) : a - 3].rstrip()
         if not before.endswith(":"):
             return ""
         starts = [m.end() for m in _SENTENCE_END.finditer(before[:-1])]
         return before[starts[-1] if starts else 0 :]
-    for start, end in _sentences(around):
-        if start <= a < end:
-            return around[start:end]
+    k = bisect.bisect_right(sentences, (a, len(around) + 1)) - 1
+    if k >= 0 and sentences[k][0] <= a < sentences[k][1]:
+        return around[sentences[k][0] : sentences[k][1]]
     return ""
 
 
@@ -306,7 +308,8 @@ def read(text: str, original: str | None = None) -> Reading | None:
         # A quotation inside a sentence that addresses the reader is the object of an order ('reply with "..."'):
         # part of the use, not a mention.
         around = _blank(text, blanked)
-        blanked = [(a, b) for a, b in blanked if not _addresses(_host(around, a))]
+        hosts = _sentences(around)
+        blanked = [(a, b) for a, b in blanked if not _addresses(_host(around, hosts, a))]
         masked = _blank(text, blanked)
         for a, b in _sentences(masked):
             sentence = masked[a:b]
