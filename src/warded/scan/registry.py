@@ -24,8 +24,10 @@ DEFAULT_SCANNERS = (
 )
 
 
-#: Named by a policy to add the sentence-encoder injection detector (``injection_encoder``): not a default, because
-#: it costs about 0.1-0.2 s of CPU per message here and ~2 s per pipeline warm-up (see docs/scanning.md).
+#: Named by a policy to add the sentence-encoder injection detector (``injection_encoder``, gated: it reads only
+#: texts that hold a cue addressed to an AI or that the n-gram model finds uncertain). Not a default: a text that
+#: opens the gate costs tens of milliseconds of CPU per window read, and the pipeline's warm-up seconds
+#: (see docs/scanning.md).
 ENCODER_SCANNERS = (*DEFAULT_SCANNERS[:3], "injection_encoder", *DEFAULT_SCANNERS[3:])
 
 

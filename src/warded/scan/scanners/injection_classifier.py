@@ -28,7 +28,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from warded.scan import _ngrams
+from warded.scan import _mention, _ngrams
 from warded.scan.types import Category, Finding, Response, ScanInput
 
 __all__ = ["ARTEFACT", "Hidden", "InjectionClassifierScanner", "Model", "Score", "load_model"]
@@ -231,18 +231,28 @@ class InjectionClassifierScanner:
     #: ("ignore previous instructions") are what the rules catch.
     MIN_WORDS = 4
 
+    def _use_score(self, score: Score, text: str, original: str | None) -> Score:
+        """``score`` again on ``text`` with its mentions blanked (``warded.scan._mention``): a text that quotes
+        or reports attack phrases while discussing them is judged on what it says to its reader. Unchanged
+        when the text has nothing to discount."""
+        use = _mention.use_view(text, original)
+        return score if use is None else self.model.score(use)
+
     def scan(self, item: ScanInput) -> Sequence[Finding]:
         if all(len(view.text.split()) < self.MIN_WORDS for view in item.normalised.views):
             return ()
         model = self.model
+        threshold = self.threshold
         best: tuple[Score, str] | None = None
         for view in item.normalised.views:
             if view.layer == "raw" and len(item.normalised.views) > 1:
                 continue  # the normalised view is the raw text folded; the model was trained on it
             s = model.score(view.text)
+            if s.attack >= threshold:  # only a view that would fire pays for the use/mention reading
+                s = self._use_score(s, view.text, _mention.view_context(view.layer, item.normalised.original))
             if best is None or s.attack > best[0].attack:
                 best = (s, view.layer)
-        if best is None or best[0].attack < self.threshold:
+        if best is None or best[0].attack < threshold:
             return ()
         score, layer = best
         jailbreak = score.jailbreak >= 0.5

@@ -17,7 +17,18 @@ The cascade, as deployed:
    first window always); the CPU cost per text is therefore bounded whatever its length;
 4. the highest window score counts; one finding when it reaches the threshold.
 
+A text that discusses attacks (quotes or reports attack phrases in a security article, a test fixture, code
+holding a prompt) is read with those mentions blanked (``warded.scan._mention``): it is judged on what it says
+to its reader.
+
 Decoded layers (base64 and the like, from the normaliser) are scored the same way; the highest view counts.
+
+Gated (the default; ``gate: false`` in the scanner's options reads every text): the encoder reads a text only
+when it is short (about one window: :data:`SHORT_CHARS`), one of its views holds a word addressed to an AI
+reader or about its orders (:data:`STRONG_CUES`), or the
+n-gram classifier scores it at least the head's ``gate`` score (an uncertain text; chosen on validation sources
+so that 5 % of the validation negatives without a cue pass). Every other text costs one regex and the n-gram
+model, not the encoder.
 """
 
 from __future__ import annotations
@@ -33,13 +44,26 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from warded.scan import _mention
 from warded.scan._encoder import DIM, Encoder, load_encoder
-from warded.scan.types import Category, Finding, Response, ScanInput
+from warded.scan.scanners.injection_classifier import Model, load_model
+from warded.scan.types import Category, Finding, Response, ScanInput, View
 
-__all__ = ["CUES", "HEAD", "Head", "InjectionEncoderScanner", "load_head", "select_windows"]
+__all__ = [
+    "CUES",
+    "HEAD",
+    "SHORT_CHARS",
+    "Head",
+    "InjectionEncoderScanner",
+    "gate_cue",
+    "load_head",
+    "reader_text",
+    "select_windows",
+]
 
 HEAD = "injection_encoder_head.npz"
-FORMAT = 1
+FORMAT = 2
+_FORMATS = (1, 2)
 WINDOW = 64
 STRIDE = 32
 
@@ -60,6 +84,16 @@ CUES = re.compile(
 )
 
 
+#: A text no longer than this (in every view) is always read by the gated cascade: about one window, a few
+#: milliseconds of encoder time, and the length of most direct prompts.
+SHORT_CHARS = 320
+
+
+def gate_cue(views: Sequence[View]) -> bool:
+    """The gate's cheap opening condition: every view short, or a view holding a :data:`STRONG_CUES` word."""
+    return all(len(v.text) <= SHORT_CHARS for v in views) or any(STRONG_CUES.search(v.text) for v in views)
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """``score(e) = sigmoid(relu(e @ w1 + b1) @ w2 + b2)`` over L2-normalised embeddings ``e``."""
@@ -71,6 +105,9 @@ class Head:
     threshold: float
     threshold_strict: float
     meta: str = ""
+    #: The n-gram classifier's score from which the gated cascade reads a text with the encoder even when it
+    #: holds no cue addressed to an AI (chosen on validation sources; 0.0 in a format-1 head: always read).
+    gate: float = 0.0
 
     def __post_init__(self) -> None:
         h = self.b1.shape
@@ -78,6 +115,8 @@ class Head:
             raise ValueError(f"head has shape {self.w1.shape}, expected ({DIM}, h)")
         if not (0.0 < self.threshold < 1.0 and 0.0 < self.threshold_strict < 1.0):
             raise ValueError("head thresholds must lie strictly between 0 and 1")
+        if not 0.0 <= self.gate < 1.0:
+            raise ValueError("head gate must lie in [0, 1)")
 
     def scores(self, emb: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         act = np.maximum(emb.astype(np.float64) @ self.w1 + self.b1, 0.0)
@@ -96,14 +135,16 @@ class Head:
             threshold=np.float64(self.threshold),
             threshold_strict=np.float64(self.threshold_strict),
             meta=np.str_(self.meta),
+            gate=np.float64(self.gate),
         )
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Head:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            if int(z["format"]) != FORMAT:
-                raise ValueError(f"head format {int(z['format'])} is not supported (expected {FORMAT})")
+            fmt = int(z["format"])
+            if fmt not in _FORMATS:
+                raise ValueError(f"head format {fmt} is not supported (expected one of {_FORMATS})")
             return cls(
                 w1=z["w1"].astype(np.float32),
                 b1=z["b1"].astype(np.float32),
@@ -112,6 +153,7 @@ class Head:
                 threshold=float(z["threshold"]),
                 threshold_strict=float(z["threshold_strict"]),
                 meta=str(z["meta"]),
+                gate=float(z["gate"]) if fmt >= 2 else 0.0,
             )
 
 
@@ -145,6 +187,13 @@ def select_windows(text: str, spans: Sequence[tuple[int, int]], k: int) -> list[
         weight.append(float((val[lo:hi] * (0.5 + 0.5 * near)).sum()))
     ranked = sorted(range(len(weight)), key=lambda i: (-weight[i], i))[: k - 1]
     return [0, *sorted(i + 1 for i in ranked)]
+
+
+def reader_text(text: str, original: str | None = None) -> str:
+    """What the encoder reads of ``text``: the text with its mentions blanked when it discusses attacks rather
+    than making one (``warded.scan._mention``), else the text itself."""
+    use = _mention.use_view(text, original)
+    return text if use is None else use
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +231,25 @@ class InjectionEncoderScanner:
         max_windows: int = 4,
         head: Head | None = None,
         encoder: Encoder | None = None,
+        *,
+        gate: bool = True,
+        gate_score: float | None = None,
+        classifier: Model | None = None,
     ) -> None:
         if threshold is not None and not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold!r}")
         if not 1 <= max_windows <= 64:
             raise ValueError(f"max_windows must lie between 1 and 64, got {max_windows!r}")
+        if gate_score is not None and not 0.0 <= gate_score < 1.0:
+            raise ValueError(f"gate_score must lie in [0, 1), got {gate_score!r}")
         self._strict = strict
         self._threshold = threshold
         self.max_windows = max_windows
         self._head = head
         self._encoder = encoder
+        self.gate = gate
+        self._gate_score = gate_score
+        self._classifier = classifier
 
     @property
     def head(self) -> Head:
@@ -212,12 +270,40 @@ class InjectionEncoderScanner:
         return self.head.threshold_strict if self._strict else self.head.threshold
 
     @property
+    def classifier(self) -> Model:
+        if self._classifier is None:
+            self._classifier = load_model()
+        return self._classifier
+
+    @property
+    def gate_score(self) -> float:
+        return self._gate_score if self._gate_score is not None else self.head.gate
+
+    @property
     def loaded(self) -> bool:
-        return self._head is not None and self._encoder is not None
+        return self._head is not None and self._encoder is not None and (not self.gate or self._classifier is not None)
 
     def warm_up(self) -> None:
-        """Load the encoder and the head and run both once, so no load lands inside a time budget."""
-        score_text(self.encoder, self.head, "warm up: please summarise this report for the team", self.max_windows)
+        """Load the encoder and the head (and the gate's classifier) and run them once, so no load lands inside a
+        time budget."""
+        sample = "warm up: please summarise this report for the team"
+        score_text(self.encoder, self.head, sample, self.max_windows)
+        if self.gate:
+            self.classifier.score(sample)
+
+    def opens(self, item: ScanInput) -> bool:
+        """Whether the gated cascade reads ``item`` with the encoder: always when ungated; else when every view is
+        short (:data:`SHORT_CHARS`: about one window, cheap to read in full), a view holds a word addressed to an
+        AI reader or about its orders (:data:`STRONG_CUES`: assistant, agent, model, system, instructions, ignore,
+        prompt, ...), or the n-gram classifier scores a view at least :attr:`gate_score` (an uncertain text).
+        Cheap: one regex and the n-gram model, no encoder."""
+        if not self.gate:
+            return True
+        views = item.normalised.views
+        scored = [v for v in views if not (v.layer == "raw" and len(views) > 1)]
+        if gate_cue(scored):
+            return True
+        return any(self.classifier.score(v.text).attack >= self.gate_score for v in scored)
 
     def score(self, item: ScanInput) -> tuple[WindowScore, str] | None:
         """The highest-scoring view and its layer, or ``None`` when every view is too short."""
@@ -228,12 +314,15 @@ class InjectionEncoderScanner:
                 continue  # the normalised view is the raw text folded
             if len(view.text.split()) < self.MIN_WORDS:
                 continue
-            s = score_text(self.encoder, self.head, view.text, self.max_windows)
+            text = reader_text(view.text, _mention.view_context(view.layer, item.normalised.original))
+            s = score_text(self.encoder, self.head, text, self.max_windows)
             if best is None or s.score > best[0].score:
                 best = (s, view.layer)
         return best
 
     def scan(self, item: ScanInput) -> Sequence[Finding]:
+        if not self.opens(item):
+            return ()
         best = self.score(item)
         if best is None or best[0].score < self.threshold:
             return ()

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import re2
 
+from warded.scan import _mention
 from warded.scan.types import Category, Finding, Response, ScanInput
 
 __all__ = ["RULES", "InjectionRulesScanner", "Rule", "match_rules"]
@@ -413,7 +414,9 @@ def match_rules(text: str) -> list[int]:
 class InjectionRulesScanner:
     """Prompt-injection and jailbreak rules over every view of the normalised input.
 
-    One finding per rule (the first view it matched in, in view order: raw, normalised, decoded layers).
+    One finding per rule (the first view it matched in, in view order: raw, normalised, decoded layers). When
+    every match is a *mention* (quoted, in a string literal or reported, inside a text that discusses attacks;
+    see ``warded.scan._mention``) and nothing matches the text with its mentions blanked, there is no finding.
     """
 
     id: ClassVar[str] = "injection_rules"
@@ -437,6 +440,25 @@ class InjectionRulesScanner:
                 rx.search(text)
 
     def scan(self, item: ScanInput) -> Sequence[Finding]:
+        findings = self._scan_views(item)
+        if findings and self.mentions_only(item):
+            return ()
+        return findings
+
+    def mentions_only(self, item: ScanInput) -> bool:
+        """Whether every rule match in ``item`` is a mention (``warded.scan._mention``): some view has a use
+        view, and no rule matches any view as the detectors should read it. Never true for a text that also
+        holds an instruction outside quotation, or one with no discursive context."""
+        original = item.normalised.original
+        uses = [
+            _mention.use_view(view.text, _mention.view_context(view.layer, original)) for view in item.normalised.views
+        ]
+        if all(u is None for u in uses):
+            return False
+        texts = [u if u is not None else v.text for u, v in zip(uses, item.normalised.views, strict=True)]
+        return not any(self._c.set.Match(t) for t in texts)
+
+    def _scan_views(self, item: ScanInput) -> list[Finding]:
         c = self._c
         seen: set[int] = set()
         findings: list[Finding] = []
