@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import secrets
 import threading
@@ -73,7 +72,7 @@ from warded.gateway._stores import (
     resolved_store,
 )
 from warded.incident.store import incident_store_for
-from warded.monitor.alerts import list_alerts
+from warded.monitor.alerts import ALERT_KIND, list_alerts
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.store.state import ALL_SESSIONS, StateStore
 
@@ -84,10 +83,19 @@ CONFIRM_DOMAIN = b"warded-console-confirm-v1\n"
 
 MAX_BODY = 64 * 1024
 PAGE = 50
+"""Audit entries per page by default (``?n=`` asks for up to :data:`MAX_PAGE`)."""
+MAX_PAGE = 200
+SEARCH_WINDOW = 2000
+"""An audit search reads at most this many entries per page, newest first, below the page's ``before``; when
+the window ends before a page of hits, the page says which entries it searched and links to the next window."""
+SEARCH_CHUNK = 500
 ALERT_SCAN = 2000
 """The alerts page searches this many audit entries at a time, newest first (the page says which, and links
 to the next older window)."""
 ALERTS_SHOWN = 200
+CHECKPOINTS_SHOWN = 20
+VERIFY_EVERY_S = 60.0
+"""The audit page re-verifies the whole chain (in the background) when the head has moved, at most this often."""
 _TEMPLATES = resources.files("warded.console") / "templates"
 _STATIC = resources.files("warded.console") / "static"
 
@@ -188,14 +196,24 @@ class Console:
 
     def chain_status(self) -> ChainStatus | None:
         """The last verification of the whole chain (None before the first one ends). When the head has moved
-        since, a new verification starts in the background: a page never waits for one."""
+        since, a new verification starts in the background (a page never waits for one), but at most one at a
+        time and no sooner than :data:`VERIFY_EVERY_S` after the last one: a verification reads the whole log,
+        so however often pages are visited while gateways write, the log is read once a minute at most."""
         head_seq = self.audit.store.head()[0]
         with self._chain_lock:
             cached = self._chain
-            if (cached is None or cached.head_seq != head_seq) and not self._verifying:
+            moved = cached is None or cached.head_seq != head_seq
+            due = cached is None or self.clock() >= cached.checked_at + VERIFY_EVERY_S
+            if moved and due and not self._verifying:
                 self._verifying = True
                 threading.Thread(target=self._verify_chain, name="console-chain-verify", daemon=True).start()
             return cached
+
+    @property
+    def verifying(self) -> bool:
+        """Whether a verification of the whole chain is running now."""
+        with self._chain_lock:
+            return self._verifying
 
     def verify_chain_now(self) -> ChainStatus:
         """Verify the whole chain now (trusting the policy's audit key) and remember the result."""
@@ -248,6 +266,23 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _int_param(raw: str | None, default: int) -> int:
+    """A query parameter as a (bounded) integer; ``default`` when absent or not a plain decimal number."""
+    if raw is None or not raw.isdigit() or len(raw) > 18:
+        return default
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """The part of the log a search read: entries ``lower`` to ``upper``; ``window_ended`` when it stopped
+    at the end of its window (:data:`SEARCH_WINDOW` entries) rather than after a page of hits."""
+
+    lower: int
+    upper: int
+    window_ended: bool
 
 
 def _client(request: Request) -> str:
@@ -543,52 +578,66 @@ class Pages:
     # -- audit ---------------------------------------------------------------------------------------
 
     async def audit_page(self, request: Request) -> Response:
+        """Entries newest first, paged by sequence number (keyset: ``before`` is the first seq *not* shown).
+        Every page is bounded work whatever the log's size: a plain page is one query of at most
+        :data:`MAX_PAGE` entries down the seq index; a search reads at most :data:`SEARCH_WINDOW` entries
+        below ``before`` and says which it searched, and where to go on, when the window ends first."""
         if self.signed_in(request) is None:
             return RedirectResponse("/login", status_code=303)
-        q = request.query_params.get("q", "")[:200]
-        kind = request.query_params.get("kind", "")[:64]
-        try:
-            before = int(request.query_params.get("before", "0"))
-        except ValueError:
-            before = 0
-        head = self.c.audit.store.head()[0]
-        start = before - 1 if before > 0 else head
-        entries = self._search(q, kind, start) if (q or kind) else self._page(start)
+        params = request.query_params
+        q = params.get("q", "")[:200]
+        kind = params.get("kind", "")[:64]
+        n = min(MAX_PAGE, max(1, _int_param(params.get("n"), PAGE)))
+        store = self.c.audit.store
+        head = store.head()[0]
+        before = _int_param(params.get("before"), 0)
+        before = head + 1 if before <= 0 or before > head else before
+        searched: Searched | None = None
+        if q or kind:
+            entries, searched = self._search(q, kind, before, n)
+            more = searched.lower if searched.lower > 1 else None
+        else:
+            entries = store.entries_before(before, n)
+            more = entries[-1].seq if len(entries) == n and entries[-1].seq > 1 else None
         return self.render(
             request,
             "audit.html",
             entries=entries,
             q=q,
             kind=kind,
+            n=n,
+            page=PAGE,
             head=head,
+            more=more,
+            searched=searched,
             chain=self.c.chain_status(),
-            checkpoints=self.c.audit.store.checkpoints()[-20:][::-1],
+            verifying=self.c.verifying,
+            verify_every=VERIFY_EVERY_S,
+            checkpoints=store.latest_checkpoints(CHECKPOINTS_SHOWN)[::-1],
             key_file=self.c.key_file,
         )
 
-    def _page(self, start: int) -> list[AuditEntry]:
-        first = max(1, start - PAGE + 1)
-        return [e for e in self.c.audit.store.iter_entries(first) if e.seq <= start][::-1][:PAGE]
-
-    def _search(self, q: str, kind: str, start: int) -> list[AuditEntry]:
-        """Newest first, scanning back from ``start`` in blocks, at most :data:`PAGE` hits."""
+    def _search(self, q: str, kind: str, before: int, n: int) -> tuple[list[AuditEntry], Searched]:
+        """At most ``n`` hits, newest first, among the :data:`SEARCH_WINDOW` entries below ``before``, read
+        :data:`SEARCH_CHUNK` at a time down the seq index (the kind is filtered by the query, the text here)
+        and stopping at the ``n``-th hit. The window and where it stopped are returned: a search that ends
+        its window before a page of hits says so, and the page links to the next older window."""
         needle = q.lower()
+        floor = max(1, before - SEARCH_WINDOW)
         hits: list[AuditEntry] = []
-        upper = start
-        while upper >= 1 and len(hits) < PAGE:
-            lower = max(1, upper - 2000 + 1)
-            block = [e for e in self.c.audit.store.iter_entries(lower) if e.seq <= upper]
-            for entry in reversed(block):
-                if kind and entry.kind != kind:
-                    continue
+        upper = before
+        while True:
+            rows = self.c.audit.store.entries_before(upper, SEARCH_CHUNK, kind=kind or None, min_seq=floor)
+            for entry in rows:
                 text = entry.body_json if entry.body_json is not None else canonical_json(entry.body)
                 if needle and needle not in text.decode("utf-8", "replace").lower():
                     continue
                 hits.append(entry)
-                if len(hits) >= PAGE:
-                    break
-            upper = lower - 1
-        return hits
+                if len(hits) >= n:
+                    return hits, Searched(entry.seq, before - 1, window_ended=False)
+            if len(rows) < SEARCH_CHUNK:
+                return hits, Searched(floor, before - 1, window_ended=True)
+            upper = rows[-1].seq
 
     # -- sessions and the kill switch ------------------------------------------------------------------
 
@@ -692,14 +741,12 @@ class Pages:
             return RedirectResponse("/login", status_code=303)
         agent = request.query_params.get("agent_id", "")[:128]
         rule = request.query_params.get("rule", "")[:128]
-        try:
-            before = int(request.query_params.get("before", "0"))
-        except ValueError:
-            before = 0
+        before = _int_param(request.query_params.get("before"), 0)
         head = self.c.audit.store.head()[0]
         upper = min(before - 1, head) if before > 0 else head
         lower = max(1, upper - ALERT_SCAN + 1)
-        window = itertools.takewhile(lambda e: e.seq <= upper, self.c.audit.store.iter_entries(lower))
+        # One query for the window's alerts (the kind is filtered on the seq index), oldest first.
+        window = self.c.audit.store.entries_before(upper + 1, ALERT_SCAN, kind=ALERT_KIND, min_seq=lower)[::-1]
         alerts = list_alerts(window, agent_id=agent or None, rule=rule or None)
         return self.render(
             request,
