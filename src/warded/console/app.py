@@ -561,15 +561,25 @@ class Pages:
         if self.signed_in(request) is None:
             return RedirectResponse("/login", status_code=303)
         flt = self._filter(request)
-        recent = [s for e in self.c.audit.store.tail(300) if (s := summarise(e)) is not None and flt.matches(s)]
-        return self.render(request, "decisions.html", recent=recent[-100:][::-1], flt=flt)
+        tail = self.c.audit.store.tail(300)
+        recent = [s for e in tail if (s := summarise(e)) is not None and flt.matches(s)]
+        # The cursor: the last seq this page read. Its stream sends what comes after it, each seq once.
+        cursor = tail[-1].seq if tail else 0
+        return self.render(request, "decisions.html", recent=recent[-100:][::-1], flt=flt, cursor=cursor)
 
     async def decisions_stream(self, request: Request) -> Response:
+        """The live stream, resuming after ``?after=`` (the page's cursor) or, when the browser reconnects,
+        after the ``Last-Event-ID`` it saw last (event ids are seqs); without either, from now on."""
         if self.signed_in(request) is None:
             raise ConsoleError(401, "sign in first")
+        cursors = [request.query_params.get("after"), request.headers.get("last-event-id")]
+        if any(c is not None and _int_param(c, -1) < 0 for c in cursors):
+            raise ConsoleError(400, "after and Last-Event-ID must be sequence numbers")
+        given = [_int_param(c, -1) for c in cursors if c is not None]
+        after = max(given) if given else None
         subscriber = self.c.feed.subscribe(self._filter(request))
         return StreamingResponse(
-            self.c.feed.stream(subscriber, request.is_disconnected),
+            self.c.feed.stream(subscriber, request.is_disconnected, after=after),
             media_type="text/event-stream",
             headers={"x-accel-buffering": "no"},
             background=BackgroundTask(self.c.feed.unsubscribe, subscriber),  # also if the stream never began
