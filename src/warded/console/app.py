@@ -243,7 +243,7 @@ class Console:
 
 
 class SecurityHeaders:
-    """Adds the security headers (CSP and friends) to every response, and refuses over-long bodies."""
+    """Adds the security headers (CSP and friends) to every response (bodies are bounded by :class:`BodyLimit`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -266,6 +266,60 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyRefused(ConsoleError):
+    """A request body over :data:`MAX_BODY`, or not the length its ``Content-Length`` says."""
+
+
+class BodyLimit:
+    """Bounds every request body before any handler reads it: a ``Content-Length`` that is not one decimal
+    number is a 400 and one over :data:`MAX_BODY` a 413, answered from the headers without reading a byte;
+    the body is then counted as it arrives (chunked or not) and reading stops at the first chunk past the
+    cap (413) or past the declared length (400); a body that ends short of its declared length is a 400."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared_values = [v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"]
+        declared: int | None = None
+        if declared_values:
+            raw = declared_values[0]
+            if len(declared_values) > 1 or not raw.isdigit() or len(raw) > 18:
+                await _refuse(scope, receive, send, 400, "Content-Length must be one decimal number")
+                return
+            declared = int(raw)
+            if declared > self.limit:
+                await _refuse(scope, receive, send, 413, f"request body over {self.limit} bytes")
+                return
+        cap = self.limit if declared is None else declared
+        size = 0
+
+        async def bounded() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > cap:
+                    if declared is None:
+                        raise BodyRefused(413, f"request body over {self.limit} bytes")
+                    raise BodyRefused(400, "the request body is longer than its Content-Length")
+                if declared is not None and not message.get("more_body", False) and size < declared:
+                    raise BodyRefused(400, "the request body is shorter than its Content-Length")
+            return message
+
+        await self.app(scope, bounded, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    await JSONResponse({"ok": False, "error": message}, status_code=status, headers={"connection": "close"})(
+        scope, receive, send
+    )
 
 
 def _int_param(raw: str | None, default: int) -> int:
@@ -337,7 +391,7 @@ class Pages:
             raise ConsoleError(403, "missing or wrong CSRF token (reload the page)")
         if signed_in and session.approver is None:
             raise ConsoleError(401, "sign in with your passkey first")
-        raw = await request.body()
+        raw = await request.body()  # bounded by BodyLimit: never more than MAX_BODY bytes are read
         if len(raw) > MAX_BODY:
             raise ConsoleError(413, "request too large")
         try:
@@ -867,7 +921,11 @@ def create_app(console: Console) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BodyLimit),
+            Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+        ],
         lifespan=lifespan,
     )
 
