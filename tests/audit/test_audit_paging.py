@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from warded.audit.chain import Checkpoint
 from warded.audit.keys import Signer
 from warded.audit.sqlite import SQLiteAuditStore
 from warded.audit.store import MAX_PAGE_ROWS, AuditStore
@@ -68,7 +69,7 @@ def test_entries_before_refuses_unbounded_or_odd_arguments(store: AuditStore, ar
 
 def test_latest_checkpoints(store: AuditStore) -> None:
     _fill(store, 30)
-    signed = []
+    signed: list[Checkpoint] = []
     for seq in (10, 20, 30, 30):
         entry = store.get(seq)
         assert entry is not None

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from warded.audit.log import verify_store
 from warded.audit.sqlite import SQLiteAuditStore
 from warded.console import app as console_app
 from warded.console import create_app, open_console
@@ -258,7 +259,7 @@ def test_the_whole_chain_is_verified_at_most_once_a_minute(tmp_path: Path, monke
     now = [1_800_000_000.0]
     c = open_console(write_demo_policy(str(tmp_path)), clock=lambda: now[0])
     runs: list[int] = []
-    real = console_app.verify_store
+    real = verify_store
 
     def counted(store: Any, *args: Any, **kw: Any) -> Any:
         runs.append(store.head()[0])

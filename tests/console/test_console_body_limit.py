@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def _call(
         "server": ("127.0.0.1", 8787),
     }
     sent = 0
-    replies: list[dict[str, Any]] = []
+    replies: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal sent
@@ -80,7 +80,7 @@ def _call(
         sent += CHUNK
         return {"type": "http.request", "body": b" " * CHUNK, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         replies.append(message)
 
     asyncio.run(create_app(c)(scope, receive, send))

@@ -61,7 +61,7 @@ from warded.audit.log import AuditLog, verify_store
 from warded.bom.status import bom_status
 from warded.console._auth import COOKIE, RateLimiter, Session, Sessions
 from warded.console._live import DecisionFeed, Filter, summarise
-from warded.errors import StoreError, WardedError
+from warded.errors import AuditError, StoreError, WardedError
 from warded.gateway._approvals import open_credentials, relying_party
 from warded.gateway._stores import (
     Waker,
@@ -579,30 +579,44 @@ class Pages:
             verify_webauthn_signature(pending, record, {credential.credential_id: credential}, self.c.rp)
             if not self.c.credentials.advance(credential.credential_id, credential.sign_count, checked.sign_count):
                 raise ApprovalRejected(RejectCode.REPLAYED, "signature counter did not advance (replay)")
-            self.c.approvals.record_verdict(record)
         except (ApprovalRejected, StoreError, ConsoleError) as exc:
-            self.c.record(
-                "approval_refused",
-                {"request_id": request_id[:128], "approver": session.approver, "reason": str(exc)[:500]},
-            )
+            self._refused(request_id, session, exc)
             status = exc.status if isinstance(exc, ConsoleError) else 403
             raise ConsoleError(status, f"{verdict.value} refused: {exc}") from None
-        if self.c.waker is not None:
-            with contextlib.suppress(StoreError):
-                self.c.waker.notify(request_id)
-        self.c.record(
+        # Audited before it takes effect: a verdict the audit log cannot hold is never recorded (the audit
+        # error answers 503 and the request stays pending), so no approval acts unaudited.
+        decided = self.c.record(
             "approval_decided",
             {
                 "request_id": request_id,
                 "verdict": verdict.value,
                 "approver": record.approver,
                 "method": ApprovalMethod.WEBAUTHN.value,
-                "key_id": record.credential_id,
+                "key_id": record.key_id,
                 "approval": record.to_json(),
                 "via": "console",
             },
         )
+        try:
+            self.c.approvals.record_verdict(record)
+        except StoreError as exc:  # not recorded (decided meanwhile, or the store failed): say so after it
+            self._refused(request_id, session, exc, decided_seq=decided.seq)
+            try:
+                now_status = self.c.approvals.status(request_id)
+            except StoreError:
+                now_status = None
+            code = 409 if now_status not in (None, RequestStatus.PENDING) else 503
+            raise ConsoleError(code, f"{verdict.value} refused: {exc}") from None
+        if self.c.waker is not None:
+            with contextlib.suppress(StoreError):
+                self.c.waker.notify(request_id)
         return JSONResponse({"ok": True, "request_id": request_id, "verdict": verdict.value})
+
+    def _refused(self, request_id: str, session: Session, exc: Exception, decided_seq: int | None = None) -> None:
+        body: dict[str, Any] = {"request_id": request_id[:128], "approver": session.approver, "reason": str(exc)[:500]}
+        if decided_seq is not None:
+            body["not_recorded_after"] = decided_seq  # the approval_decided entry whose verdict did not take
+        self.c.record("approval_refused", body)
 
     # -- live decisions ----------------------------------------------------------------------------
 
@@ -790,12 +804,15 @@ class Pages:
                  "reason": "operator (console)", "by": session.approver, "confirmed_by": proof},
             )  # fmt: skip
         else:
-            changed = self.c.state.resume(agent_id, session_id)
+            # Audited before it takes effect (a resume lets the session act again): if the audit log cannot
+            # hold it, the session stays paused. A pause, above, takes effect first: it only stops actions.
+            was_paused = any(p.agent_id == agent_id and p.session_id == session_id for p in self.c.state.list_pauses())
             self.c.record(
                 "session_resumed",
-                {"agent_id": agent_id, "session_id": session_id, "by": session.approver, "was_paused": changed,
+                {"agent_id": agent_id, "session_id": session_id, "by": session.approver, "was_paused": was_paused,
                  "confirmed_by": proof},
             )  # fmt: skip
+            changed = self.c.state.resume(agent_id, session_id)
         return JSONResponse({"ok": True, "op": op, "changed": changed})
 
     # -- alerts, incidents, the BOM (rendered from the monitor, incident and bom packages) ------------
@@ -873,6 +890,8 @@ def _errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=exc.status)
         except StoreError as exc:  # fail closed: nothing decided, the operator sees why
             return JSONResponse({"ok": False, "error": f"store unavailable: {exc}"}, status_code=503)
+        except AuditError as exc:  # nothing takes effect that the audit log could not record
+            return JSONResponse({"ok": False, "error": f"audit log unavailable: {exc}"}, status_code=503)
 
     return guarded
 
