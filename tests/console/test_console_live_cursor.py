@@ -19,6 +19,7 @@ from warded.console import _live, create_app, open_console
 from warded.console._auth import COOKIE
 from warded.console.app import Console
 from warded.demo import write_demo_policy
+from warded.errors import AuditError
 
 
 @pytest.fixture
@@ -211,3 +212,37 @@ def test_without_a_cursor_the_stream_starts_now(console: Console) -> None:
         return got
 
     asyncio.run(scenario())
+
+
+def test_a_follower_that_cannot_read_says_so_and_loses_nothing(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = console
+    feed = _live.DecisionFeed(c.audit.store, poll_s=0.01)
+    real = c.audit.store.iter_entries
+    failing = [3]
+
+    def flaky(start_seq: int = 1) -> Any:
+        if failing[0] > 0:
+            failing[0] -= 1
+            raise AuditError("the audit store is down (test)")
+        return real(start_seq)
+
+    async def scenario() -> list[tuple[str, str]]:
+        stream = Reader(feed.stream(feed.subscribe(_live.Filter()), _never))
+        assert await stream.quiet()
+        monkeypatch.setattr(c.audit.store, "iter_entries", flaky)
+        meanwhile = _decide(c, "written_while_the_store_failed")
+        feed.start()  # the follower runs on its own now: it fails three times, then reads again
+        got: list[tuple[str, str]] = []
+        while not got or got[-1][0] == "stalled":  # one "stalled" per failed read, then the decision
+            got += await stream.events(1)
+        await feed.stop()
+        await stream.close()
+        decisions = [g for g in got if g[0] == "decision"]
+        assert decisions == [("decision", str(meanwhile))]
+        return got
+
+    got = asyncio.run(scenario())
+    assert [g[0] for g in got] == ["stalled"] * 3 + ["decision"] and "cannot read the audit log" in got[0][1]
+    assert feed.failures == 3

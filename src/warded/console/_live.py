@@ -12,6 +12,9 @@ or below the highest seq already sent: a decision written before the subscriptio
 written after it is in the queue, one in both is sent once. A backlog longer than :data:`BACKLOG` entries is
 not read in full: the newest are sent after a ``gap`` event that says how many entries were skipped.
 Server-sent event ids are seqs, so a browser that reconnects resumes after the last one it saw.
+
+A follower that cannot read the audit log sends every stream a ``stalled`` event per failed read and retries
+from its place: the view says it is stalled instead of going quiet, and skips nothing once the log answers.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 from warded.audit.chain import AuditEntry
 from warded.audit.store import AuditStore
+from warded.errors import AuditError
 
 __all__ = ["DecisionFeed", "Filter", "Subscriber", "summarise"]
 
@@ -93,6 +97,7 @@ class DecisionFeed:
         self._lock = store_lock or threading.Lock()
         self.last_seq = store.head()[0]
         self.seen = 0
+        self.failures = 0
 
     def _read(self) -> list[AuditEntry]:
         with self._lock:
@@ -124,8 +129,23 @@ class DecisionFeed:
 
     async def _run(self) -> None:
         while True:
-            if await self.poll() < BATCH:
+            try:
+                read = await self.poll()
+            except AuditError as exc:
+                # The follower keeps its place (last_seq) and retries: nothing is skipped once the store
+                # answers again. Meanwhile every stream says the view is stalled, rather than going quiet.
+                self.failures += 1
+                self._tell_all({"seq": -1, "error": f"the live view cannot read the audit log: {exc}"[:300]})
+                read = 0
+            if read < BATCH:
                 await asyncio.sleep(self._poll_s)
+
+    def _tell_all(self, item: dict[str, Any]) -> None:
+        for sub in list(self._subscribers):
+            try:
+                sub.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                sub.dropped += 1
 
     def _backlog(self, after: int) -> tuple[list[AuditEntry], int]:
         """The entries after ``after``, oldest first, at most :data:`BACKLOG` of them (the newest), and how
@@ -189,6 +209,9 @@ class DecisionFeed:
                     if await disconnected():
                         return
                     yield b": keep-alive\n\n"
+                    continue
+                if "error" in item:
+                    yield f"event: stalled\ndata: {json.dumps(item['error'])}\n\n".encode()
                     continue
                 if item["seq"] <= sent:
                     continue  # already sent from the backlog (written before the subscription, read by both)

@@ -138,6 +138,9 @@
       received += 1;
       count.textContent = String(received);
     });
+    source.addEventListener("stalled", function (event) {
+      say(JSON.parse(event.data) + " (retrying; decisions made meanwhile will appear).", true);
+    });
     source.addEventListener("gap", function (event) {
       say("Decisions were missed by this view (" + event.data + " skipped); reload to see them all.", true);
     });
