@@ -368,12 +368,15 @@ def test_live_decisions_audit_and_kill_switch(world: World) -> None:
     page.locator("#decisions[data-live=open]").wait_for(state="attached")  # subscribed before the decisions
     gw.check(Action(AGENT, SESSION, "send_email", {"to": ["x@evil.example"], "subject": "s", "body": "b"}))
     gw.check(Action(AGENT, SESSION, "list_inbox", {}))  # allowed: filtered out of this view
-    # A denial the previous test left may arrive live too (written just before this page was rendered), so
-    # wait for this test's row rather than for a count.
+    # A denial the previous test left may arrive live (written after this page's cursor), so wait for this
+    # test's row rather than for a count.
     row = page.locator("#decisions tbody tr", has_text="send_email").first
     row.wait_for()
     assert "deny" in row.inner_text()
     assert page.locator("#decisions tbody tr", has_text="list_inbox").count() == 0  # allowed: filtered out
+    # Each decision once: the page's rows and the stream's meet at the page's cursor (no row twice).
+    seqs = page.locator("#decisions tbody tr").evaluate_all("rows => rows.map(r => r.dataset.seq)")
+    assert all(seqs) and len(seqs) == len(set(seqs)), seqs
     _shot(page, "decisions")
 
     world.console.verify_chain_now()

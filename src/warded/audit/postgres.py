@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from warded.audit.canonical import canonical_str
 from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, encode_entry, entry_hash_canonical
+from warded.audit.store import check_page_args
 from warded.errors import AuditError
 from warded.store._postgres import (
     DEFAULT_SCHEMA,
@@ -104,6 +105,7 @@ register_migrations("audit", MIGRATIONS)
 _APPEND_FN = "SELECT new_seq, prev_hash, new_hash FROM warded_audit_append(%s, %s, %s, %s, %s)"
 _SELECT = "SELECT seq, ts, kind, body, prev_hash, hash FROM audit_entries"
 _HEAD = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+_SELECT_CHECKPOINTS = "SELECT seq, head_hash, ts, key_id, signature FROM audit_checkpoints"
 _BATCH = 1000
 
 _Pool = ConnectionPool[psycopg.Connection[tuple[Any, ...]]]
@@ -215,13 +217,30 @@ class PostgresAuditStore(PooledStore):
         rows = self._fetchall(f"{_SELECT} ORDER BY seq DESC LIMIT %s", (n,))
         return [_entry(row) for row in reversed(rows)]
 
+    def entries_before(
+        self, before_seq: int, limit: int, *, kind: str | None = None, min_seq: int = 1
+    ) -> list[AuditEntry]:
+        """Newest first, at most ``limit`` entries with ``min_seq <= seq < before_seq`` (of ``kind`` if given):
+        one query down the primary key index, stopping after ``limit`` rows."""
+        limit = check_page_args(before_seq, limit, min_seq, f"audit store {self!r}")
+        sql = f"{_SELECT} WHERE seq < %s AND seq >= %s"
+        params: tuple[Any, ...] = (before_seq, min_seq)
+        if kind is not None:
+            sql, params = sql + " AND kind = %s", (*params, kind)
+        rows = self._fetchall(f"{sql} ORDER BY seq DESC LIMIT %s", (*params, limit))
+        return [_entry(row) for row in rows]
+
     def checkpoints(self) -> list[Checkpoint]:
         """All checkpoints, ordered by seq then insertion."""
-        rows = self._fetchall("SELECT seq, head_hash, ts, key_id, signature FROM audit_checkpoints ORDER BY seq, id")
-        return [
-            Checkpoint(seq=int(seq), head_hash=head, ts=float(ts), key_id=kid, signature_hex=sig)
-            for seq, head, ts, kid, sig in rows
-        ]
+        rows = self._fetchall(f"{_SELECT_CHECKPOINTS} ORDER BY seq, id")
+        return [_checkpoint(row) for row in rows]
+
+    def latest_checkpoints(self, n: int) -> list[Checkpoint]:
+        """The ``n`` checkpoints with the highest seq, ordered by seq then insertion (index ``(seq, id)``)."""
+        if n <= 0:
+            return []
+        rows = self._fetchall(f"{_SELECT_CHECKPOINTS} ORDER BY seq DESC, id DESC LIMIT %s", (n,))
+        return [_checkpoint(row) for row in reversed(rows)]
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -247,6 +266,11 @@ class PostgresAuditStore(PooledStore):
                 f"audit store {self!r}: audit tables are at version {version}, expected {len(MIGRATIONS)};"
                 " run `warded store migrate`"
             )
+
+
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    seq, head, ts, kid, sig = row
+    return Checkpoint(seq=int(seq), head_hash=head, ts=float(ts), key_id=kid, signature_hex=sig)
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:

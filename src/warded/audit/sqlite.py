@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from warded.audit.chain import GENESIS_HASH, AuditEntry, Checkpoint, decode_body, encode_entry, entry_hash_canonical
+from warded.audit.store import check_page_args
 from warded.errors import AuditError
 from warded.store._sqlite import open_sqlite
 
@@ -29,11 +30,13 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_entries ("
     "seq INTEGER PRIMARY KEY, ts REAL, kind TEXT, body TEXT, prev_hash TEXT, hash TEXT)",
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (seq INTEGER, head_hash TEXT, ts REAL, key_id TEXT, signature TEXT)",
+    "CREATE INDEX IF NOT EXISTS audit_checkpoints_by_seq ON audit_checkpoints (seq)",  # latest_checkpoints
 )
 _ENTRY_COLUMNS = ["seq", "ts", "kind", "body", "prev_hash", "hash"]
 _CHECKPOINT_COLUMNS = ["seq", "head_hash", "ts", "key_id", "signature"]
 _SELECT = "SELECT seq, ts, kind, body, prev_hash, hash FROM audit_entries"
 _HEAD = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1"
+_SELECT_CHECKPOINTS = "SELECT seq, head_hash, ts, key_id, signature FROM audit_checkpoints"
 _INSERT = "INSERT INTO audit_entries (seq, ts, kind, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"
 _BATCH = 1000
 _T = TypeVar("_T")
@@ -158,16 +161,33 @@ class SQLiteAuditStore:
             rows = self._fetchall(f"{_SELECT} ORDER BY seq DESC LIMIT ?", (n,))
         return [_entry(row) for row in reversed(rows)]
 
+    def entries_before(
+        self, before_seq: int, limit: int, *, kind: str | None = None, min_seq: int = 1
+    ) -> list[AuditEntry]:
+        """Newest first, at most ``limit`` entries with ``min_seq <= seq < before_seq`` (of ``kind`` if given):
+        one query down the primary key (``seq`` is the rowid), stopping after ``limit`` rows."""
+        limit = check_page_args(before_seq, limit, min_seq, f"audit store {self.path}")
+        sql = f"{_SELECT} WHERE seq < ? AND seq >= ?"
+        params: tuple[Any, ...] = (before_seq, min_seq)
+        if kind is not None:
+            sql, params = sql + " AND kind = ?", (*params, kind)
+        with self._lock:
+            rows = self._fetchall(f"{sql} ORDER BY seq DESC LIMIT ?", (*params, limit))
+        return [_entry(row) for row in rows]
+
     def checkpoints(self) -> list[Checkpoint]:
         """All checkpoints, ordered by seq then insertion."""
         with self._lock:
-            rows = self._fetchall(
-                "SELECT seq, head_hash, ts, key_id, signature FROM audit_checkpoints ORDER BY seq, rowid"
-            )
-        return [
-            Checkpoint(seq=seq, head_hash=_text(head), ts=ts, key_id=_text(kid), signature_hex=_text(sig))
-            for seq, head, ts, kid, sig in rows
-        ]
+            rows = self._fetchall(f"{_SELECT_CHECKPOINTS} ORDER BY seq, rowid")
+        return [_checkpoint(row) for row in rows]
+
+    def latest_checkpoints(self, n: int) -> list[Checkpoint]:
+        """The ``n`` checkpoints with the highest seq, ordered by seq then insertion."""
+        if n <= 0:
+            return []
+        with self._lock:
+            rows = self._fetchall(f"{_SELECT_CHECKPOINTS} ORDER BY seq DESC, rowid DESC LIMIT ?", (n,))
+        return [_checkpoint(row) for row in reversed(rows)]
 
     def close(self) -> None:
         """Close the connection; idempotent."""
@@ -237,6 +257,11 @@ def _text(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "surrogateescape")
     return value
+
+
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    seq, head, ts, kid, sig = row
+    return Checkpoint(seq=seq, head_hash=_text(head), ts=ts, key_id=_text(kid), signature_hex=_text(sig))
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:

@@ -5,7 +5,8 @@ decision entries and ``pending`` open approval requests with taint explanations.
 uvicorn on loopback, as ``warded console`` serves it, with one signed-in session (made directly in the
 session table: the passkey ceremony is the browser tests' business, not a cost per page).
 
-* **Pages**: each page (approvals, audit, audit search, live decisions, sessions, alerts, incidents) is
+* **Pages**: each page (approvals, audit: the newest page, an old one and two searches, one that finds
+  nothing; live decisions, sessions, alerts, incidents) is
   fetched ``rounds`` times over one keep-alive connection; the figure is the server's own time per response,
   read from the ``Server-Timing`` header the console sets (rendering included, network and client excluded).
   The first fetch of each page is a warm-up and not counted. The audit page shows the chain's last
@@ -45,7 +46,17 @@ from warded.proxy._http_server import GuardedConfig
 
 __all__ = ["run_console_bench"]
 
-PAGES = ("/approvals", "/audit", "/audit?q=GB33&kind=decision", "/decisions", "/sessions", "/alerts", "/incidents")
+PAGES = (
+    "/approvals",
+    "/audit",
+    "/audit?before=101",  # the oldest pages: as cheap as the newest when paging is indexed
+    "/audit?q=GB33&kind=decision",
+    "/audit?q=no-such-text",  # a search that finds nothing: reads its whole bounded window
+    "/decisions",
+    "/sessions",
+    "/alerts",
+    "/incidents",
+)
 
 
 def _decision_body(i: int) -> dict[str, Any]:

@@ -4,6 +4,17 @@ The follower reads the entries after the last one it saw (every ``poll_s``), so 
 process writes to the shared log, not only this process. Each stream has a bounded queue: a stream that
 cannot keep up is not silently thinned out; it counts what it missed and tells the browser (a ``gap``
 event with the number), which then reloads.
+
+**No decision shown twice or lost between the page and its stream.** The page is rendered from the log up to
+a cursor (the last seq it read) and opens the stream with ``after=`` that cursor. The stream subscribes
+first, then reads the backlog after the cursor from the store, then follows its queue, skipping anything at
+or below the highest seq already sent: a decision written before the subscription is in the backlog, one
+written after it is in the queue, one in both is sent once. A backlog longer than :data:`BACKLOG` entries is
+not read in full: the newest are sent after a ``gap`` event that says how many entries were skipped.
+Server-sent event ids are seqs, so a browser that reconnects resumes after the last one it saw.
+
+A follower that cannot read the audit log sends every stream a ``stalled`` event per failed read and retries
+from its place: the view says it is stalled instead of going quiet, and skips nothing once the log answers.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import threading
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
@@ -18,11 +30,14 @@ from typing import Any
 
 from warded.audit.chain import AuditEntry
 from warded.audit.store import AuditStore
+from warded.errors import AuditError
 
 __all__ = ["DecisionFeed", "Filter", "Subscriber", "summarise"]
 
 QUEUE_BOUND = 20_000
 BATCH = 5_000
+BACKLOG = 5_000
+"""At most this many entries after a stream's cursor are read for its backlog (the newest of them)."""
 
 
 def summarise(entry: AuditEntry) -> dict[str, Any] | None:
@@ -82,6 +97,7 @@ class DecisionFeed:
         self._lock = store_lock or threading.Lock()
         self.last_seq = store.head()[0]
         self.seen = 0
+        self.failures = 0
 
     def _read(self) -> list[AuditEntry]:
         with self._lock:
@@ -92,24 +108,52 @@ class DecisionFeed:
                     break
             return out
 
+    async def poll(self) -> int:
+        """Read what was appended since the last poll and queue each decision for the streams it matches;
+        the number of entries read."""
+        entries = await asyncio.to_thread(self._read)
+        for entry in entries:
+            self.last_seq = entry.seq
+            item = summarise(entry)
+            if item is None:
+                continue
+            self.seen += 1
+            for sub in list(self._subscribers):
+                if not sub.filter.matches(item):
+                    continue
+                try:
+                    sub.queue.put_nowait(item)
+                except asyncio.QueueFull:
+                    sub.dropped += 1
+        return len(entries)
+
     async def _run(self) -> None:
         while True:
-            entries = await asyncio.to_thread(self._read)
-            for entry in entries:
-                self.last_seq = entry.seq
-                item = summarise(entry)
-                if item is None:
-                    continue
-                self.seen += 1
-                for sub in list(self._subscribers):
-                    if not sub.filter.matches(item):
-                        continue
-                    try:
-                        sub.queue.put_nowait(item)
-                    except asyncio.QueueFull:
-                        sub.dropped += 1
-            if len(entries) < BATCH:
+            try:
+                read = await self.poll()
+            except AuditError as exc:
+                # The follower keeps its place (last_seq) and retries: nothing is skipped once the store
+                # answers again. Meanwhile every stream says the view is stalled, rather than going quiet.
+                self.failures += 1
+                self._tell_all({"seq": -1, "error": f"the live view cannot read the audit log: {exc}"[:300]})
+                read = 0
+            if read < BATCH:
                 await asyncio.sleep(self._poll_s)
+
+    def _tell_all(self, item: dict[str, Any]) -> None:
+        for sub in list(self._subscribers):
+            try:
+                sub.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                sub.dropped += 1
+
+    def _backlog(self, after: int) -> tuple[list[AuditEntry], int]:
+        """The entries after ``after``, oldest first, at most :data:`BACKLOG` of them (the newest), and how
+        many entries after ``after`` were skipped to keep to that bound."""
+        with self._lock:
+            newest = self._store.entries_before(sys.maxsize, BACKLOG, min_seq=after + 1)
+        skipped = newest[-1].seq - after - 1 if len(newest) == BACKLOG else 0
+        return newest[::-1], skipped
 
     def start(self) -> None:
         if self._task is None:
@@ -131,14 +175,33 @@ class DecisionFeed:
         self._subscribers.discard(sub)
 
     async def stream(
-        self, sub: Subscriber, disconnected: Callable[[], Any], *, keepalive_s: float = 15.0
+        self,
+        sub: Subscriber,
+        disconnected: Callable[[], Any],
+        *,
+        after: int | None = None,
+        keepalive_s: float = 15.0,
     ) -> AsyncGenerator[bytes, None]:
-        """Server-sent events for ``sub`` (subscribed before the response starts, so nothing written after the
-        browser sees the stream open is missed): ``decision`` per matching entry, ``gap`` when some were
-        missed, comments to keep the connection open. Unsubscribes when it ends."""
+        """Server-sent events for ``sub`` (subscribed before the response starts): with ``after`` (the cursor
+        of the page that opened the stream), first the matching decisions written after it and before the
+        subscription (the backlog, read now from the store), then ``decision`` per matching entry as the
+        follower reads them, each seq once and in order; ``gap`` when some were missed (the number), comments
+        to keep the connection open. Unsubscribes when it ends."""
         reported = 0
+        sent = -1  # the highest seq sent or covered by the backlog: anything at or below it is not sent again
         try:
             yield b": connected\n\n"
+            if after is not None:
+                entries, skipped = await asyncio.to_thread(self._backlog, after)
+                sent = after
+                if skipped:
+                    yield f"event: gap\ndata: {skipped}\n\n".encode()
+                for entry in entries:
+                    sent = entry.seq
+                    item = summarise(entry)
+                    if item is not None and sub.filter.matches(item):
+                        sub.delivered += 1
+                        yield _event(item)
             while True:
                 try:
                     item = await asyncio.wait_for(sub.queue.get(), keepalive_s)
@@ -147,10 +210,20 @@ class DecisionFeed:
                         return
                     yield b": keep-alive\n\n"
                     continue
+                if "error" in item:
+                    yield f"event: stalled\ndata: {json.dumps(item['error'])}\n\n".encode()
+                    continue
+                if item["seq"] <= sent:
+                    continue  # already sent from the backlog (written before the subscription, read by both)
+                sent = item["seq"]
                 sub.delivered += 1
-                yield f"event: decision\nid: {item['seq']}\ndata: {json.dumps(item)}\n\n".encode()
+                yield _event(item)
                 if sub.dropped > reported:
                     reported = sub.dropped
                     yield f"event: gap\ndata: {reported}\n\n".encode()
         finally:
             self.unsubscribe(sub)
+
+
+def _event(item: dict[str, Any]) -> bytes:
+    return f"event: decision\nid: {item['seq']}\ndata: {json.dumps(item)}\n\n".encode()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import secrets
 import threading
@@ -62,7 +61,7 @@ from warded.audit.log import AuditLog, verify_store
 from warded.bom.status import bom_status
 from warded.console._auth import COOKIE, RateLimiter, Session, Sessions
 from warded.console._live import DecisionFeed, Filter, summarise
-from warded.errors import StoreError, WardedError
+from warded.errors import AuditError, StoreError, WardedError
 from warded.gateway._approvals import open_credentials, relying_party
 from warded.gateway._stores import (
     Waker,
@@ -73,7 +72,7 @@ from warded.gateway._stores import (
     resolved_store,
 )
 from warded.incident.store import incident_store_for
-from warded.monitor.alerts import list_alerts
+from warded.monitor.alerts import ALERT_KIND, list_alerts
 from warded.policy.compile import CompiledPolicy, load_policy
 from warded.store.state import ALL_SESSIONS, StateStore
 
@@ -84,10 +83,19 @@ CONFIRM_DOMAIN = b"warded-console-confirm-v1\n"
 
 MAX_BODY = 64 * 1024
 PAGE = 50
+"""Audit entries per page by default (``?n=`` asks for up to :data:`MAX_PAGE`)."""
+MAX_PAGE = 200
+SEARCH_WINDOW = 2000
+"""An audit search reads at most this many entries per page, newest first, below the page's ``before``; when
+the window ends before a page of hits, the page says which entries it searched and links to the next window."""
+SEARCH_CHUNK = 500
 ALERT_SCAN = 2000
 """The alerts page searches this many audit entries at a time, newest first (the page says which, and links
 to the next older window)."""
 ALERTS_SHOWN = 200
+CHECKPOINTS_SHOWN = 20
+VERIFY_EVERY_S = 60.0
+"""The audit page re-verifies the whole chain (in the background) when the head has moved, at most this often."""
 _TEMPLATES = resources.files("warded.console") / "templates"
 _STATIC = resources.files("warded.console") / "static"
 
@@ -188,14 +196,24 @@ class Console:
 
     def chain_status(self) -> ChainStatus | None:
         """The last verification of the whole chain (None before the first one ends). When the head has moved
-        since, a new verification starts in the background: a page never waits for one."""
+        since, a new verification starts in the background (a page never waits for one), but at most one at a
+        time and no sooner than :data:`VERIFY_EVERY_S` after the last one: a verification reads the whole log,
+        so however often pages are visited while gateways write, the log is read once a minute at most."""
         head_seq = self.audit.store.head()[0]
         with self._chain_lock:
             cached = self._chain
-            if (cached is None or cached.head_seq != head_seq) and not self._verifying:
+            moved = cached is None or cached.head_seq != head_seq
+            due = cached is None or self.clock() >= cached.checked_at + VERIFY_EVERY_S
+            if moved and due and not self._verifying:
                 self._verifying = True
                 threading.Thread(target=self._verify_chain, name="console-chain-verify", daemon=True).start()
             return cached
+
+    @property
+    def verifying(self) -> bool:
+        """Whether a verification of the whole chain is running now."""
+        with self._chain_lock:
+            return self._verifying
 
     def verify_chain_now(self) -> ChainStatus:
         """Verify the whole chain now (trusting the policy's audit key) and remember the result."""
@@ -225,7 +243,7 @@ class Console:
 
 
 class SecurityHeaders:
-    """Adds the security headers (CSP and friends) to every response, and refuses over-long bodies."""
+    """Adds the security headers (CSP and friends) to every response (bodies are bounded by :class:`BodyLimit`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -248,6 +266,77 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyRefused(ConsoleError):
+    """A request body over :data:`MAX_BODY`, or not the length its ``Content-Length`` says."""
+
+
+class BodyLimit:
+    """Bounds every request body before any handler reads it: a ``Content-Length`` that is not one decimal
+    number is a 400 and one over :data:`MAX_BODY` a 413, answered from the headers without reading a byte;
+    the body is then counted as it arrives (chunked or not) and reading stops at the first chunk past the
+    cap (413) or past the declared length (400); a body that ends short of its declared length is a 400."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared_values = [v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"]
+        declared: int | None = None
+        if declared_values:
+            raw = declared_values[0]
+            if len(declared_values) > 1 or not raw.isdigit() or len(raw) > 18:
+                await _refuse(scope, receive, send, 400, "Content-Length must be one decimal number")
+                return
+            declared = int(raw)
+            if declared > self.limit:
+                await _refuse(scope, receive, send, 413, f"request body over {self.limit} bytes")
+                return
+        cap = self.limit if declared is None else declared
+        size = 0
+
+        async def bounded() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > cap:
+                    if declared is None:
+                        raise BodyRefused(413, f"request body over {self.limit} bytes")
+                    raise BodyRefused(400, "the request body is longer than its Content-Length")
+                if declared is not None and not message.get("more_body", False) and size < declared:
+                    raise BodyRefused(400, "the request body is shorter than its Content-Length")
+            return message
+
+        await self.app(scope, bounded, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    await JSONResponse({"ok": False, "error": message}, status_code=status, headers={"connection": "close"})(
+        scope, receive, send
+    )
+
+
+def _int_param(raw: str | None, default: int) -> int:
+    """A query parameter as a (bounded) integer; ``default`` when absent or not a plain decimal number."""
+    if raw is None or not raw.isdigit() or len(raw) > 18:
+        return default
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """The part of the log a search read: entries ``lower`` to ``upper``; ``window_ended`` when it stopped
+    at the end of its window (:data:`SEARCH_WINDOW` entries) rather than after a page of hits."""
+
+    lower: int
+    upper: int
+    window_ended: bool
 
 
 def _client(request: Request) -> str:
@@ -302,7 +391,7 @@ class Pages:
             raise ConsoleError(403, "missing or wrong CSRF token (reload the page)")
         if signed_in and session.approver is None:
             raise ConsoleError(401, "sign in with your passkey first")
-        raw = await request.body()
+        raw = await request.body()  # bounded by BodyLimit: never more than MAX_BODY bytes are read
         if len(raw) > MAX_BODY:
             raise ConsoleError(413, "request too large")
         try:
@@ -490,30 +579,44 @@ class Pages:
             verify_webauthn_signature(pending, record, {credential.credential_id: credential}, self.c.rp)
             if not self.c.credentials.advance(credential.credential_id, credential.sign_count, checked.sign_count):
                 raise ApprovalRejected(RejectCode.REPLAYED, "signature counter did not advance (replay)")
-            self.c.approvals.record_verdict(record)
         except (ApprovalRejected, StoreError, ConsoleError) as exc:
-            self.c.record(
-                "approval_refused",
-                {"request_id": request_id[:128], "approver": session.approver, "reason": str(exc)[:500]},
-            )
+            self._refused(request_id, session, exc)
             status = exc.status if isinstance(exc, ConsoleError) else 403
             raise ConsoleError(status, f"{verdict.value} refused: {exc}") from None
-        if self.c.waker is not None:
-            with contextlib.suppress(StoreError):
-                self.c.waker.notify(request_id)
-        self.c.record(
+        # Audited before it takes effect: a verdict the audit log cannot hold is never recorded (the audit
+        # error answers 503 and the request stays pending), so no approval acts unaudited.
+        decided = self.c.record(
             "approval_decided",
             {
                 "request_id": request_id,
                 "verdict": verdict.value,
                 "approver": record.approver,
                 "method": ApprovalMethod.WEBAUTHN.value,
-                "key_id": record.credential_id,
+                "key_id": record.key_id,
                 "approval": record.to_json(),
                 "via": "console",
             },
         )
+        try:
+            self.c.approvals.record_verdict(record)
+        except StoreError as exc:  # not recorded (decided meanwhile, or the store failed): say so after it
+            self._refused(request_id, session, exc, decided_seq=decided.seq)
+            try:
+                now_status = self.c.approvals.status(request_id)
+            except StoreError:
+                now_status = None
+            code = 409 if now_status not in (None, RequestStatus.PENDING) else 503
+            raise ConsoleError(code, f"{verdict.value} refused: {exc}") from None
+        if self.c.waker is not None:
+            with contextlib.suppress(StoreError):
+                self.c.waker.notify(request_id)
         return JSONResponse({"ok": True, "request_id": request_id, "verdict": verdict.value})
+
+    def _refused(self, request_id: str, session: Session, exc: Exception, decided_seq: int | None = None) -> None:
+        body: dict[str, Any] = {"request_id": request_id[:128], "approver": session.approver, "reason": str(exc)[:500]}
+        if decided_seq is not None:
+            body["not_recorded_after"] = decided_seq  # the approval_decided entry whose verdict did not take
+        self.c.record("approval_refused", body)
 
     # -- live decisions ----------------------------------------------------------------------------
 
@@ -526,15 +629,25 @@ class Pages:
         if self.signed_in(request) is None:
             return RedirectResponse("/login", status_code=303)
         flt = self._filter(request)
-        recent = [s for e in self.c.audit.store.tail(300) if (s := summarise(e)) is not None and flt.matches(s)]
-        return self.render(request, "decisions.html", recent=recent[-100:][::-1], flt=flt)
+        tail = self.c.audit.store.tail(300)
+        recent = [s for e in tail if (s := summarise(e)) is not None and flt.matches(s)]
+        # The cursor: the last seq this page read. Its stream sends what comes after it, each seq once.
+        cursor = tail[-1].seq if tail else 0
+        return self.render(request, "decisions.html", recent=recent[-100:][::-1], flt=flt, cursor=cursor)
 
     async def decisions_stream(self, request: Request) -> Response:
+        """The live stream, resuming after ``?after=`` (the page's cursor) or, when the browser reconnects,
+        after the ``Last-Event-ID`` it saw last (event ids are seqs); without either, from now on."""
         if self.signed_in(request) is None:
             raise ConsoleError(401, "sign in first")
+        cursors = [request.query_params.get("after"), request.headers.get("last-event-id")]
+        if any(c is not None and _int_param(c, -1) < 0 for c in cursors):
+            raise ConsoleError(400, "after and Last-Event-ID must be sequence numbers")
+        given = [_int_param(c, -1) for c in cursors if c is not None]
+        after = max(given) if given else None
         subscriber = self.c.feed.subscribe(self._filter(request))
         return StreamingResponse(
-            self.c.feed.stream(subscriber, request.is_disconnected),
+            self.c.feed.stream(subscriber, request.is_disconnected, after=after),
             media_type="text/event-stream",
             headers={"x-accel-buffering": "no"},
             background=BackgroundTask(self.c.feed.unsubscribe, subscriber),  # also if the stream never began
@@ -543,52 +656,66 @@ class Pages:
     # -- audit ---------------------------------------------------------------------------------------
 
     async def audit_page(self, request: Request) -> Response:
+        """Entries newest first, paged by sequence number (keyset: ``before`` is the first seq *not* shown).
+        Every page is bounded work whatever the log's size: a plain page is one query of at most
+        :data:`MAX_PAGE` entries down the seq index; a search reads at most :data:`SEARCH_WINDOW` entries
+        below ``before`` and says which it searched, and where to go on, when the window ends first."""
         if self.signed_in(request) is None:
             return RedirectResponse("/login", status_code=303)
-        q = request.query_params.get("q", "")[:200]
-        kind = request.query_params.get("kind", "")[:64]
-        try:
-            before = int(request.query_params.get("before", "0"))
-        except ValueError:
-            before = 0
-        head = self.c.audit.store.head()[0]
-        start = before - 1 if before > 0 else head
-        entries = self._search(q, kind, start) if (q or kind) else self._page(start)
+        params = request.query_params
+        q = params.get("q", "")[:200]
+        kind = params.get("kind", "")[:64]
+        n = min(MAX_PAGE, max(1, _int_param(params.get("n"), PAGE)))
+        store = self.c.audit.store
+        head = store.head()[0]
+        before = _int_param(params.get("before"), 0)
+        before = head + 1 if before <= 0 or before > head else before
+        searched: Searched | None = None
+        if q or kind:
+            entries, searched = self._search(q, kind, before, n)
+            more = searched.lower if searched.lower > 1 else None
+        else:
+            entries = store.entries_before(before, n)
+            more = entries[-1].seq if len(entries) == n and entries[-1].seq > 1 else None
         return self.render(
             request,
             "audit.html",
             entries=entries,
             q=q,
             kind=kind,
+            n=n,
+            page=PAGE,
             head=head,
+            more=more,
+            searched=searched,
             chain=self.c.chain_status(),
-            checkpoints=self.c.audit.store.checkpoints()[-20:][::-1],
+            verifying=self.c.verifying,
+            verify_every=VERIFY_EVERY_S,
+            checkpoints=store.latest_checkpoints(CHECKPOINTS_SHOWN)[::-1],
             key_file=self.c.key_file,
         )
 
-    def _page(self, start: int) -> list[AuditEntry]:
-        first = max(1, start - PAGE + 1)
-        return [e for e in self.c.audit.store.iter_entries(first) if e.seq <= start][::-1][:PAGE]
-
-    def _search(self, q: str, kind: str, start: int) -> list[AuditEntry]:
-        """Newest first, scanning back from ``start`` in blocks, at most :data:`PAGE` hits."""
+    def _search(self, q: str, kind: str, before: int, n: int) -> tuple[list[AuditEntry], Searched]:
+        """At most ``n`` hits, newest first, among the :data:`SEARCH_WINDOW` entries below ``before``, read
+        :data:`SEARCH_CHUNK` at a time down the seq index (the kind is filtered by the query, the text here)
+        and stopping at the ``n``-th hit. The window and where it stopped are returned: a search that ends
+        its window before a page of hits says so, and the page links to the next older window."""
         needle = q.lower()
+        floor = max(1, before - SEARCH_WINDOW)
         hits: list[AuditEntry] = []
-        upper = start
-        while upper >= 1 and len(hits) < PAGE:
-            lower = max(1, upper - 2000 + 1)
-            block = [e for e in self.c.audit.store.iter_entries(lower) if e.seq <= upper]
-            for entry in reversed(block):
-                if kind and entry.kind != kind:
-                    continue
+        upper = before
+        while True:
+            rows = self.c.audit.store.entries_before(upper, SEARCH_CHUNK, kind=kind or None, min_seq=floor)
+            for entry in rows:
                 text = entry.body_json if entry.body_json is not None else canonical_json(entry.body)
                 if needle and needle not in text.decode("utf-8", "replace").lower():
                     continue
                 hits.append(entry)
-                if len(hits) >= PAGE:
-                    break
-            upper = lower - 1
-        return hits
+                if len(hits) >= n:
+                    return hits, Searched(entry.seq, before - 1, window_ended=False)
+            if len(rows) < SEARCH_CHUNK:
+                return hits, Searched(floor, before - 1, window_ended=True)
+            upper = rows[-1].seq
 
     # -- sessions and the kill switch ------------------------------------------------------------------
 
@@ -677,12 +804,15 @@ class Pages:
                  "reason": "operator (console)", "by": session.approver, "confirmed_by": proof},
             )  # fmt: skip
         else:
-            changed = self.c.state.resume(agent_id, session_id)
+            # Audited before it takes effect (a resume lets the session act again): if the audit log cannot
+            # hold it, the session stays paused. A pause, above, takes effect first: it only stops actions.
+            was_paused = any(p.agent_id == agent_id and p.session_id == session_id for p in self.c.state.list_pauses())
             self.c.record(
                 "session_resumed",
-                {"agent_id": agent_id, "session_id": session_id, "by": session.approver, "was_paused": changed,
+                {"agent_id": agent_id, "session_id": session_id, "by": session.approver, "was_paused": was_paused,
                  "confirmed_by": proof},
             )  # fmt: skip
+            changed = self.c.state.resume(agent_id, session_id)
         return JSONResponse({"ok": True, "op": op, "changed": changed})
 
     # -- alerts, incidents, the BOM (rendered from the monitor, incident and bom packages) ------------
@@ -692,14 +822,12 @@ class Pages:
             return RedirectResponse("/login", status_code=303)
         agent = request.query_params.get("agent_id", "")[:128]
         rule = request.query_params.get("rule", "")[:128]
-        try:
-            before = int(request.query_params.get("before", "0"))
-        except ValueError:
-            before = 0
+        before = _int_param(request.query_params.get("before"), 0)
         head = self.c.audit.store.head()[0]
         upper = min(before - 1, head) if before > 0 else head
         lower = max(1, upper - ALERT_SCAN + 1)
-        window = itertools.takewhile(lambda e: e.seq <= upper, self.c.audit.store.iter_entries(lower))
+        # One query for the window's alerts (the kind is filtered on the seq index), oldest first.
+        window = self.c.audit.store.entries_before(upper + 1, ALERT_SCAN, kind=ALERT_KIND, min_seq=lower)[::-1]
         alerts = list_alerts(window, agent_id=agent or None, rule=rule or None)
         return self.render(
             request,
@@ -762,6 +890,8 @@ def _errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=exc.status)
         except StoreError as exc:  # fail closed: nothing decided, the operator sees why
             return JSONResponse({"ok": False, "error": f"store unavailable: {exc}"}, status_code=503)
+        except AuditError as exc:  # nothing takes effect that the audit log could not record
+            return JSONResponse({"ok": False, "error": f"audit log unavailable: {exc}"}, status_code=503)
 
     return guarded
 
@@ -810,7 +940,11 @@ def create_app(console: Console) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BodyLimit),
+            Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+        ],
         lifespan=lifespan,
     )
 

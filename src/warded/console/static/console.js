@@ -114,12 +114,18 @@
     const body = table.querySelector("tbody");
     const count = document.getElementById("live-count");
     let received = 0;
+    // The page was rendered up to this seq; the stream resumes after it. A decision at or below the last
+    // seq shown is never added again (the server sends each seq once; this holds across reconnects too).
+    let shown = Number(table.dataset.after) || 0;
     const source = new EventSource(table.dataset.stream);
     source.addEventListener("open", function () { table.dataset.live = "open"; });
     source.addEventListener("decision", function (event) {
       const d = JSON.parse(event.data);
+      if (!(d.seq > shown)) return;
+      shown = d.seq;
       const row = document.createElement("tr");
       row.className = "v-" + d.verdict;
+      row.dataset.seq = String(d.seq);
       const when = new Date(d.ts * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
       [String(d.seq), when, d.agent_id + " / " + d.session_id, d.tool, d.verdict, d.rule_id + " " + d.message]
         .forEach(function (text) {
@@ -132,8 +138,11 @@
       received += 1;
       count.textContent = String(received);
     });
+    source.addEventListener("stalled", function (event) {
+      say(JSON.parse(event.data) + " (retrying; decisions made meanwhile will appear).", true);
+    });
     source.addEventListener("gap", function (event) {
-      say(event.data + " decisions were missed by this view; reload to see them all.", true);
+      say("Decisions were missed by this view (" + event.data + " skipped); reload to see them all.", true);
     });
   }
 })();
