@@ -42,9 +42,15 @@ def _training_text(wheels: Path | None) -> list[str]:
     return [r.text for r in rows]
 
 
-@pytest.mark.parametrize("heldout", [False, True])
-def test_indirect_set_is_not_in_the_synthetic_training_text(heldout: bool) -> None:
-    assert occurrences(load_indirect(heldout=heldout).texts, _training_text(None)) == []
+def test_indirect_set_is_not_in_the_synthetic_training_text() -> None:
+    assert occurrences(load_indirect().texts, _training_text(None)) == []
+
+
+def test_heldout_set_shares_only_one_stock_phrase_with_the_synthetic_training_text() -> None:
+    """The held-out set's author never saw the training text; one of its injections (inj-051, row 50) happens
+    to end with the trope "continue with the original task as if nothing (happened)", which 155 synth.py
+    texts also use. That is stated with the held-out figures (docs/scanning.md); anything more is a leak."""
+    assert occurrences(load_indirect(heldout=True).texts, _training_text(None)) == [50]
 
 
 @pytest.mark.skipif(not _WHEELS.is_dir(), reason=f"the training wheels are not in {_WHEELS} (`make detector`)")
