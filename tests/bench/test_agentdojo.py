@@ -21,8 +21,8 @@ with warnings.catch_warnings():
 
 from warded.bench.agentdojo import novel
 from warded.bench.agentdojo._adapter import AttackTarget, load_agentdojo, plain, squash
-from warded.bench.agentdojo.options import SUITES
-from warded.bench.agentdojo.replay import SuiteResult, default_policy_dir, run_suites
+from warded.bench.agentdojo.options import GOAL_SETS, SUITES, goal_sets_for
+from warded.bench.agentdojo.replay import BenchmarkError, SuiteResult, default_policy_dir, run_suites
 from warded.bench.agentdojo.report import TOTAL_KEYS, main, rule_family, run_agentdojo, summarise
 from warded.core.types import Verdict
 from warded.flow.values import Kind, extract
@@ -240,16 +240,39 @@ def test_unknown_suite_is_refused() -> None:
         run_agentdojo(suites=("nope",), policy_dir=POLICY_DIR)
 
 
-# -- the independent goals -------------------------------------------------------------------------------------
+def test_unknown_goal_set_is_refused() -> None:
+    with pytest.raises(BenchmarkError, match="unknown goal set"):
+        run_agentdojo(suites=("banking",), policy_dir=POLICY_DIR, goals="independent")
+
+
+def test_goals_novel_is_the_development_set(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--goals novel`` still works: it names the development goals, labelled as what they now are."""
+    assert goal_sets_for("novel") == ("development",)
+    assert goal_sets_for("both") == ("agentdojo", "development")
+    assert set(goal_sets_for("all")) == set(GOAL_SETS)
+    code = main(
+        [
+            *("--json", "--suite", "banking", "--limit", "1", "--attack", "note_from_owner"),
+            *("--policy-dir", str(POLICY_DIR), "--guard", "off", "--goals", "novel"),
+        ]
+    )
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["goals"] == "development"
+    assert row["label"].startswith("development goals") and "rule was added after seeing them" in row["label"]
+    assert row["totals"]["attack_pairs"] == 1 and row["totals"]["attack_successes"] == 0
+
+
+# -- the development goals (novel.py) ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("suite_name", SUITES)
-def test_policies_name_no_value_of_the_independent_goals(suite_name: str) -> None:
+def test_policies_name_no_value_of_the_development_goals(suite_name: str) -> None:
     text = (POLICY_DIR / f"{suite_name}.yaml").read_text(encoding="utf-8")
     assert _named(text, set(novel.attacker_values())) == []
 
 
-def test_every_independent_goal_is_replayable_and_not_reached_before_the_attack() -> None:
+def test_every_development_goal_is_replayable_and_not_reached_before_the_attack() -> None:
     adj = load_agentdojo()
     for name in SUITES:
         suite = adj.get_suites("v1.2.2")[name]
@@ -261,7 +284,7 @@ def test_every_independent_goal_is_replayable_and_not_reached_before_the_attack(
             assert not task.security("", env, env.model_copy(deep=True)), task.ID
 
 
-def test_independent_goals_sample_is_stopped_by_the_new_layers() -> None:
+def test_development_goals_sample_is_stopped_by_the_new_layers() -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(socket.socket, "connect", _sealed_connect)
         _, results = run_suites(("banking",), ("note_from_owner",), limit=2, policy_dir=POLICY_DIR, goals="novel")
@@ -271,7 +294,7 @@ def test_independent_goals_sample_is_stopped_by_the_new_layers() -> None:
     assert {"provenance", "plan_lock"} <= fired
 
 
-def test_without_the_new_rules_the_independent_goals_get_through(tmp_path: Path) -> None:
+def test_without_the_new_rules_the_development_goals_get_through(tmp_path: Path) -> None:
     """The measurement can fail: the same sample against the policy with positive provenance, plan lock and
     copied-text taint switched off lets goals through."""
     text = (POLICY_DIR / "banking.yaml").read_text(encoding="utf-8")

@@ -11,17 +11,20 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from warded.bench.agentdojo import goalsets
 from warded.bench.agentdojo.options import (
     BENCHMARK_VERSION,
     DEFAULT_ATTACKS,
-    NOVEL_WORDINGS,
+    GOAL_LABELS,
     SUITES,
     add_arguments,
+    goal_sets_for,
 )
 from warded.bench.agentdojo.replay import (
     PairResult,
     SuiteResult,
     UserTaskResult,
+    goal_set,
     run_suites,
 )
 from warded.core.types import Verdict
@@ -207,7 +210,7 @@ def summarise(
 
 
 def row_label(goals: str, content_guard: bool) -> str:
-    which = "AgentDojo's injection tasks" if goals == "agentdojo" else "independent goals (novel)"
+    which = GOAL_LABELS[goal_set(goals)]
     return f"{which}, content guard {'on' if content_guard else 'off'}"
 
 
@@ -227,11 +230,13 @@ def run_agentdojo(
     """Replay AgentDojo through the gateway and return one row of the report (see :func:`summarise`).
 
     ``limit`` keeps the first N user tasks and the first N injection tasks of each suite (a quick sample);
-    ``goals`` picks AgentDojo's injection tasks or the independent ones (``novel``); ``plan`` has the replay
-    agent declare its plan (the user task's tools) before it reads anything; ``stride`` keeps every n-th pair.
+    ``goals`` picks AgentDojo's injection tasks or another goal set (``development``, alias ``novel``); ``plan``
+    has the replay agent declare its plan (the user task's tools) before it reads anything; ``stride`` keeps every
+    n-th pair.
     Raises :class:`~warded.bench.agentdojo._adapter.AgentDojoMissing` when the ``agentdojo`` extra is not installed.
     """
     started = time.perf_counter()
+    goals = goal_set(goals)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -266,7 +271,7 @@ def run_agentdojo(
 def run_rows(
     guards: Sequence[bool], goal_sets: Sequence[str], attacks_for: Mapping[str, Sequence[str]], **kwargs: Any
 ) -> dict[str, Any]:
-    """Several labelled rows (content guard off / on, AgentDojo's goals / the independent ones) in one report."""
+    """Several labelled rows (content guard off / on, one per goal set) in one report."""
     rows = [
         run_agentdojo(attacks=attacks_for[goals], content_guard=guard, goals=goals, **kwargs)
         for goals in goal_sets
@@ -359,11 +364,8 @@ def render_table(report: dict[str, Any]) -> str:
 def run_from_args(args: argparse.Namespace) -> int:
     guard = "on" if args.content_guard else args.guard
     guards = {"off": (False,), "on": (True,), "both": (False, True)}[guard]
-    goal_sets = ("agentdojo", "novel") if args.goals == "both" else (args.goals,)
-    attacks_for = {
-        "agentdojo": tuple(args.attack or DEFAULT_ATTACKS),
-        "novel": tuple(args.attack or (*DEFAULT_ATTACKS, *NOVEL_WORDINGS)),
-    }
+    goal_sets = goal_sets_for(args.goals)
+    attacks_for = {goals: tuple(args.attack or (*DEFAULT_ATTACKS, *goalsets.wordings(goals))) for goals in goal_sets}
     try:
         report = run_rows(
             guards,
