@@ -174,6 +174,18 @@ def test_paying_a_bill_from_a_file_runs_when_the_plan_names_the_file_as_the_sour
     assert all(c.verdict is Verdict.ALLOW for c in task.calls), task.calls
 
 
+def test_without_argument_sources_the_same_bill_needs_approval() -> None:
+    """``--no-sources``: the plan names the tools only, so the recipient read from the file is unjustified."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _sealed_connect)
+        _, results = run_suites(("banking",), (SAMPLE_ATTACK,), limit=1, policy_dir=POLICY_DIR, sources=False)
+    (task,) = results[0].user_tasks
+    assert task.task_id == "user_task_0" and task.needs_approval and task.utility
+    held = [c for c in task.calls if c.verdict is Verdict.REQUIRE_APPROVAL]
+    assert [c.tool for c in held] == ["send_money"]
+    assert any(r.startswith("flow.") for r in held[0].rule_ids)
+
+
 def test_attack_counts_add_up(sample: SuiteResult) -> None:
     report = summarise(
         [sample],

@@ -73,5 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the replay agent declares no plan (no plan lock unless the policy sets one)",
     )
+    parser.add_argument(
+        "--no-sources",
+        action="store_true",
+        help="the plan names the user task's tools only, no argument sources (derived from the ground truth)",
+    )
     parser.add_argument("--stride", type=int, default=1, help="replay every n-th (user task, goal) pair (a sample)")
     parser.add_argument("--progress", action="store_true", help="report progress on standard error")

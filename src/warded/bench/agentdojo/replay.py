@@ -236,6 +236,7 @@ def replay_suite(
     goals: str = "agentdojo",
     plan: bool = True,
     stride: int = 1,
+    sources: bool = True,
 ) -> SuiteResult:
     """Replay one suite. ``goals`` picks AgentDojo's injection tasks or another goal set
     (:mod:`warded.bench.agentdojo.goalsets`); ``stride`` keeps every n-th (user task, goal) pair (a sample)."""
@@ -249,7 +250,8 @@ def replay_suite(
     result.injection_tasks = len(chosen)
     scanner = build_scanner(policy) if content_guard and policy.spec.scan.enabled else None
     probe = suite.load_and_inject_default_environment({})
-    run = _SuiteRun(adj, suite, name, policy, scanner, plan, probe)
+    # Argument sources are derived on the injection-free environment; without it the plan names tools only.
+    run = _SuiteRun(adj, suite, name, policy, scanner, plan, probe if sources else None)
     for task_id, task in user_tasks:
         if progress is not None:
             progress(f"{name}: {task_id}")
@@ -294,6 +296,7 @@ def run_suites(
     goals: str = "agentdojo",
     plan: bool = True,
     stride: int = 1,
+    sources: bool = True,
 ) -> tuple[AgentDojo, list[SuiteResult]]:
     """Replay the named suites; returns the raw per-task and per-pair results."""
     adj = load_agentdojo()
@@ -329,6 +332,7 @@ def run_suites(
             goals=goals,
             plan=plan,
             stride=stride,
+            sources=sources,
         )
         if progress is not None:
             progress(f"{name}: done in {time.perf_counter() - started:.1f}s")
