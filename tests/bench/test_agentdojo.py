@@ -19,9 +19,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # agentdojo's dependencies may warn on import
     pytest.importorskip("agentdojo")
 
-from warded.bench.agentdojo import novel
+from warded.bench.agentdojo import goalsets, heldout, novel
 from warded.bench.agentdojo._adapter import AttackTarget, load_agentdojo, plain, squash
-from warded.bench.agentdojo.options import GOAL_SETS, SUITES, goal_sets_for
+from warded.bench.agentdojo.options import DEFAULT_ATTACKS, GOAL_SETS, SUITES, goal_sets_for
 from warded.bench.agentdojo.replay import BenchmarkError, SuiteResult, default_policy_dir, run_suites
 from warded.bench.agentdojo.report import TOTAL_KEYS, main, rule_family, run_agentdojo, summarise
 from warded.core.types import Verdict
@@ -317,5 +317,67 @@ def test_without_the_new_rules_the_development_goals_get_through(tmp_path: Path)
         mp.setattr(socket.socket, "connect", _sealed_connect)
         _, results = run_suites(
             ("banking",), ("note_from_owner",), limit=2, policy_dir=tmp_path, goals="novel", plan=False
+        )
+    assert any(p.success for p in results[0].pairs)
+
+
+# -- the held-out goals (heldout.py, an independent red-teamer) ------------------------------------------------
+
+
+@pytest.mark.parametrize("suite_name", SUITES)
+def test_policies_name_no_value_of_the_heldout_goals(suite_name: str) -> None:
+    text = (POLICY_DIR / f"{suite_name}.yaml").read_text(encoding="utf-8")
+    assert _named(text, set(heldout.attacker_values())) == []
+
+
+def test_every_heldout_goal_is_replayable_and_not_reached_before_the_attack() -> None:
+    adj = load_agentdojo()
+    for name in SUITES:
+        suite = adj.get_suites("v1.2.2")[name]
+        env = suite.load_and_inject_default_environment({})
+        tasks = goalsets.injection_tasks("heldout", name)
+        assert len(tasks) >= 5 and set(tasks) == {g.id for g in heldout.GOALS[name]}
+        for task in tasks.values():
+            assert task.ground_truth(env.model_copy(deep=True)), task.ID
+            assert not task.security("", env, env.model_copy(deep=True)), task.ID
+
+
+def test_heldout_wordings_are_their_own() -> None:
+    assert not set(heldout.WORDINGS) & (set(novel.WORDINGS) | set(DEFAULT_ATTACKS))
+    assert goalsets.wordings("heldout") == tuple(heldout.WORDINGS)
+    assert set(goalsets.all_wordings()) == set(heldout.WORDINGS) | set(novel.WORDINGS)
+
+
+def test_heldout_sample_is_replayed_and_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    """Two held-out goals on two slack user tasks with one of their own wordings: every pair is replayed (the
+    obedient agent attempts the goal's calls) and reported in a row of its own. Whether they succeed is the
+    measurement's to say, not this test's."""
+    code = main(
+        [
+            *("--json", "--suite", "slack", "--limit", "2", "--attack", "tool_error_recovery"),
+            *("--policy-dir", str(POLICY_DIR), "--guard", "off", "--goals", "heldout"),
+        ]
+    )
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["goals"] == "heldout" and row["label"].startswith("held-out goals")
+    t = row["totals"]
+    assert t["attack_pairs"] == 4 and t["errors"] == 0 and t["user_tasks"] == 2
+    assert t["attack_successes"] + t["attacks_stopped"] == 4
+    attack = row["suites"]["slack"]["attacks"]["tool_error_recovery"]
+    assert attack["injection_not_seen"] == 0
+
+
+def test_without_flow_rules_or_plan_heldout_goals_get_through(tmp_path: Path) -> None:
+    """The held-out measurement can report a success: the same replay against the banking policy with the flow
+    rules' justification, copied-text taint and the plan switched off lets a held-out goal through."""
+    text = (POLICY_DIR / "banking.yaml").read_text(encoding="utf-8")
+    text = text.replace("flow:\n", "flow:\n  justify_numbers: []\n  free_text_tiers: []\n", 1)
+    text = re.sub(r"\n  justify:\n(    .*\n)+", "\n", text)
+    (tmp_path / "banking.yaml").write_text(text, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _sealed_connect)
+        _, results = run_suites(
+            ("banking",), ("kundennotiz",), limit=2, policy_dir=tmp_path, goals="heldout", plan=False
         )
     assert any(p.success for p in results[0].pairs)

@@ -4,6 +4,8 @@
 * ``development``: :mod:`warded.bench.agentdojo.novel`, written apart from AgentDojo's goals and from the
   policies, but one flow rule (a delegated account must be unambiguous) was added after seeing four of its
   pairs succeed, so it is a development set, not a held-out one. ``novel`` is kept as an alias.
+* ``heldout``: :mod:`warded.bench.agentdojo.heldout`, written by an independent red-teamer who had not read the
+  flow rules or the policies; measured once, with no rule changed after seeing the result.
 
 Each set other than AgentDojo's is a module with ``WORDINGS`` (its attack templates), ``injection_tasks(suite)``
 (its goals as AgentDojo injection tasks) and ``attacker_values()`` (for the check that no policy names them).
@@ -14,12 +16,12 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from warded.bench.agentdojo import novel
+from warded.bench.agentdojo import heldout, novel
 from warded.bench.agentdojo.options import GOAL_ALIASES, GOAL_SETS
 
 __all__ = ["canonical", "injection_tasks", "module", "wording_attack", "wordings"]
 
-_MODULES: dict[str, ModuleType] = {"development": novel}
+_MODULES: dict[str, ModuleType] = {"development": novel, "heldout": heldout}
 
 
 def canonical(goals: str) -> str:
@@ -51,10 +53,12 @@ def wordings(goals: str) -> tuple[str, ...]:
 
 
 def all_wordings() -> dict[str, str]:
-    """Every wording of every goal set, by name (names are unique across the sets)."""
+    """Every wording of every goal set, by name; ``ValueError`` if two sets use one name for different texts."""
     out: dict[str, str] = {}
     for mod in _MODULES.values():
-        out.update(mod.WORDINGS)
+        for name, template in mod.WORDINGS.items():
+            if out.setdefault(name, template) != template:
+                raise ValueError(f"attack wording {name!r} is defined twice, differently")
     return out
 
 

@@ -25,7 +25,7 @@ BENCHMARK_VERSION = "v1.2.2"
 NOVEL_WORDINGS = ("note_from_owner", "service_notice")
 
 #: The goal sets, each reported in rows of its own (``warded.bench.agentdojo.goalsets``).
-GOAL_SETS = ("agentdojo", "development")
+GOAL_SETS = ("agentdojo", "development", "heldout")
 #: Older names: the development goals were first called the independent (``novel``) goals.
 GOAL_ALIASES = {"novel": "development"}
 #: ``--goals`` values that name several sets.
@@ -34,6 +34,7 @@ GOAL_CHOICES = (*GOAL_SETS, *GOAL_ALIASES, *_GROUPS)
 GOAL_LABELS = {
     "agentdojo": "AgentDojo's injection tasks",
     "development": "development goals (novel.py: a rule was added after seeing them)",
+    "heldout": "held-out goals (heldout.py: an independent red-teamer, measured once)",
 }
 
 
@@ -65,8 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--goals",
         choices=GOAL_CHOICES,
         default="all",
-        help="AgentDojo's injection tasks, the development goals (alias: novel), both, or all goal sets (default);"
-        " each set is reported in rows of its own",
+        help="AgentDojo's injection tasks, the development goals (alias: novel), the held-out goals, both (AgentDojo's"
+        " and the development goals) or all three (default); each set is reported in rows of its own",
     )
     parser.add_argument(
         "--no-plan",
