@@ -24,38 +24,22 @@ Every function here is pure: values in, findings out.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from decimal import Decimal, InvalidOperation
 
-from warded.core.walk import DEEPEST
+import re2
+
 from warded.flow.normalise import canonical_text
-from warded.flow.taint import Evidence, Seen, TaintFinding, value_key
-from warded.flow.values import Kind, Value, argument_values
+from warded.flow.taint import Evidence, Seen, TaintFinding, lost_reason, value_key
+from warded.flow.values import Kind, Value, argument_read, argument_values, extract, key_for, leaves
 
 UNJUSTIFIED = "unjustified: appears in no trusted source (not in the user's request, trusted data or the allow-list)"
 
 
-def _leaves(value: object, depth: int = 0) -> Iterator[object]:
-    """The scalars of an argument (list items and mapping values, as deep as arguments may nest)."""
-    if isinstance(value, list | tuple):
-        if depth < DEEPEST:
-            for item in value:
-                yield from _leaves(item, depth + 1)
-    elif isinstance(value, Mapping):
-        if depth < DEEPEST:
-            for item in value.values():
-                yield from _leaves(item, depth + 1)
-    else:
-        yield value
+_NUMERIC = re2.compile(r"\s*[+\-]?(?:[0-9][0-9,' _]*)?(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?\s*")
 
 
-def _number_key(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = Decimal(repr(value))
-    except InvalidOperation:
-        return None
-    return format(number.normalize(), "f") if number.is_finite() else None
+def _numeric(text: str) -> bool:
+    """Whether a text is a number as a whole (``"1200"``, ``"1,200.50"``, ``"1e3"``): a tool reads it as one."""
+    return any(ch.isdigit() for ch in text) and _NUMERIC.fullmatch(text) is not None
 
 
 def _trusted(evidence: Evidence, value: Value, allowed: frozenset[str]) -> bool:
@@ -100,28 +84,48 @@ def unjustified(
     justified by the user's request, trusted data or the allow-list."""
     findings: list[TaintFinding] = []
     for name, raw in arguments.items():
-        for leaf in _leaves(raw):
-            number = _number_key(leaf)
-            if number is not None:
+        for leaf in leaves(raw).items:  # a bound reached here is :func:`unreadable`'s finding
+            if leaf.number:
                 if name not in names and not numbers:
                     continue
-                value = Value(Kind.AMOUNT, number, number)
-                if not _trusted(evidence, value, allowed):
+                number = key_for(Kind.AMOUNT, leaf.text)
+                value = Value(Kind.AMOUNT, number or leaf.text, number or leaf.text)  # NaN: justified by nothing
+                if number is None or not _trusted(evidence, value, allowed):
                     findings.append(_finding(name, value, evidence))
                 continue
-            if name not in names or not isinstance(leaf, str):
+            if numbers and name not in names and not leaf.key and _numeric(leaf.text):
+                # "1200" is the number 1200 to the tool that reads it: justified as a number would be (or, an account
+                # number written as digits, by its own values).
+                number = key_for(Kind.AMOUNT, "".join(leaf.text.split()).replace("_", ""))
+                value = Value(Kind.AMOUNT, number or leaf.text, number or _short(leaf.text))
+                if number is not None and _trusted(evidence, value, allowed):
+                    continue
+                own = argument_values(leaf.text)
+                if not own or not all(_trusted(evidence, v, allowed) for v in own):
+                    findings.append(_finding(name, value, evidence))
                 continue
-            canon = canonical_text(leaf)
+            if name not in names:
+                continue
+            if leaf.key:
+                # A key is the argument's structure ("street", "amount") unless it carries values: those must be
+                # justified as any value of the argument.
+                carried = sorted(
+                    (v for v in extract(leaf.text, exhaustive=False) if v.kind is not Kind.AMOUNT),
+                    key=lambda v: (v.kind.value, v.key),
+                )
+                findings.extend(_finding(name, v, evidence) for v in carried if not _trusted(evidence, v, allowed))
+                continue
+            canon = canonical_text(leaf.text)
             if not canon or f"text:{canon}" in allowed or _in_trusted_text(evidence, canon):
                 continue
             values = sorted(
-                (v for v in argument_values(leaf) if v.kind is not Kind.AMOUNT),
+                (v for v in argument_values(leaf.text) if v.kind is not Kind.AMOUNT),
                 key=lambda v: (v.kind.value, v.key),
             )
             missing = [v for v in values if not _trusted(evidence, v, allowed)]
             if values and not missing:
                 continue  # every value it carries is justified (an address written another way)
-            for value in missing or [Value(Kind.TEXT, canon, _short(leaf))]:
+            for value in missing or [Value(Kind.TEXT, canon, _short(leaf.text))]:
                 findings.append(_finding(name, value, evidence))
     return findings
 
@@ -161,9 +165,10 @@ def _short(text: str) -> str:
 
 
 def _texts(value: object) -> Iterator[str]:
-    for leaf in _leaves(value):
-        if isinstance(leaf, str):
-            yield leaf
+    """Every text of an argument, mapping keys too (a bound reached is :func:`unreadable`'s finding)."""
+    for leaf in leaves(value).items:
+        if not leaf.number:
+            yield leaf.text
 
 
 def copied(
@@ -223,8 +228,35 @@ def flagged(
 
 def overflowed(evidence: Evidence) -> TaintFinding | None:
     """Pure: a finding when the session's index reached a bound (what was not kept can neither justify nor
-    taint, so the decision must not read its silence as clean)."""
+    taint, so the decision must not read its silence as clean). The reason names the bounds reached."""
     if not evidence.overflow:
         return None
-    reason = "the session's flow index is full: what entered past its bounds was not indexed"
+    reason = (
+        f"the session's flow index is not complete ({'; '.join(evidence.overflow)}): what entered past its "
+        "bounds was not indexed, so it can neither justify nor taint"
+    )
     return TaintFinding("flow.index_full", "", Value(Kind.TEXT, "index", "index"), (), reason)
+
+
+def unreadable(arguments: Mapping[str, object], *, ignore: frozenset[str] = frozenset()) -> list[TaintFinding]:
+    """Pure: the arguments that could not be read whole (nested past the walker's bounds, a value it cannot read,
+    a text longer than ``MAX_TEXT`` or with more than ``MAX_VALUES`` values): what lies past the bound was not
+    checked, so the call is held rather than read as clean."""
+    findings: list[TaintFinding] = []
+    for name, raw in arguments.items():
+        if name in ignore:
+            continue
+        _, bound = argument_read(raw)
+        if bound:
+            reason = f"could not be read whole ({bound}): what lies past the bound was not checked"
+            findings.append(TaintFinding("flow.unreadable", name, Value(Kind.TEXT, name, "the argument"), (), reason))
+    return findings
+
+
+def forgotten(evidence: Evidence) -> TaintFinding | None:
+    """Pure: a finding when the session's history is not in the index (evicted, or never taken because the index
+    was full): its calls must not be judged as those of a fresh, clean session."""
+    if not evidence.lost:
+        return None
+    rule = "flow.session_evicted" if evidence.lost == "evicted" else "flow.sessions_full"
+    return TaintFinding(rule, "", Value(Kind.TEXT, "session", "session"), (), lost_reason(evidence.lost))

@@ -23,12 +23,11 @@ sources are locked with the plan once untrusted data entered the session.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 
 from warded.errors import InvalidArgument
 from warded.flow.normalise import canonical_text
-from warded.flow.taint import Evidence, Seen, TaintFinding, texts_of, value_key
-from warded.flow.values import Kind, Value, argument_values, extract
+from warded.flow.taint import Evidence, Seen, TaintFinding, value_key
+from warded.flow.values import Kind, Value, argument_values, extract, leaves
 
 #: The findings a declared source can answer: a value seen only in untrusted data, or justified by no trusted
 #: source. A value from a flagged output (``flow.flagged.*``), the plan lock and a full index stay.
@@ -110,20 +109,7 @@ def from_declared_sources(
 
 
 def _keys(value: object) -> set[str]:
-    keys: set[str] = set()
-    if isinstance(value, bool):
-        return keys
-    if isinstance(value, int | float):
-        try:
-            number = Decimal(repr(value))
-        except InvalidOperation:
-            return keys
-        if number.is_finite():
-            keys.add(value_key(Value(Kind.AMOUNT, format(number.normalize(), "f"), "")))
-        return keys
-    for _, text in texts_of(value):
-        keys.update(value_key(v) for v in argument_values(text))
-    return keys
+    return {value_key(v) for v in argument_values(value)}
 
 
 def sources_from_trace(calls: Sequence[tuple[str, Mapping[str, object], object]]) -> dict[str, list[str]]:
@@ -141,8 +127,9 @@ def sources_from_trace(calls: Sequence[tuple[str, Mapping[str, object], object]]
                     if wanted & keys or (canon and f" {canon} " in f" {text} "):
                         sources.setdefault(f"{tool}.{name}", set()).add(f"{source}:{where}" if where else source)
         fields: list[tuple[str, set[str], str]] = []
-        for where, text in texts_of(output):
-            fields.append((where, {value_key(v) for v in extract(text)}, canonical_text(text)))
+        # An offline planner (the benchmark's): a bound reached here only means fewer declared sources (stricter).
+        for leaf in leaves(output).items:
+            fields.append((leaf.path, {value_key(v) for v in extract(leaf.text)}, canonical_text(leaf.text)))
         seen.append((tool, fields))
     return {arg: sorted(tools) for arg, tools in sorted(sources.items())}
 

@@ -14,21 +14,24 @@ refused), with an explanation naming the argument, the value, the sources and th
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from warded.core.walk import DEEPEST
 from warded.errors import WardedError
 from warded.flow.normalise import canonical_text
-from warded.flow.values import Kind, Value, argument_values, extract
+from warded.flow.values import Kind, Value, argument_values, extract_bounded, leaves
 
 USER = "user"
 SYSTEM = "system"
 MAX_VALUES_PER_SESSION = 200_000
-MAX_SESSIONS = 10_000
+MAX_SESSIONS = 10_000  # sessions whose flow is kept
+# Sessions evicted with untrusted data or a plan, remembered by a 64-bit hash of their id so that their later
+# sensitive calls are held (``flow.session_evicted``); past this, new sessions are refused, never forgotten.
+MAX_EVICTED = 100_000
 
 
 class PlanLocked(WardedError):
@@ -117,35 +120,35 @@ def _glob(pattern: str) -> str:
     return pattern.replace("[]", "[[][]]")
 
 
-def texts_of(value: object, where: str = "") -> Iterable[tuple[str, str]]:
-    """(field path, text) for every scalar inside a tool's output: keys joined by ``.``, list items as
-    ``[]`` — ``transactions[].subject``. Policy patterns use the same notation with ``*`` wildcards."""
-    stack: list[tuple[object, str, int]] = [(value, where, 0)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, str):
-            yield path, item
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int | float):
-            yield path, repr(item)
-        elif depth < DEEPEST and isinstance(item, Mapping):
-            for k, v in item.items():
-                if isinstance(k, str):
-                    yield path, k  # keys carry values too (e.g. {"alice@example.com": "read"})
-                stack.append((v, f"{path}.{k}" if path else str(k), depth + 1))
-        elif depth < DEEPEST and isinstance(item, list | tuple):
-            stack.extend((v, f"{path}[]", depth + 1) for v in item)
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One labelled input as the index reads it: its values keyed for lookup, its texts (field path, text,
+    whether it is trusted) and the bounds reached reading it (each one a reason the index is not complete)."""
+
+    found: dict[str, set[Seen]]
+    texts: tuple[tuple[str, str, bool], ...]
+    bounds: tuple[str, ...]
 
 
-def index_text(label: str, value: object, rules: TrustRules, *, flagged: bool = False) -> dict[str, set[Seen]]:
-    """Pure: the values in one labelled input (a text or a structured tool output), keyed for lookup."""
-    out: dict[str, set[Seen]] = {}
-    for where, text in texts_of(value):
-        seen = Seen(label, rules.trusted(label, where), where, flagged)
-        for found in extract(text):
-            out.setdefault(_key(found), set()).add(seen)
-    return out
+def read_input(label: str, value: object, trusted_at: Callable[[str], bool], *, flagged: bool = False) -> Reading:
+    """Pure: read one labelled input (a text or a structured tool output) with the one bounded walker
+    (:func:`warded.flow.values.leaves`: keys and values, field paths in the index's notation — keys joined by
+    ``.``, list items as ``[]``, as policy patterns write them) and bounded extraction. ``trusted_at(path)`` says
+    whether the text at a field path is trusted."""
+    walked = leaves(value)
+    bounds = [f"{walked.bound} in {label}"] if walked.bound else []
+    found: dict[str, set[Seen]] = {}
+    texts: list[tuple[str, str, bool]] = []
+    for leaf in walked.items:
+        trusted = trusted_at(leaf.path)
+        seen = Seen(label, trusted, leaf.path, flagged)
+        values, bound = extract_bounded(leaf.text)
+        if bound:
+            bounds.append(f"{bound} in {label}")
+        for item in values:
+            found.setdefault(_key(item), set()).add(seen)
+        texts.append((leaf.path, leaf.text, trusted))
+    return Reading(found, tuple(texts), tuple(dict.fromkeys(bounds)))
 
 
 def _key(value: Value) -> str:
@@ -182,6 +185,8 @@ def trace(
 
 MAX_TRUSTED_CHARS = 4_000_000  # canonical trusted text kept per session (positive provenance)
 MAX_GRAMS = 500_000  # word runs of untrusted text kept per session (copied-text taint)
+MAX_TRUSTED_GRAMS = 500_000  # word runs of trusted text kept per session (they answer copied-text findings)
+MAX_REASONS = 16  # why the index is not complete: the first reasons are kept, the finding is the same
 
 
 @dataclass
@@ -198,7 +203,7 @@ class SessionFlow:
     untrusted: set[str] = field(default_factory=set)
     flagged: set[str] = field(default_factory=set)
     plan: frozenset[str] | None = None
-    overflow: bool = False  # a bound was reached: what was not kept cannot justify anything
+    overflow: set[str] = field(default_factory=set)  # bounds reached: what was not kept cannot justify anything
     # Declared argument sources ("tool.argument" -> labels of the tools whose output may supply its values),
     # and the canonical texts of those tools' outputs (as the plan named them before untrusted data entered).
     sources: dict[str, frozenset[tuple[str, str | None]]] = field(default_factory=dict)
@@ -218,7 +223,10 @@ class Evidence:
     flagged: frozenset[str]
     plan: frozenset[str] | None
     words: int  # the length of the word runs in ``grams``
-    overflow: bool = False  # a bound of the index was reached: some of what entered was not kept
+    overflow: tuple[str, ...] = ()  # the bounds of the index reached: some of what entered was not kept
+    # "evicted": the session's history was evicted from the index; "full": the index could not take the session
+    # at all; "" when its whole history is here.
+    lost: str = ""
     # declared argument sources: "tool.argument" -> (label, field path or None for the whole output)
     sources: Mapping[str, frozenset[tuple[str, str | None]]] = field(default_factory=dict)
     source_texts: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # (path, canon)
@@ -239,51 +247,112 @@ class FlowIndex:
         self.rules = rules
         self.words = words
         self._sessions: OrderedDict[tuple[str, str], SessionFlow] = OrderedDict()
+        # The sessions whose loss can only make later decisions stricter (no untrusted data, no plan), least
+        # recently used first: they are evicted first, and without a trace.
+        self._bare: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._evicted: set[int] = set()  # hashes of sessions evicted with untrusted data or a plan
+        self._full = False  # a session was refused: nothing could be evicted without forgetting it
         self._lock = threading.Lock()
 
-    def _session(self, key: tuple[str, str]) -> SessionFlow:
+    def _session(self, key: tuple[str, str]) -> SessionFlow | None:
+        """The session's flow (created if new), or ``None`` when the index is full and no session can be evicted
+        without forgetting what must not be forgotten (its calls are then held as ``flow.sessions_full``)."""
         flow = self._sessions.get(key)
-        if flow is None:
-            flow = self._sessions[key] = SessionFlow()
-        self._sessions.move_to_end(key)
-        while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
+        if flow is not None:
+            self._sessions.move_to_end(key)
+            if key in self._bare:
+                self._bare.move_to_end(key)
+            return flow
+        while len(self._sessions) >= MAX_SESSIONS:
+            if not self._evict():
+                self._full = True
+                return None
+        flow = self._sessions[key] = SessionFlow()
+        self._bare[key] = None
         return flow
+
+    def _evict(self) -> bool:
+        """Make room for one session: a bare one if any, else the least recently used, remembered as evicted."""
+        if self._bare:
+            key, _ = self._bare.popitem(last=False)
+            del self._sessions[key]
+            return True
+        if len(self._evicted) >= MAX_EVICTED or not self._sessions:
+            return False
+        key, _ = self._sessions.popitem(last=False)
+        self._evicted.add(_session_hash(key))
+        return True
+
+    def _settle(self, key: tuple[str, str], flow: SessionFlow) -> None:
+        """A session that has seen untrusted data or declared a plan is no longer bare."""
+        if flow.untrusted or flow.plan is not None:
+            self._bare.pop(key, None)
+
+    def _lost(self, key: tuple[str, str]) -> str:
+        if self._evicted and _session_hash(key) in self._evicted:
+            return "evicted"
+        if self._full and key not in self._sessions:
+            return "full"
+        return ""
 
     def record(self, agent_id: str, session_id: str, label: str, value: object, *, flagged: bool = False) -> int:
         """Index a labelled input for the session; returns how many values it added. ``flagged``: the content
-        guard flagged this output, so everything that came from it is tainted (``flow.flagged.*``)."""
-        found = index_text(label, value, self.rules, flagged=flagged)
-        texts = list(texts_of(value))
-        trusted = [(w, t) for w, t in texts if self.rules.trusted(label, w)]
-        untrusted = [(w, t) for w, t in texts if not self.rules.trusted(label, w)]
-        canon = [canonical_text(t) for _, t in trusted]
-        runs = [word_runs(t, self.words) for _, t in texts]
+        guard flagged this output, so everything that came from it is tainted (``flow.flagged.*``) and nothing
+        in it is trusted, whatever the policy trusts."""
+
+        def trusted_at(where: str) -> bool:
+            return not flagged and self.rules.trusted(label, where)
+
+        reading = read_input(label, value, trusted_at, flagged=flagged)
+        entered = flagged or any(not trusted for _, _, trusted in reading.texts)
+        self._keep(agent_id, session_id, label, reading, untrusted=entered, flagged=flagged)
+        return len(reading.found)
+
+    def record_labelled(self, agent_id: str, session_id: str, labels: Iterable[str], value: object) -> int:
+        """Index an input that carries several provenance labels (a message relayed by another agent):
+        it is trusted only if every label is; taint is a lower bound that survives hand-offs."""
+        names = sorted(set(labels)) or ["untrusted"]
+        trusted = all(self.rules.trusted(label, "") for label in names)
+        label = " via ".join(names)
+        reading = read_input(label, value, lambda _: trusted)
+        self._keep(agent_id, session_id, label, reading, untrusted=not trusted, flagged=False)
+        return len(reading.found)
+
+    def _keep(
+        self, agent_id: str, session_id: str, label: str, reading: Reading, *, untrusted: bool, flagged: bool
+    ) -> None:
+        """Keep what a reading found in the session, within the session's bounds; each bound reached is kept as a
+        reason the index is not complete (``flow.index_full``), never dropped silently."""
+        runs = [word_runs(text, self.words) for _, text, _ in reading.texts]
+        canon = [canonical_text(text) if trusted else "" for _, text, trusted in reading.texts]
+        key = (agent_id, session_id)
         with self._lock:
-            flow = self._session((agent_id, session_id))
-            self._merge(flow, found)
-            if any(label == named for pairs in flow.sources.values() for named, _ in pairs):
-                kept = flow.source_texts.setdefault(label, [])
-                for where, text in texts:
-                    source = canonical_text(text)
-                    if flow.trusted_chars + len(source) > MAX_TRUSTED_CHARS:
-                        flow.overflow = True
-                        break
-                    kept.append((where, source))
-                    flow.trusted_chars += len(source)
-            for text in canon:
-                if flow.trusted_chars + len(text) > MAX_TRUSTED_CHARS:
-                    flow.overflow = True
-                    break
-                flow.trusted_texts.append(text)
-                flow.trusted_chars += len(text)
-            for (where, _), grams in zip(texts, runs, strict=True):
-                if self.rules.trusted(label, where):
-                    flow.trusted_grams.update(grams)
+            flow = self._session(key)
+            if flow is None:
+                return  # not tracked: the session's sensitive calls are held (``flow.sessions_full``)
+            for bound in reading.bounds:
+                _overflow(flow, bound)
+            self._merge(flow, reading.found)
+            if not flagged and any(label == named for pairs in flow.sources.values() for named, _ in pairs):
+                kept = flow.source_texts.setdefault(label, [])  # a flagged output is no declared source's text
+                for (where, text, _), canonical in zip(reading.texts, canon, strict=True):
+                    source = canonical or canonical_text(text)
+                    if _room(flow, len(source)):
+                        kept.append((where, source))
+            for (_, _, trusted), canonical, grams in zip(reading.texts, canon, runs, strict=True):
+                if trusted:
+                    if _room(flow, len(canonical)):
+                        flow.trusted_texts.append(canonical)
+                    for gram in grams:
+                        if len(flow.trusted_grams) >= MAX_TRUSTED_GRAMS and gram not in flow.trusted_grams:
+                            bound = f"more than MAX_TRUSTED_GRAMS ({MAX_TRUSTED_GRAMS:,}) runs of trusted words"
+                            _overflow(flow, bound)
+                            break
+                        flow.trusted_grams.add(gram)
                     continue
                 for gram in grams:
                     if len(flow.grams) >= MAX_GRAMS and gram not in flow.grams:
-                        flow.overflow = True
+                        _overflow(flow, f"more than MAX_GRAMS ({MAX_GRAMS:,}) runs of untrusted words")
                         break
                     flow.grams.setdefault(gram, set()).add(label)
                     if flagged:
@@ -292,42 +361,15 @@ class FlowIndex:
                 flow.untrusted.add(label)
                 if flagged:
                     flow.flagged.add(label)
-        return len(found)
+            self._settle(key, flow)
 
     def _merge(self, flow: SessionFlow, found: Mapping[str, set[Seen]]) -> None:
         table = flow.table
         for k, seen in found.items():
             if len(table) >= MAX_VALUES_PER_SESSION and k not in table:
-                flow.overflow = True
+                _overflow(flow, f"more than MAX_VALUES_PER_SESSION ({MAX_VALUES_PER_SESSION:,}) values")
                 break
             table.setdefault(k, set()).update(seen)
-
-    def record_labelled(self, agent_id: str, session_id: str, labels: Iterable[str], value: object) -> int:
-        """Index an input that carries several provenance labels (a message relayed by another agent):
-        it is trusted only if every label is; taint is a lower bound that survives hand-offs."""
-        names = sorted(set(labels)) or ["untrusted"]
-        trusted = all(self.rules.trusted(label, "") for label in names)
-        label = " via ".join(names)
-        found: dict[str, set[Seen]] = {}
-        texts = list(texts_of(value))
-        for where, text in texts:
-            for item in extract(text):
-                found.setdefault(_key(item), set()).add(Seen(label, trusted, where))
-        runs = [word_runs(t, self.words) for _, t in texts]
-        canon = [canonical_text(t) for _, t in texts] if trusted else []
-        with self._lock:
-            flow = self._session((agent_id, session_id))
-            self._merge(flow, found)
-            if trusted:
-                flow.trusted_texts.extend(canon)
-                for grams in runs:
-                    flow.trusted_grams.update(grams)
-            else:
-                flow.untrusted.add(label)
-                for grams in runs:
-                    for gram in grams:
-                        flow.grams.setdefault(gram, set()).add(label)
-        return len(found)
 
     def view(self, agent_id: str, session_id: str) -> Mapping[str, set[Seen]]:
         """A read-only live view of the session's index (no copy)."""
@@ -338,7 +380,8 @@ class FlowIndex:
     def evidence(self, agent_id: str, session_id: str) -> Evidence:
         """A read-only view of everything the session has seen (the pure checks' input)."""
         with self._lock:
-            flow = self._sessions.get((agent_id, session_id)) or SessionFlow()
+            key = (agent_id, session_id)
+            flow = self._sessions.get(key) or SessionFlow()
             return Evidence(
                 MappingProxyType(flow.table),
                 tuple(flow.trusted_texts),
@@ -349,15 +392,17 @@ class FlowIndex:
                 frozenset(flow.flagged),
                 flow.plan,
                 self.words,
-                flow.overflow,
+                tuple(sorted(flow.overflow)),
+                self._lost(key),
                 MappingProxyType(dict(flow.sources)),
                 MappingProxyType({k: tuple(v) for k, v in flow.source_texts.items()}),
             )
 
     def has_untrusted(self, agent_id: str, session_id: str) -> bool:
         with self._lock:
-            flow = self._sessions.get((agent_id, session_id))
-            return flow is not None and bool(flow.untrusted)
+            key = (agent_id, session_id)
+            flow = self._sessions.get(key)
+            return bool(self._lost(key)) or (flow is not None and bool(flow.untrusted))
 
     def set_plan(
         self,
@@ -370,7 +415,16 @@ class FlowIndex:
         output may supply its values). Refused (:class:`PlanLocked`) once untrusted data has entered the
         session: a plan written after reading untrusted data could have been written by it."""
         with self._lock:
-            flow = self._session((agent_id, session_id))
+            key = (agent_id, session_id)
+            lost = self._lost(key)
+            if lost:
+                raise PlanLocked(
+                    f"session {session_id!r} {_LOST[lost]}: whether untrusted data entered it is not known, so its "
+                    "plan cannot be declared"
+                )
+            flow = self._session(key)
+            if flow is None:
+                raise PlanLocked(f"session {session_id!r} {_LOST['full']}: its plan cannot be declared")
             if flow.untrusted:
                 raise PlanLocked(
                     f"untrusted data has entered session {session_id!r} ({', '.join(sorted(flow.untrusted))}); "
@@ -379,3 +433,47 @@ class FlowIndex:
             flow.plan = frozenset(tools)
             flow.sources = {arg: frozenset(map(source_label, names)) for arg, names in (sources or {}).items()}
             flow.source_texts = {}
+            self._settle(key, flow)
+
+
+#: Why a session's history is not (all) in the index, in words (``Evidence.lost``).
+_LOST = {
+    "evicted": "was evicted from the flow index (more sessions than it keeps)",
+    "full": "cannot be tracked: the flow index is full and may forget no session",
+}
+
+
+def lost_reason(lost: str) -> str:
+    """The sentence for an ``Evidence.lost`` value, naming the bounds."""
+    if lost == "evicted":
+        return (
+            f"the session was evicted from the flow index (more than MAX_SESSIONS, {MAX_SESSIONS:,}, sessions were "
+            "active): what it had seen (untrusted data, its plan and sources) is forgotten, so its calls cannot be "
+            "judged as a clean session's"
+        )
+    return (
+        f"the session {_LOST['full']}: MAX_SESSIONS ({MAX_SESSIONS:,}) sessions are tracked and MAX_EVICTED "
+        f"({MAX_EVICTED:,}) evicted ones are remembered, so what enters this session is not indexed and its "
+        "calls cannot be judged as a clean session's"
+    )
+
+
+def _overflow(flow: SessionFlow, reason: str) -> None:
+    """A bound reached: the session's index is not complete (the first reasons are kept to explain it)."""
+    if len(flow.overflow) < MAX_REASONS:
+        flow.overflow.add(reason)
+
+
+def _room(flow: SessionFlow, chars: int) -> bool:
+    """Whether ``chars`` more characters of trusted (or declared source) text fit; past the bound, an overflow."""
+    if flow.trusted_chars + chars > MAX_TRUSTED_CHARS:
+        _overflow(flow, f"more than MAX_TRUSTED_CHARS ({MAX_TRUSTED_CHARS:,}) characters of trusted text")
+        return False
+    flow.trusted_chars += chars
+    return True
+
+
+def _session_hash(key: tuple[str, str]) -> int:
+    agent, session = key
+    data = f"{len(agent)}:{agent}{session}".encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")

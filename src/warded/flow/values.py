@@ -12,19 +12,21 @@ import datetime
 import functools
 import posixpath
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import NamedTuple
 
 import re2
 
-from warded.core.walk import DEEPEST
+from warded.core.walk import DEEPEST, MAX_ITEMS
 from warded.flow.normalise import deobfuscate, iban_length, registrable
 from warded.scan.text import fold
 
-MAX_TEXT = 1_000_000  # characters of one text that are indexed
-MAX_VALUES = 5_000  # values taken from one text
+MAX_TEXT = 1_000_000  # characters of one text that are read for values; past it, the text is a bound reached
+MAX_VALUES = 5_000  # values read from one text; past it, the text is a bound reached
+MAX_NODES = 2 * MAX_ITEMS  # values and keys one walk over nested data visits (arguments hold at most MAX_ITEMS)
 
 
 class Kind(StrEnum):
@@ -248,25 +250,39 @@ _MEMO_SIZE = 8192
 
 
 @functools.lru_cache(maxsize=_MEMO_SIZE)
-def _extract_short(text: str, exhaustive: bool) -> frozenset[Value]:
-    return frozenset(_extract(text, exhaustive))
+def _extract_short(text: str, exhaustive: bool) -> tuple[frozenset[Value], str]:
+    return _extract(text, exhaustive)
 
 
 def extract(text: str, *, exhaustive: bool = True) -> set[Value]:
-    """Every action-driving value in ``text`` (bounded by ``MAX_TEXT`` and ``MAX_VALUES``).
+    """Every action-driving value in ``text`` (bounded by ``MAX_TEXT`` and ``MAX_VALUES``: use
+    :func:`extract_bounded` wherever reaching a bound must be known, as it must wherever a decision follows).
 
     ``exhaustive`` (for indexing what a source said) also yields every other reading of an ambiguous match
     (an IBAN's groups read with and without a following word); without it (for an argument) only the
     reading a consumer would act on, and nothing found inside an IBAN's digits."""
+    return set(extract_bounded(text, exhaustive=exhaustive)[0])
+
+
+def extract_bounded(text: str, *, exhaustive: bool = True) -> tuple[frozenset[Value], str]:
+    """:func:`extract`, and the bound it reached in words ("" when it read the whole text): a text longer than
+    ``MAX_TEXT`` or carrying more than ``MAX_VALUES`` values is not read past the bound, and the caller must
+    turn that into a finding."""
     if not isinstance(text, str) or not text:
-        return set()
+        return frozenset(), ""
     if len(text) <= _MEMO_TEXT:
-        return set(_extract_short(text, exhaustive))
+        return _extract_short(text, exhaustive)
     return _extract(text, exhaustive)
 
 
-def _extract(text: str, exhaustive: bool = True) -> set[Value]:
-    text = text[:MAX_TEXT]
+_TOO_MANY_VALUES = "more than MAX_VALUES ({:,}) values in one text"
+
+
+def _extract(text: str, exhaustive: bool = True) -> tuple[frozenset[Value], str]:
+    bound = ""
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT]
+        bound = f"a text longer than MAX_TEXT ({MAX_TEXT:,}) characters"
     # Match on a view with look-alikes folded and percent-encoding undone, and on one with spelled-out and
     # defanged addresses put back together, so disguises do not hide values.
     views = {text}
@@ -278,15 +294,28 @@ def _extract(text: str, exhaustive: bool = True) -> set[Value]:
     # the map" is prose, not look@the.on).
     rebuilt = {deobfuscate(v) for v in views} - views
     out: set[Value] = set()
+    full = frozenset[Value]  # the values read up to a bound
+
+    def over() -> tuple[frozenset[Value], str]:
+        return full(out), _TOO_MANY_VALUES.format(MAX_VALUES)
+
     for view in (*views, *rebuilt):
         strict = view in rebuilt
-        out.update(_dates(view))
+        for date in _dates(view):
+            out.add(date)
+            if len(out) > MAX_VALUES:
+                return over()
         spans: list[tuple[int, int]] = []
         for value, start, end in _ibans(view, exhaustive):
             out.add(value)
+            if len(out) > MAX_VALUES:
+                return over()
             if end > start:
                 spans.append((start, end))
-        out.update(_domains(view, [] if exhaustive else spans))
+        for domain in _domains(view, [] if exhaustive else spans):
+            out.add(domain)
+            if len(out) > MAX_VALUES:
+                return over()
         for match in _SCANNER.finditer(view):
             group = match.lastgroup
             if group is None:
@@ -297,37 +326,97 @@ def _extract(text: str, exhaustive: bool = True) -> set[Value]:
             if strict and group in ("email", "url") and registrable(_host(group, raw)) is None:
                 continue
             out.update(_from_match(group, raw))
-            if len(out) >= MAX_VALUES:
-                return out
-    return out
+            if len(out) > MAX_VALUES:
+                return over()
+    return full(out), bound
+
+
+class Leaf(NamedTuple):
+    """One scalar inside nested data: ``path`` in the index's notation (keys joined by ``.``, list items as
+    ``[]``; a key sits at the path of its mapping), ``text`` (a number as its ``repr``), whether it is a number,
+    and whether it is a mapping key."""
+
+    path: str
+    text: str
+    number: bool
+    key: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Leaves:
+    """What :func:`leaves` read, and the bound it reached in words ("" when it read everything)."""
+
+    items: tuple[Leaf, ...]
+    bound: str
+
+
+def leaves(value: object, where: str = "") -> Leaves:
+    """The one bounded walk over nested data in ``warded.flow`` (tool outputs, arguments): every text and number,
+    mapping keys as well as values, at most ``DEEPEST`` levels deep (as deep as any policy lets arguments nest)
+    and ``MAX_NODES`` values and keys. Reaching a bound, or meeting a value it cannot read (an object that is not
+    JSON-like, a number too long to write out), is never silent: the walk stops and :attr:`Leaves.bound` says
+    why; the caller turns that into a finding. Bytes are read as UTF-8 text (undecodable bytes replaced)."""
+    out: list[Leaf] = []
+    nodes = 0
+    stack: list[tuple[object, str, int, bool]] = [(value, where, 0, False)]
+    while stack:
+        item, path, depth, is_key = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            return Leaves(tuple(out), f"more than MAX_NODES ({MAX_NODES:,}) values and keys")
+        if isinstance(item, bool) or item is None:
+            continue
+        if isinstance(item, str):
+            out.append(Leaf(path, item, False, is_key))
+        elif isinstance(item, int | float):
+            try:
+                shown = repr(item)
+            except ValueError:  # an int longer than Python writes out as text
+                return Leaves(tuple(out), f"a number too long to read (at {path[:120] or 'the top'})")
+            out.append(Leaf(path, shown, True, is_key))
+        elif isinstance(item, bytes | bytearray | memoryview):
+            out.append(Leaf(path, bytes(item).decode("utf-8", "replace"), False, is_key))
+        elif isinstance(item, Mapping | list | tuple | set | frozenset):
+            if depth >= DEEPEST:
+                return Leaves(tuple(out), f"nested deeper than DEEPEST ({DEEPEST}) levels (at {path[:120]})")
+            # Every node on the stack will be visited: refuse now rather than stack a million of them.
+            if nodes + len(stack) + (2 if isinstance(item, Mapping) else 1) * len(item) > MAX_NODES:
+                return Leaves(tuple(out), f"more than MAX_NODES ({MAX_NODES:,}) values and keys")
+            if isinstance(item, Mapping):
+                for k, v in item.items():
+                    stack.append((v, f"{path}.{k}" if path else str(k), depth + 1, False))
+                    stack.append((k, path, depth + 1, True))  # keys carry values too ({"bob@x.com": "rw"})
+            else:
+                stack.extend((v, f"{path}[]", depth + 1, False) for v in item)
+        else:
+            return Leaves(tuple(out), f"a value of type {type(item).__name__} that cannot be read")
+    return Leaves(tuple(out), "")
 
 
 def argument_values(value: object) -> set[Value]:
+    """The values an argument carries (see :func:`argument_read`, which also says whether a bound was reached)."""
+    return argument_read(value)[0]
+
+
+def argument_read(value: object) -> tuple[set[Value], str]:
     """The values an argument carries: numbers as amounts, texts as everything in them, and a short
     text as a whole (an account id like ``ACC-7`` is a value even if no pattern recognises it). Mapping
-    keys carry values too (``{"DE89…": 100}``); they are read for what patterns find in them. Reads as deep
-    as any policy lets arguments nest, so that nothing the input check accepted is left untraced."""
+    keys carry values too (``{"DE89…": 100}``); they are read for what patterns find in them. Read with
+    :func:`leaves` (as deep as any policy lets arguments nest) and :func:`extract_bounded`; the second item is
+    the bound reached, in words ("" when the argument was read whole)."""
     out: set[Value] = set()
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, bool) or item is None:
-            continue
-        if isinstance(item, int | float):
-            key = _amount_key(repr(item))
+    walked = leaves(value)
+    bound = walked.bound
+    for leaf in walked.items:
+        if leaf.number:
+            key = _amount_key(leaf.text)
             if key is not None:
-                out.add(Value(Kind.AMOUNT, key, _short(repr(item))))
-        elif isinstance(item, str):
-            found = extract(item, exhaustive=False)
-            out.update(found)
-            whole = fold(_unquote(item)).strip()
-            if not found and 4 <= len(whole) <= 128:
-                out.add(Value(Kind.TOKEN, "".join(whole.split()), _short(item)))
-        elif depth < DEEPEST and isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(key, str):
-                    out.update(extract(key, exhaustive=False))
-                stack.append((child, depth + 1))
-        elif depth < DEEPEST and isinstance(item, list | tuple):
-            stack.extend((v, depth + 1) for v in item)
-    return out
+                out.add(Value(Kind.AMOUNT, key, _short(leaf.text)))
+            continue
+        found, over = extract_bounded(leaf.text, exhaustive=False)
+        bound = bound or over
+        out.update(found)
+        whole = fold(_unquote(leaf.text)).strip()
+        if not leaf.key and not found and 4 <= len(whole) <= 128:
+            out.add(Value(Kind.TOKEN, "".join(whole.split()), _short(leaf.text)))
+    return out, bound

@@ -17,7 +17,16 @@ from warded.core.inputs import check_arguments
 from warded.core.types import Action
 from warded.core.walk import ARGUMENT_ITEMS, MAX_ITEMS, RESULT_DEPTH, Limits, Text, walk
 from warded.decide.action import ArgumentFindings
-from warded.flow.justify import allowed_keys, copied, flagged, overflowed, unjustified, unjustified_addresses
+from warded.flow.justify import (
+    allowed_keys,
+    copied,
+    flagged,
+    forgotten,
+    overflowed,
+    unjustified,
+    unjustified_addresses,
+    unreadable,
+)
 from warded.flow.plan import from_declared_sources, off_plan
 from warded.flow.taint import FlowIndex, TaintFinding, trace
 from warded.flow.values import Kind
@@ -97,17 +106,21 @@ class Guard:
         if not isinstance(action.agent_id, str) or not isinstance(action.session_id, str):
             return ()
         evidence = self.flow.evidence(action.agent_id, action.session_id)
+        lost = forgotten(evidence)  # evicted, or never tracked: not a fresh, clean session
         if not evidence.untrusted:
-            return ()  # nothing untrusted has entered this session: nothing can be tainted, unjustified or off-plan
+            # nothing untrusted has entered this session: nothing can be tainted, unjustified or off-plan
+            return () if lost is None else (lost,)
         spec = self.policy.spec.flow
         ignore = frozenset(spec.ignore_arguments.get(tool.name, ()))
-        found = trace(action.arguments, evidence.table, kinds=self._flow_kinds, ignore=ignore)
+        names = frozenset(spec.justify.get(tool.name, ()))
+        found = unreadable(action.arguments, ignore=ignore - names)  # a bound reached: not read, so not clean
+        found.extend(trace(action.arguments, evidence.table, kinds=self._flow_kinds, ignore=ignore))
         found.extend(flagged(action.arguments, evidence, ignore=ignore))
         found.extend(
             unjustified(
                 action.arguments,
                 evidence,
-                names=frozenset(spec.justify.get(tool.name, ())),
+                names=names,
                 numbers=tool.tier in spec.justify_numbers,
                 allowed=self._allowed,
             )
@@ -127,6 +140,8 @@ class Guard:
         full = overflowed(evidence)
         if full is not None:
             found.append(full)
+        if lost is not None:
+            found.append(lost)
         return tuple(found)
 
     # -- what the policy says to hide ----------------------------------------------------------
