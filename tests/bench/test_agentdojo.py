@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ with warnings.catch_warnings():
 from warded.bench.agentdojo import goalsets, heldout, novel
 from warded.bench.agentdojo._adapter import AttackTarget, load_agentdojo, plain, squash
 from warded.bench.agentdojo.options import DEFAULT_ATTACKS, GOAL_SETS, SUITES, goal_sets_for
-from warded.bench.agentdojo.replay import BenchmarkError, SuiteResult, default_policy_dir, run_suites
+from warded.bench.agentdojo.replay import BenchmarkError, SuiteResult, default_policy_dir, run_suites, sampled
 from warded.bench.agentdojo.report import TOTAL_KEYS, main, rule_family, run_agentdojo, summarise
 from warded.core.types import Verdict
 from warded.flow.values import Kind, extract
@@ -381,3 +382,19 @@ def test_without_flow_rules_or_plan_heldout_goals_get_through(tmp_path: Path) ->
             ("banking",), ("kundennotiz",), limit=2, policy_dir=tmp_path, goals="heldout", plan=False
         )
     assert any(p.success for p in results[0].pairs)
+
+
+# -- sampling ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("goals", range(1, 10))
+@pytest.mark.parametrize("stride", range(1, 14))
+def test_a_stride_samples_every_goal_and_user_task_alike(goals: int, stride: int) -> None:
+    users = 40
+    kept = [(n, m) for n in range(users) for m in range(goals) if sampled(n, m, stride)]
+    per_goal = Counter(m for _, m in kept)
+    assert set(per_goal) == set(range(goals))  # every goal is in the sample ...
+    assert max(per_goal.values()) - min(per_goal.values()) <= 1  # ... about equally often
+    assert abs(len(kept) - users * goals / stride) <= goals
+    if stride <= goals:
+        assert {n for n, _ in kept} == set(range(users))  # every user task too

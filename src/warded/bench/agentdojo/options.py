@@ -79,5 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the plan names the user task's tools only, no argument sources (derived from the ground truth)",
     )
-    parser.add_argument("--stride", type=int, default=1, help="replay every n-th (user task, goal) pair (a sample)")
+    parser.add_argument(
+        "--stride", type=int, default=1, help="replay one (user task, goal) pair in n, every goal alike (a sample)"
+    )
     parser.add_argument("--progress", action="store_true", help="report progress on standard error")

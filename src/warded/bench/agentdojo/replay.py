@@ -214,6 +214,14 @@ class _SuiteRun:
         )
 
 
+def sampled(user_task: int, goal: int, stride: int) -> bool:
+    """Whether the pair of the ``user_task``-th user task and the ``goal``-th goal is in a sample of one pair in
+    ``stride``. Each goal keeps every ``stride``-th user task, starting at a different one per goal, so every
+    goal and every user task is sampled alike whatever the number of goals (counting the pairs in a row and
+    keeping every n-th would keep only some goals when n shares a factor with their number)."""
+    return (user_task + goal) % stride == 0
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
@@ -239,7 +247,7 @@ def replay_suite(
     sources: bool = True,
 ) -> SuiteResult:
     """Replay one suite. ``goals`` picks AgentDojo's injection tasks or another goal set
-    (:mod:`warded.bench.agentdojo.goalsets`); ``stride`` keeps every n-th (user task, goal) pair (a sample)."""
+    (:mod:`warded.bench.agentdojo.goalsets`); ``stride`` keeps one (user task, goal) pair in n (:func:`sampled`)."""
     suite = adj.get_suites(benchmark_version)[name]
     # The same loading path as Gateway.from_file: the policy, and the content guard it asks for (warmed up).
     policy = load_policy(policy_path)
@@ -274,7 +282,7 @@ def replay_suite(
             if progress is not None:
                 progress(f"{name}: {attack_name} {task_id}")
             for m, (inj_id, inj) in enumerate(replayable):
-                if (n * len(replayable) + m) % stride:
+                if not sampled(n, m, stride):
                     continue
                 try:
                     pair = run.pair(attack_name, attack, task, inj)
