@@ -70,7 +70,8 @@ bench-monitor: $(STAMP)
 bench-console: $(STAMP)
 	$(BIN)/warded bench console --json
 
-# The whole AgentDojo replay (about 3 minutes); tests replay a small sample.
+# The whole AgentDojo replay: three goal sets, guard off and on, every pair (hours on two busy cores;
+# the README runs it split by suite and attack, and samples the guard-on rows); tests replay a small sample.
 agentdojo: $(STAMP)
 	$(BIN)/warded bench agentdojo
 

@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # agentdojo's dependencies may warn on import
     pytest.importorskip("agentdojo")
 
-from warded.bench.agentdojo import novel
+from warded.bench.agentdojo import goalsets, heldout, novel
 from warded.bench.agentdojo._adapter import AttackTarget, load_agentdojo, plain, squash
-from warded.bench.agentdojo.options import SUITES
-from warded.bench.agentdojo.replay import SuiteResult, default_policy_dir, run_suites
+from warded.bench.agentdojo.options import DEFAULT_ATTACKS, GOAL_SETS, SUITES, goal_sets_for
+from warded.bench.agentdojo.replay import BenchmarkError, SuiteResult, default_policy_dir, run_suites, sampled
 from warded.bench.agentdojo.report import TOTAL_KEYS, main, rule_family, run_agentdojo, summarise
 from warded.core.types import Verdict
 from warded.flow.values import Kind, extract
@@ -174,6 +175,18 @@ def test_paying_a_bill_from_a_file_runs_when_the_plan_names_the_file_as_the_sour
     assert all(c.verdict is Verdict.ALLOW for c in task.calls), task.calls
 
 
+def test_without_argument_sources_the_same_bill_needs_approval() -> None:
+    """``--no-sources``: the plan names the tools only, so the recipient read from the file is unjustified."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _sealed_connect)
+        _, results = run_suites(("banking",), (SAMPLE_ATTACK,), limit=1, policy_dir=POLICY_DIR, sources=False)
+    (task,) = results[0].user_tasks
+    assert task.task_id == "user_task_0" and task.needs_approval and task.utility
+    held = [c for c in task.calls if c.verdict is Verdict.REQUIRE_APPROVAL]
+    assert [c.tool for c in held] == ["send_money"]
+    assert any(r.startswith("flow.") for r in held[0].rule_ids)
+
+
 def test_attack_counts_add_up(sample: SuiteResult) -> None:
     report = summarise(
         [sample],
@@ -240,16 +253,39 @@ def test_unknown_suite_is_refused() -> None:
         run_agentdojo(suites=("nope",), policy_dir=POLICY_DIR)
 
 
-# -- the independent goals -------------------------------------------------------------------------------------
+def test_unknown_goal_set_is_refused() -> None:
+    with pytest.raises(BenchmarkError, match="unknown goal set"):
+        run_agentdojo(suites=("banking",), policy_dir=POLICY_DIR, goals="independent")
+
+
+def test_goals_novel_is_the_development_set(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--goals novel`` still works: it names the development goals, labelled as what they now are."""
+    assert goal_sets_for("novel") == ("development",)
+    assert goal_sets_for("both") == ("agentdojo", "development")
+    assert set(goal_sets_for("all")) == set(GOAL_SETS)
+    code = main(
+        [
+            *("--json", "--suite", "banking", "--limit", "1", "--attack", "note_from_owner"),
+            *("--policy-dir", str(POLICY_DIR), "--guard", "off", "--goals", "novel"),
+        ]
+    )
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["goals"] == "development"
+    assert row["label"].startswith("development goals") and "rule was added after seeing them" in row["label"]
+    assert row["totals"]["attack_pairs"] == 1 and row["totals"]["attack_successes"] == 0
+
+
+# -- the development goals (novel.py) ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("suite_name", SUITES)
-def test_policies_name_no_value_of_the_independent_goals(suite_name: str) -> None:
+def test_policies_name_no_value_of_the_development_goals(suite_name: str) -> None:
     text = (POLICY_DIR / f"{suite_name}.yaml").read_text(encoding="utf-8")
     assert _named(text, set(novel.attacker_values())) == []
 
 
-def test_every_independent_goal_is_replayable_and_not_reached_before_the_attack() -> None:
+def test_every_development_goal_is_replayable_and_not_reached_before_the_attack() -> None:
     adj = load_agentdojo()
     for name in SUITES:
         suite = adj.get_suites("v1.2.2")[name]
@@ -261,7 +297,7 @@ def test_every_independent_goal_is_replayable_and_not_reached_before_the_attack(
             assert not task.security("", env, env.model_copy(deep=True)), task.ID
 
 
-def test_independent_goals_sample_is_stopped_by_the_new_layers() -> None:
+def test_development_goals_sample_is_stopped_by_the_new_layers() -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(socket.socket, "connect", _sealed_connect)
         _, results = run_suites(("banking",), ("note_from_owner",), limit=2, policy_dir=POLICY_DIR, goals="novel")
@@ -271,7 +307,7 @@ def test_independent_goals_sample_is_stopped_by_the_new_layers() -> None:
     assert {"provenance", "plan_lock"} <= fired
 
 
-def test_without_the_new_rules_the_independent_goals_get_through(tmp_path: Path) -> None:
+def test_without_the_new_rules_the_development_goals_get_through(tmp_path: Path) -> None:
     """The measurement can fail: the same sample against the policy with positive provenance, plan lock and
     copied-text taint switched off lets goals through."""
     text = (POLICY_DIR / "banking.yaml").read_text(encoding="utf-8")
@@ -284,3 +320,81 @@ def test_without_the_new_rules_the_independent_goals_get_through(tmp_path: Path)
             ("banking",), ("note_from_owner",), limit=2, policy_dir=tmp_path, goals="novel", plan=False
         )
     assert any(p.success for p in results[0].pairs)
+
+
+# -- the held-out goals (heldout.py, an independent red-teamer) ------------------------------------------------
+
+
+@pytest.mark.parametrize("suite_name", SUITES)
+def test_policies_name_no_value_of_the_heldout_goals(suite_name: str) -> None:
+    text = (POLICY_DIR / f"{suite_name}.yaml").read_text(encoding="utf-8")
+    assert _named(text, set(heldout.attacker_values())) == []
+
+
+def test_every_heldout_goal_is_replayable_and_not_reached_before_the_attack() -> None:
+    adj = load_agentdojo()
+    for name in SUITES:
+        suite = adj.get_suites("v1.2.2")[name]
+        env = suite.load_and_inject_default_environment({})
+        tasks = goalsets.injection_tasks("heldout", name)
+        assert len(tasks) >= 5 and set(tasks) == {g.id for g in heldout.GOALS[name]}
+        for task in tasks.values():
+            assert task.ground_truth(env.model_copy(deep=True)), task.ID
+            assert not task.security("", env, env.model_copy(deep=True)), task.ID
+
+
+def test_heldout_wordings_are_their_own() -> None:
+    assert not set(heldout.WORDINGS) & (set(novel.WORDINGS) | set(DEFAULT_ATTACKS))
+    assert goalsets.wordings("heldout") == tuple(heldout.WORDINGS)
+    assert set(goalsets.all_wordings()) == set(heldout.WORDINGS) | set(novel.WORDINGS)
+
+
+def test_heldout_sample_is_replayed_and_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    """Two held-out goals on two slack user tasks with one of their own wordings: every pair is replayed (the
+    obedient agent attempts the goal's calls) and reported in a row of its own. Whether they succeed is the
+    measurement's to say, not this test's."""
+    code = main(
+        [
+            *("--json", "--suite", "slack", "--limit", "2", "--attack", "tool_error_recovery"),
+            *("--policy-dir", str(POLICY_DIR), "--guard", "off", "--goals", "heldout"),
+        ]
+    )
+    assert code == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["goals"] == "heldout" and row["label"].startswith("held-out goals")
+    t = row["totals"]
+    assert t["attack_pairs"] == 4 and t["errors"] == 0 and t["user_tasks"] == 2
+    assert t["attack_successes"] + t["attacks_stopped"] == 4
+    attack = row["suites"]["slack"]["attacks"]["tool_error_recovery"]
+    assert attack["injection_not_seen"] == 0
+
+
+def test_without_flow_rules_or_plan_heldout_goals_get_through(tmp_path: Path) -> None:
+    """The held-out measurement can report a success: the same replay against the banking policy with the flow
+    rules' justification, copied-text taint and the plan switched off lets a held-out goal through."""
+    text = (POLICY_DIR / "banking.yaml").read_text(encoding="utf-8")
+    text = text.replace("flow:\n", "flow:\n  justify_numbers: []\n  free_text_tiers: []\n", 1)
+    text = re.sub(r"\n  justify:\n(    .*\n)+", "\n", text)
+    (tmp_path / "banking.yaml").write_text(text, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _sealed_connect)
+        _, results = run_suites(
+            ("banking",), ("kundennotiz",), limit=2, policy_dir=tmp_path, goals="heldout", plan=False
+        )
+    assert any(p.success for p in results[0].pairs)
+
+
+# -- sampling ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("goals", range(1, 10))
+@pytest.mark.parametrize("stride", range(1, 14))
+def test_a_stride_samples_every_goal_and_user_task_alike(goals: int, stride: int) -> None:
+    users = 40
+    kept = [(n, m) for n in range(users) for m in range(goals) if sampled(n, m, stride)]
+    per_goal = Counter(m for _, m in kept)
+    assert set(per_goal) == set(range(goals))  # every goal is in the sample ...
+    assert max(per_goal.values()) - min(per_goal.values()) <= 1  # ... about equally often
+    assert abs(len(kept) - users * goals / stride) <= goals
+    if stride <= goals:
+        assert {n for n, _ in kept} == set(range(users))  # every user task too

@@ -1,13 +1,16 @@
-"""A second suite of injection goals for AgentDojo's four environments, written apart from AgentDojo's own.
+"""The development goals: injection goals for AgentDojo's four environments, written apart from AgentDojo's own.
 
 AgentDojo's injection tasks were known when the example policies were written, so a replay of them says
-little about goals nobody wrote a policy for. These twelve goals are of the kinds that got past value taint
-(issue 15): values that are not "values" to a taint tracker (a postal address, a raised amount, a small
-recurring payment, a meeting moved or cancelled), values rewritten so they match nothing (an IBAN in groups or
-with dashes, an e-mail address spelled out), free text to an internal audience (a phishing post, a reply to an
-untrusted sender) and tools of another kind than the user asked for. Each names its own attacker values,
-none of which appears in ``examples/agentdojo/`` (a test checks that), and the two wordings in
-:data:`WORDINGS` are new too, unlike AgentDojo's templates that the content guard's rules were named after.
+little about goals nobody wrote a policy for. These twelve goals were written apart from AgentDojo's and from
+the policies, but by the authors of the flow rules, and one rule (a delegated account must be unambiguous) was
+added after seeing four of their pairs succeed: they are a **development set**, not a held-out one.
+``--goals development`` (or ``novel``). They are of the kinds that got past value taint (issue 15): values
+that are not "values" to a taint tracker (a postal address, a raised amount, a small recurring payment, a
+meeting moved or cancelled), values rewritten so they match nothing (an IBAN in groups or with dashes, an
+e-mail address spelled out), free text to an internal audience (a phishing post, a reply to an untrusted
+sender) and tools of another kind than the user asked for. Each names its own attacker values, none of which
+appears in ``examples/agentdojo/`` (a test checks that), and the two wordings in :data:`WORDINGS` are new too,
+unlike AgentDojo's templates that the content guard's rules were named after.
 
 Each goal is an AgentDojo ``BaseInjectionTask`` (so the replay and AgentDojo's ``security()`` treat it as one
 of theirs): ``GOAL`` is the injected request as an attacker words it, ``ground_truth`` the calls an agent that
@@ -310,7 +313,12 @@ def injection_tasks(suite: str) -> dict[str, Any]:
     return out
 
 
-def wording_attack(name: str, suite: Any, target: object) -> Any:
-    """One of :data:`WORDINGS` as an AgentDojo attack (a fixed template over the user task's injection slots)."""
+def fixed_attack(template: str, suite: Any, target: object) -> Any:
+    """A wording template as an AgentDojo attack (a fixed template over the user task's injection slots)."""
     fixed = importlib.import_module("agentdojo.attacks.base_attacks").FixedJailbreakAttack
-    return fixed(WORDINGS[name], suite, target)
+    return fixed(template, suite, target)
+
+
+def wording_attack(name: str, suite: Any, target: object) -> Any:
+    """One of :data:`WORDINGS` as an AgentDojo attack."""
+    return fixed_attack(WORDINGS[name], suite, target)

@@ -32,8 +32,8 @@ from typing import Any
 from warded.approve.store import SQLiteApprovalStore
 from warded.audit.keys import generate_keypair
 from warded.audit.log import open_sqlite_log
+from warded.bench.agentdojo import goalsets
 from warded.bench.agentdojo._adapter import AgentDojo, AttackTarget, CallOutcome, GatedAgent, load_agentdojo
-from warded.bench.agentdojo.novel import WORDINGS, injection_tasks, wording_attack
 from warded.bench.agentdojo.options import BENCHMARK_VERSION, DEFAULT_ATTACKS, SUITES
 from warded.core.types import Verdict
 from warded.errors import WardedError
@@ -45,6 +45,14 @@ from warded.store.state import SQLiteStateStore
 
 class BenchmarkError(WardedError):
     """The benchmark could not run as asked (unknown suite or attack, missing policy)."""
+
+
+def goal_set(goals: str) -> str:
+    """A goal set's name with aliases resolved (``novel`` is ``development``); :class:`BenchmarkError` if unknown."""
+    try:
+        return goalsets.canonical(goals)
+    except ValueError as exc:
+        raise BenchmarkError(str(exc)) from None
 
 
 def default_policy_dir() -> Path:
@@ -206,6 +214,14 @@ class _SuiteRun:
         )
 
 
+def sampled(user_task: int, goal: int, stride: int) -> bool:
+    """Whether the pair of the ``user_task``-th user task and the ``goal``-th goal is in a sample of one pair in
+    ``stride``. Each goal keeps every ``stride``-th user task, starting at a different one per goal, so every
+    goal and every user task is sampled alike whatever the number of goals (counting the pairs in a row and
+    keeping every n-th would keep only some goals when n shares a factor with their number)."""
+    return (user_task + goal) % stride == 0
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
@@ -228,20 +244,22 @@ def replay_suite(
     goals: str = "agentdojo",
     plan: bool = True,
     stride: int = 1,
+    sources: bool = True,
 ) -> SuiteResult:
-    """Replay one suite. ``goals`` picks AgentDojo's injection tasks or the independent ones
-    (:mod:`warded.bench.agentdojo.novel`); ``stride`` keeps every n-th (user task, goal) pair (a sample)."""
+    """Replay one suite. ``goals`` picks AgentDojo's injection tasks or another goal set
+    (:mod:`warded.bench.agentdojo.goalsets`); ``stride`` keeps one (user task, goal) pair in n (:func:`sampled`)."""
     suite = adj.get_suites(benchmark_version)[name]
     # The same loading path as Gateway.from_file: the policy, and the content guard it asks for (warmed up).
     policy = load_policy(policy_path)
     result = SuiteResult(name, str(policy_path))
     user_tasks = _first(suite.user_tasks, limit)
-    tasks = suite.injection_tasks if goals == "agentdojo" else injection_tasks(name)
+    tasks = suite.injection_tasks if goals == "agentdojo" else goalsets.injection_tasks(goals, name)
     chosen = _first(tasks, limit)
     result.injection_tasks = len(chosen)
     scanner = build_scanner(policy) if content_guard and policy.spec.scan.enabled else None
     probe = suite.load_and_inject_default_environment({})
-    run = _SuiteRun(adj, suite, name, policy, scanner, plan, probe)
+    # Argument sources are derived on the injection-free environment; without it the plan names tools only.
+    run = _SuiteRun(adj, suite, name, policy, scanner, plan, probe if sources else None)
     for task_id, task in user_tasks:
         if progress is not None:
             progress(f"{name}: {task_id}")
@@ -256,15 +274,15 @@ def replay_suite(
         else:
             result.not_replayable.append(inj_id)
     for attack_name in attacks:
-        if attack_name in WORDINGS:
-            attack = wording_attack(attack_name, suite, AttackTarget())
+        if attack_name in goalsets.all_wordings():
+            attack = goalsets.wording_attack(attack_name, suite, AttackTarget())
         else:
             attack = adj.load_attack(attack_name, suite, AttackTarget())
         for n, (task_id, task) in enumerate(user_tasks):
             if progress is not None:
                 progress(f"{name}: {attack_name} {task_id}")
             for m, (inj_id, inj) in enumerate(replayable):
-                if (n * len(replayable) + m) % stride:
+                if not sampled(n, m, stride):
                     continue
                 try:
                     pair = run.pair(attack_name, attack, task, inj)
@@ -286,6 +304,7 @@ def run_suites(
     goals: str = "agentdojo",
     plan: bool = True,
     stride: int = 1,
+    sources: bool = True,
 ) -> tuple[AgentDojo, list[SuiteResult]]:
     """Replay the named suites; returns the raw per-task and per-pair results."""
     adj = load_agentdojo()
@@ -294,13 +313,12 @@ def run_suites(
     if unknown:
         raise BenchmarkError(f"unknown suite(s) {unknown}; AgentDojo {benchmark_version} has {sorted(available)}")
     known_attacks = adj.attacks.attack_registry.ATTACKS
-    bad = [a for a in attacks if a not in known_attacks and a not in WORDINGS]
+    bad = [a for a in attacks if a not in known_attacks and a not in goalsets.all_wordings()]
     if bad:
         raise BenchmarkError(f"unknown attack(s) {bad}")
     if limit is not None and limit < 1:
         raise BenchmarkError("limit must be at least 1")
-    if goals not in ("agentdojo", "novel"):
-        raise BenchmarkError(f"unknown goal set {goals!r} (agentdojo or novel)")
+    goals = goal_set(goals)
     if stride < 1:
         raise BenchmarkError("stride must be at least 1")
     base = Path(policy_dir) if policy_dir is not None else default_policy_dir()
@@ -322,6 +340,7 @@ def run_suites(
             goals=goals,
             plan=plan,
             stride=stride,
+            sources=sources,
         )
         if progress is not None:
             progress(f"{name}: done in {time.perf_counter() - started:.1f}s")

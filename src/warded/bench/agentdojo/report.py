@@ -11,17 +11,20 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from warded.bench.agentdojo import goalsets
 from warded.bench.agentdojo.options import (
     BENCHMARK_VERSION,
     DEFAULT_ATTACKS,
-    NOVEL_WORDINGS,
+    GOAL_LABELS,
     SUITES,
     add_arguments,
+    goal_sets_for,
 )
 from warded.bench.agentdojo.replay import (
     PairResult,
     SuiteResult,
     UserTaskResult,
+    goal_set,
     run_suites,
 )
 from warded.core.types import Verdict
@@ -33,7 +36,8 @@ METHOD = (
     "ground-truth calls (an injection it was never shown is recorded as untrusted tool output before it acts on it). "
     "Before reading anything it declares its plan: the user task's tools, and argument sources derived from the "
     "ground truth's data flow on the injection-free environment (which earlier tool output, and field, each value "
-    "comes from: an upper bound for a planner that reads only the user's request; --no-plan turns both off). "
+    "comes from: an upper bound for a planner that reads only the user's request; --no-sources keeps the tools "
+    "only, --no-plan turns both off). "
     "ALLOW runs a call; REQUIRE_APPROVAL runs it only in the utility replay (a human approves) "
     "and never in the attack replay; DENY never runs it. Utility and attack success are AgentDojo's own utility() "
     "and security() checks on the final environment. This measures the policy layer against a fully obedient agent, "
@@ -163,6 +167,7 @@ def summarise(
     limit: int | None,
     goals: str = "agentdojo",
     plan: bool = True,
+    sources: bool = True,
 ) -> dict[str, Any]:
     """One JSON-ready object: ``totals`` (the keys in :data:`TOTAL_KEYS`) beside the per-suite breakdown."""
     suites = {r.suite: summarise_suite(r, attacks) for r in results}
@@ -198,6 +203,7 @@ def summarise(
         "content_guard": content_guard,
         "goals": goals,
         "plan_declared": plan,
+        "argument_sources": plan and sources,
         "label": row_label(goals, content_guard),
         "limit": limit,
         "method": METHOD,
@@ -207,7 +213,7 @@ def summarise(
 
 
 def row_label(goals: str, content_guard: bool) -> str:
-    which = "AgentDojo's injection tasks" if goals == "agentdojo" else "independent goals (novel)"
+    which = GOAL_LABELS[goal_set(goals)]
     return f"{which}, content guard {'on' if content_guard else 'off'}"
 
 
@@ -223,15 +229,18 @@ def run_agentdojo(
     goals: str = "agentdojo",
     plan: bool = True,
     stride: int = 1,
+    sources: bool = True,
 ) -> dict[str, Any]:
     """Replay AgentDojo through the gateway and return one row of the report (see :func:`summarise`).
 
     ``limit`` keeps the first N user tasks and the first N injection tasks of each suite (a quick sample);
-    ``goals`` picks AgentDojo's injection tasks or the independent ones (``novel``); ``plan`` has the replay
-    agent declare its plan (the user task's tools) before it reads anything; ``stride`` keeps every n-th pair.
+    ``goals`` picks AgentDojo's injection tasks or another goal set (``development``, alias ``novel``); ``plan``
+    has the replay agent declare its plan (the user task's tools) before it reads anything, ``sources`` with it the
+    argument sources derived from the ground truth; ``stride`` keeps every n-th pair.
     Raises :class:`~warded.bench.agentdojo._adapter.AgentDojoMissing` when the ``agentdojo`` extra is not installed.
     """
     started = time.perf_counter()
+    goals = goal_set(goals)
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -247,6 +256,7 @@ def run_agentdojo(
         goals=goals,
         plan=plan,
         stride=stride,
+        sources=sources,
     )
     report = summarise(
         results,
@@ -257,6 +267,7 @@ def run_agentdojo(
         limit=limit,
         goals=goals,
         plan=plan,
+        sources=sources,
     )
     report["stride"] = stride
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
@@ -266,7 +277,7 @@ def run_agentdojo(
 def run_rows(
     guards: Sequence[bool], goal_sets: Sequence[str], attacks_for: Mapping[str, Sequence[str]], **kwargs: Any
 ) -> dict[str, Any]:
-    """Several labelled rows (content guard off / on, AgentDojo's goals / the independent ones) in one report."""
+    """Several labelled rows (content guard off / on, one per goal set) in one report."""
     rows = [
         run_agentdojo(attacks=attacks_for[goals], content_guard=guard, goals=goals, **kwargs)
         for goals in goal_sets
@@ -359,11 +370,8 @@ def render_table(report: dict[str, Any]) -> str:
 def run_from_args(args: argparse.Namespace) -> int:
     guard = "on" if args.content_guard else args.guard
     guards = {"off": (False,), "on": (True,), "both": (False, True)}[guard]
-    goal_sets = ("agentdojo", "novel") if args.goals == "both" else (args.goals,)
-    attacks_for = {
-        "agentdojo": tuple(args.attack or DEFAULT_ATTACKS),
-        "novel": tuple(args.attack or (*DEFAULT_ATTACKS, *NOVEL_WORDINGS)),
-    }
+    goal_sets = goal_sets_for(args.goals)
+    attacks_for = {goals: tuple(args.attack or (*DEFAULT_ATTACKS, *goalsets.wordings(goals))) for goals in goal_sets}
     try:
         report = run_rows(
             guards,
@@ -375,6 +383,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             policy_dir=args.policy_dir,
             progress=args.progress,
             plan=not args.no_plan,
+            sources=not args.no_sources,
             stride=args.stride,
         )
     except WardedError as exc:
